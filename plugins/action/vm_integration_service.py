@@ -1,0 +1,139 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for hyperv.integration.vm_integration_service (documentation: plugins/modules)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
+    ArgumentError,
+    desired_services,
+    vm_names,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    host_error_message,
+    ic_label,
+    missing_services_problem,
+    vm_resolution_problem,
+)
+
+# Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "name": {"type": "raw", "required": True, "aliases": ["vm", "vm_name"]},
+    "services": {"type": "dict", "required": True},
+}
+
+
+def _state_word(enabled: bool) -> str:
+    return "enabled" if enabled else "disabled"
+
+
+def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
+    """Per-VM return values and the diff, from the host's answer."""
+    vms = []
+    before: dict[str, dict[str, str]] = {}
+    after: dict[str, dict[str, str]] = {}
+    for vm in result.get("vms") or []:
+        services = {}
+        for item in vm.get("integration_services") or []:
+            key = ic_label(item["guid"])
+            services[key] = {
+                "name": item.get("name"),
+                "enabled_before": bool(item.get("before")),
+                "enabled": bool(item.get("after")),
+                "changed": bool(item.get("changed")),
+            }
+            if item.get("error"):
+                services[key]["error"] = (item["error"] or {}).get("message")
+            before.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("before")))
+            after.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("after")))
+        vms.append(
+            {
+                "name": vm.get("name"),
+                "id": vm.get("id"),
+                "state": vm.get("state"),
+                "changed": any(s["changed"] for s in services.values()),
+                "integration_services": services,
+            }
+        )
+    return vms, {"before": before, "after": after}
+
+
+def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
+    """Say which writes failed, and which were done, so the user knows where the host stands."""
+    failed, done = [], []
+    for vm in vms:
+        for key, item in vm["integration_services"].items():
+            if "error" in item:
+                failed.append("VM %r %s: %s" % (vm["name"], key, item["error"]))
+            elif item["changed"]:
+                done.append("VM %r %s %s" % (vm["name"], key, _state_word(item["enabled"])))
+    if not failed:
+        return None
+    message = "Hyper-V host %s: %d change(s) failed: %s." % (host, len(failed), "; ".join(failed))
+    message += " Done: %s." % ("; ".join(done) if done else "nothing")
+    return message + " Everything else was already as requested. Rerun the task to converge."
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super().run(tmp, task_vars)
+        del tmp
+        host = (task_vars or {}).get("inventory_hostname", self._play_context.remote_addr)
+
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            names = vm_names(args["name"])
+            wanted = desired_services(args["services"])
+        except ArgumentError as exc:
+            return dict(result, failed=True, msg=str(exc))
+
+        params = {
+            "vm_names": names,
+            "changes": [{"guid": by_key(key).host_guid, "enabled": enabled} for key, enabled in wanted.items()],
+        }
+        try:
+            answer = _powershell.call(
+                self, _powershell.HOST_LIBRARY, "vm_integration_service_set", params, self._task.check_mode
+            )
+        except _powershell.HostOperationError as exc:
+            return dict(result, failed=True, changed=False, msg=host_error_message(host, exc) + " Nothing was changed.")
+        except _powershell.PowerShellCallError as exc:
+            return dict(
+                result,
+                failed=True,
+                msg="Hyper-V host %s: %s. The host may have applied some of the changes before the answer was "
+                "lost; rerun the task, it converges." % (host, exc),
+            )
+
+        problem = vm_resolution_problem(host, answer) or missing_services_problem(
+            host, answer.get("missing_services") or []
+        )
+        if problem:
+            return dict(
+                result,
+                failed=True,
+                changed=False,
+                msg=problem + ". Nothing was changed.",
+                missing_vms=answer.get("missing") or [],
+            )
+
+        vms, diff = summarise(answer)
+        result["vms"] = vms
+        result["changed"] = any(vm["changed"] for vm in vms)
+        if self._task.diff:
+            result["diff"] = diff
+        failure = write_failure_message(host, vms)
+        if failure:
+            result.update(failed=True, msg=failure)
+        return result

@@ -1,0 +1,88 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for hyperv.integration.vm_integration_service_info (documentation: plugins/modules)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
+    by_host_guid,
+    host_guid_from_ic_id,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError, vm_names
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    host_error_message,
+    vm_resolution_problem,
+)
+
+# Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "name": {"type": "raw", "aliases": ["vm", "vm_name"]},
+}
+
+
+def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
+    """One VM as the module returns it: IC keys added, host order kept."""
+    services = []
+    for item in vm.get("integration_services") or []:
+        guid = host_guid_from_ic_id(str(item.get("id", "")))
+        ic = by_host_guid(guid)
+        services.append(
+            {
+                "key": ic.key if ic else None,  # None: an IC this collection does not know (newer host)
+                "name": item.get("name"),
+                "id": item.get("id"),
+                "guid": guid,
+                "enabled": bool(item.get("enabled")),
+                "primary_status": item.get("primary_status"),
+                "secondary_status": item.get("secondary_status"),
+            }
+        )
+    return {
+        "name": vm.get("name"),
+        "id": vm.get("id"),
+        "state": vm.get("state"),
+        "heartbeat": vm.get("heartbeat"),
+        "integration_services_version": vm.get("integration_services_version"),
+        "integration_services_state": vm.get("integration_services_state"),
+        "integration_services": services,
+    }
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        self._supports_check_mode = True  # read-only: check mode runs it all the same
+        self._supports_async = False
+        result = super().run(tmp, task_vars)
+        del tmp
+        host = (task_vars or {}).get("inventory_hostname", self._play_context.remote_addr)
+
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            names = None if args.get("name") is None else vm_names(args["name"])
+        except ArgumentError as exc:
+            return dict(result, failed=True, msg=str(exc))
+
+        try:
+            answer = _powershell.call(
+                self, _powershell.HOST_LIBRARY, "vm_integration_service_info", {"vm_names": names}, False
+            )
+        except _powershell.HostOperationError as exc:
+            return dict(result, failed=True, msg=host_error_message(host, exc))
+        except _powershell.PowerShellCallError as exc:
+            return dict(result, failed=True, msg="Hyper-V host %s: %s" % (host, exc))
+
+        problem = vm_resolution_problem(host, answer)
+        if problem:
+            return dict(result, failed=True, msg=problem, missing_vms=answer.get("missing") or [])
+
+        result["changed"] = False
+        result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]
+        return result

@@ -1,0 +1,185 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The integration component (IC) catalog: the one place that knows Hyper-V's names and GUIDs.
+
+Every fact here comes from shared/reference/hyperv-facts.md, which names its sources:
+- host IC GUIDs (the suffix of ``Get-VMIntegrationService`` ``Id``): hashicorp/packer-plugin-hyperv
+  hyperv.go and MicrosoftDocs msvm-*componentsettingdata;
+- Windows guest service names: MicrosoftDocs Manage-Hyper-V-integration-services.md (``Get-Service vm*``);
+- VMBus class GUIDs: torvalds/linux include/linux/hyperv.h;
+- localized names: PlagueHO/LabBuilder #183, dsccommunity/HyperVDsc #73/#76 and Microsoft's translated
+  documentation. They are accepted as *input* only; the host is always addressed by GUID, because the
+  ``Name`` it reports is localized.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class IntegrationComponent:
+    """One integration service, host half and guest halves."""
+
+    key: str
+    english_name: str
+    host_guid: str  # upper case, no braces
+    wmi_setting_class: str
+    default_enabled: bool
+    windows_service: str
+    vmbus_class_guid: str  # lower case, no braces
+    linux_provider: str  # "kernel" (hv_utils only) or "daemon" (hv_utils plus a user-space daemon)
+    # Localized Name values as hosts report them, by language (input aliases, never matched on the host).
+    localized_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+CATALOG: tuple[IntegrationComponent, ...] = (
+    IntegrationComponent(
+        key="heartbeat",
+        english_name="Heartbeat",
+        host_guid="84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47",
+        wmi_setting_class="Msvm_HeartbeatComponentSettingData",
+        default_enabled=True,
+        windows_service="vmicheartbeat",
+        vmbus_class_guid="57164f39-9115-4e78-ab55-382f3bd5422d",
+        linux_provider="kernel",
+        localized_names={"de-DE": ("Takt",), "fr-FR": ("Pulsation",)},
+    ),
+    IntegrationComponent(
+        key="shutdown",
+        english_name="Shutdown",
+        host_guid="9F8233AC-BE49-4C79-8EE3-E7E1985B2077",
+        wmi_setting_class="Msvm_ShutdownComponentSettingData",
+        default_enabled=True,
+        windows_service="vmicshutdown",
+        vmbus_class_guid="0e0b6031-5213-4934-818b-38d90ced39db",
+        linux_provider="kernel",
+        localized_names={"de-DE": ("Herunterfahren",), "fr-FR": ("Arrêt",)},
+    ),
+    IntegrationComponent(
+        key="time_synchronization",
+        english_name="Time Synchronization",
+        host_guid="2497F4DE-E9FA-4204-80E4-4B75C46419C0",
+        wmi_setting_class="Msvm_TimeSyncComponentSettingData",
+        default_enabled=True,
+        windows_service="vmictimesync",
+        vmbus_class_guid="9527e630-d0ae-497b-adce-e80ab0175caf",
+        linux_provider="kernel",
+        localized_names={
+            "de-DE": ("Zeitsynchronisierung",),
+            # Two French spellings are in use (facts file: sources conflict).
+            "fr-FR": ("Synchronisation date/heure", "Synchronisation de l'heure"),
+            "zh-TW": ("時間同步處理",),
+        },
+    ),
+    IntegrationComponent(
+        key="key_value_pair_exchange",
+        english_name="Key-Value Pair Exchange",
+        host_guid="2A34B1C2-FD73-4043-8A5B-DD2159BC743F",
+        wmi_setting_class="Msvm_KvpExchangeComponentSettingData",
+        default_enabled=True,
+        windows_service="vmickvpexchange",
+        vmbus_class_guid="a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
+        linux_provider="daemon",
+        localized_names={
+            "de-DE": ("Austausch von Schlüsselwertepaaren",),
+            "fr-FR": ("Échange de paires clé-valeur",),
+            "zh-TW": ("資料交換",),
+        },
+    ),
+    IntegrationComponent(
+        key="vss",
+        english_name="VSS",
+        host_guid="5CED1297-4598-4915-A5FC-AD21BB4D02A4",
+        wmi_setting_class="Msvm_VssComponentSettingData",
+        default_enabled=True,
+        windows_service="vmicvss",
+        vmbus_class_guid="35fa2e29-ea23-4236-96ae-3a6ebacba440",
+        linux_provider="daemon",
+        localized_names={},
+    ),
+    IntegrationComponent(
+        key="guest_service_interface",
+        english_name="Guest Service Interface",
+        host_guid="6C09BB55-D683-4DA0-8931-C9BF705F6480",
+        wmi_setting_class="Msvm_GuestServiceInterfaceComponentSettingData",
+        default_enabled=False,  # "all except Guest Service Interface are on by default"
+        windows_service="vmicguestinterface",
+        vmbus_class_guid="34d14be3-dee4-41c8-9ae7-6b174977c192",
+        linux_provider="daemon",
+        localized_names={
+            "de-DE": ("Gastdienstschnittstelle",),
+            "fr-FR": ("Interface de services d'invité", "Interface de service invité"),
+            "zh-TW": ("客體服務介面",),
+        },
+    ),
+)
+
+IC_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG)
+_BY_KEY: dict[str, IntegrationComponent] = {ic.key: ic for ic in CATALOG}
+_BY_HOST_GUID: dict[str, IntegrationComponent] = {ic.host_guid: ic for ic in CATALOG}
+
+
+class UnknownIntegrationServiceError(ValueError):
+    """An IC name that is neither a key, an English name nor a known localized name."""
+
+    def __init__(self, given: object) -> None:
+        self.given = given
+        super().__init__(
+            "unknown integration service %r; valid keys: %s (English and localized names are also accepted)"
+            % (given, ", ".join(IC_KEYS))
+        )
+
+
+def _fold(name: str) -> str:
+    """Case-, accent-width- and punctuation-insensitive form of a name.
+
+    NFKC first so full-width forms match; casefold for case; then everything that is not a letter or a
+    digit goes, so 'Key-Value Pair Exchange', 'key_value_pair_exchange' and 'KEY VALUE PAIR EXCHANGE'
+    are one name. Accents are kept: 'Arrêt' must not become another word.
+    """
+    text = unicodedata.normalize("NFKC", name).casefold()
+    return re.sub(r"[\W_]+", "", text)
+
+
+def _build_alias_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    for ic in CATALOG:
+        names = [ic.key, ic.english_name]
+        for localized in ic.localized_names.values():
+            names.extend(localized)
+        for name in names:
+            folded = _fold(name)
+            owner = index.setdefault(folded, ic.key)
+            if owner != ic.key:  # pragma: no cover - guarded by a unit test
+                raise RuntimeError("IC alias %r is claimed by %s and %s" % (name, owner, ic.key))
+    return index
+
+
+_ALIASES: dict[str, str] = _build_alias_index()
+
+
+def resolve_key(name: object) -> str:
+    """Return the IC key for a key, English name or localized name; raise for anything else."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownIntegrationServiceError(name)
+    key = _ALIASES.get(_fold(name))
+    if key is None:
+        raise UnknownIntegrationServiceError(name)
+    return key
+
+
+def by_key(key: str) -> IntegrationComponent:
+    return _BY_KEY[key]
+
+
+def by_host_guid(guid: str) -> IntegrationComponent | None:
+    """The IC whose host GUID this is (any case, braces allowed), or None for an IC we do not know."""
+    return _BY_HOST_GUID.get(guid.strip("{}").upper())
+
+
+def host_guid_from_ic_id(ic_id: str) -> str:
+    """The GUID suffix of a host IC id ``Microsoft:<VMID>\\<IC GUID>`` (facts file, section 1)."""
+    return ic_id.rsplit("\\", 1)[-1].strip("{}").upper()

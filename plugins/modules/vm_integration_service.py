@@ -1,0 +1,155 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This file holds the documentation only: the module is the action plugin plugins/action/vm_integration_service.py,
+# which runs on the controller and talks to the Hyper-V host through the task's connection.
+
+DOCUMENTATION = r"""
+---
+module: vm_integration_service
+short_description: Enable or disable Hyper-V integration services on any number of VMs
+version_added: 0.1.0
+description:
+  - Sets the host half of Hyper-V integration services (Heartbeat, Shutdown, Time Synchronization,
+    Key-Value Pair Exchange, VSS, Guest Service Interface) to the state you declare, on one or many
+    virtual machines of one Hyper-V host, in one task.
+  - Integration services are selected on the host by their GUID, never by their name, so the module
+    works the same on English, German, French, Chinese or any other Windows display language.
+  - Whatever the number of VMs and services, the task starts one PowerShell process on the host. Every
+    VM and service is checked before the first change; an unknown VM or service fails the task and
+    changes nothing.
+  - Runs against the Hyper-V host (Windows), over C(winrm), C(psrp) or C(ssh) with a PowerShell shell.
+    Use O(name) to say which VMs; use C(delegate_to) to reach the host from a play over guests.
+  - To configure the guest half (Windows C(vmic*) services, Linux drivers and daemons) use
+    M(hyperv.integration.guest_integration_service).
+author:
+  - hyperv.integration contributors (@hyperv-integration)
+options:
+  name:
+    description:
+      - Name of one VM, or a list of VM names.
+      - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
+      - A string is always one name, even when it contains commas. Give a list for several VMs.
+      - A name that matches no VM, or more than one VM, fails the task before anything is changed.
+    type: raw
+    required: true
+    aliases: [vm, vm_name]
+  services:
+    description:
+      - Mapping of integration service to its wanted state, V(enabled) or V(disabled) (V(true) and
+        V(false) are accepted too).
+      - A service may be given by its key (V(heartbeat), V(shutdown), V(time_synchronization),
+        V(key_value_pair_exchange), V(vss), V(guest_service_interface)), by its English name
+        (V(Guest Service Interface)) or by a known localized name (V(Gastdienstschnittstelle),
+        V(Takt), V(客體服務介面)); case, spaces and punctuation are ignored.
+      - An unknown name fails the task and lists the valid keys.
+      - Services not listed are left as they are.
+    type: dict
+    required: true
+attributes:
+  check_mode:
+    support: full
+    description: Compares and reports what would change; the host is not modified.
+  diff_mode:
+    support: full
+    description: Shows the state of each requested service on each VM before and after.
+  platform:
+    support: full
+    platforms: windows
+    description: Runs against a Windows Hyper-V host.
+notes:
+  - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
+    or an administrator).
+  - The guest must also run its half of a service for the service to work; enabling it on the host only
+    offers it to the guest.
+  - When a change fails part-way (for example one VM refuses a change), the task fails, its message says
+    which changes were made and which were not, and RV(vms) shows the state of each; running the task
+    again converges.
+seealso:
+  - module: hyperv.integration.vm_integration_service_info
+  - module: hyperv.integration.guest_integration_service
+  - name: Manage Hyper-V integration services
+    description: Microsoft's documentation of integration services and Enable-VMIntegrationService.
+    link: https://learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/managing-integration-services
+"""
+
+EXAMPLES = r"""
+- name: Enable Guest Service Interface (file copy from the host) on two VMs
+  hyperv.integration.vm_integration_service:
+    name:
+      - web01
+      - web02
+    services:
+      guest_service_interface: enabled
+
+- name: Several services on one VM, by English and German names
+  hyperv.integration.vm_integration_service:
+    name: db01
+    services:
+      Time Synchronization: disabled
+      Takt: enabled
+      vss: true
+
+- name: Enable Guest Service Interface on every VM the host runs
+  block:
+    - name: List the VMs
+      hyperv.integration.vm_integration_service_info:
+      register: host_vms
+
+    - name: Enable it everywhere, in one PowerShell call
+      hyperv.integration.vm_integration_service:
+        name: "{{ host_vms.vms | map(attribute='name') | list }}"
+        services:
+          guest_service_interface: enabled
+
+- name: From a play over guests, configure each guest's VM on its Hyper-V host
+  hyperv.integration.vm_integration_service:
+    name: "{{ hyperv_vm_name | default(inventory_hostname) }}"
+    services:
+      key_value_pair_exchange: enabled
+  delegate_to: "{{ hyperv_host }}"
+"""
+
+RETURN = r"""
+vms:
+  description: Each VM named in O(name), with each requested service before and after the task.
+  returned: when the host was reached and every VM and service was found
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The VM's name as the host reports it.
+      type: str
+      sample: web01
+    id:
+      description: The VM's id (GUID).
+      type: str
+      sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
+    state:
+      description: The VM's state (V(Running), V(Off), V(Saved), V(Paused), ...).
+      type: str
+      sample: Running
+    changed:
+      description: Whether any service of this VM changed (or would change, in check mode).
+      type: bool
+      sample: true
+    integration_services:
+      description:
+        - The requested services, by key.
+        - Each has C(name) (the name the host reports, in the host's language), C(enabled_before),
+          C(enabled) (after the task; in check mode, what it would be), C(changed), and C(error) when
+          changing it failed.
+      type: dict
+      sample:
+        guest_service_interface:
+          name: Gastdienstschnittstelle
+          enabled_before: false
+          enabled: true
+          changed: true
+missing_vms:
+  description: The names in O(name) that match no VM on the host.
+  returned: when some VM was not found
+  type: list
+  elements: str
+  sample: [web99]
+"""

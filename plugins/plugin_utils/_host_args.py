@@ -1,0 +1,82 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Normalising what users give the host modules: VM names and IC -> state mappings."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
+    UnknownIntegrationServiceError,
+    resolve_key,
+)
+
+
+class ArgumentError(ValueError):
+    """Bad input; the message names the value and what was wrong."""
+
+
+def vm_names(value: t.Any, option: str = "name") -> list[str]:
+    """One VM name or a list of them, in order, duplicates (ignoring case, as Hyper-V does) dropped.
+
+    A string is always ONE name: commas are legal in Hyper-V VM names, so they are not separators.
+    """
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ArgumentError("%s must be a VM name or a list of VM names, got %s" % (option, type(value).__name__))
+    names: list[str] = []
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str):
+            raise ArgumentError("%s: every VM name must be a string, got %r" % (option, item))
+        if not item.strip():
+            raise ArgumentError("%s: a VM name must not be empty" % option)
+        folded = item.casefold()
+        if folded not in seen:
+            seen.add(folded)
+            names.append(item)
+    if not names:
+        raise ArgumentError("%s must name at least one VM" % option)
+    return names
+
+
+def _desired_state(service: str, value: t.Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "enabled" or lowered in BOOLEANS_TRUE:
+            return True
+        if lowered == "disabled" or lowered in BOOLEANS_FALSE:
+            return False
+    raise ArgumentError("services: %r must be enabled, disabled, true or false, got %r" % (service, value))
+
+
+def desired_services(value: t.Any) -> dict[str, bool]:
+    """Map of IC key -> wanted enabled state, from keys, English or localized names.
+
+    Two spellings of one IC are fine when they agree; when they disagree the input is ambiguous.
+    """
+    if not isinstance(value, dict) or not value:
+        raise ArgumentError(
+            "services must be a mapping of integration service to enabled/disabled, "
+            "for example {guest_service_interface: enabled}"
+        )
+    wanted: dict[str, bool] = {}
+    spelled: dict[str, str] = {}
+    for name, state in value.items():
+        try:
+            key = resolve_key(name)
+        except UnknownIntegrationServiceError as exc:
+            raise ArgumentError("services: %s" % exc) from exc
+        enabled = _desired_state(name, state)
+        if key in wanted and wanted[key] != enabled:
+            raise ArgumentError(
+                "services: %r and %r are both %s but ask for different states" % (spelled[key], name, key)
+            )
+        wanted[key] = enabled
+        spelled.setdefault(key, name)
+    return wanted

@@ -1,0 +1,57 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Messages for what a Hyper-V host answered: unknown VMs, missing ICs, failed writes."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_host_guid
+from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import HostOperationError
+
+# Exception text Hyper-V gives a user who is not allowed to manage it (protocol doc section 5).
+_PERMISSION_HINT = (
+    " The account needs to be a member of the host's 'Hyper-V Administrators' group (or an administrator)."
+)
+
+
+def ic_label(guid: str) -> str:
+    ic = by_host_guid(guid)
+    return ic.key if ic else guid
+
+
+def quoted(names: t.Iterable[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
+def vm_resolution_problem(host: str, result: dict[str, t.Any]) -> str | None:
+    """A message when names matched no VM or several VMs, else None."""
+    parts = []
+    missing = result.get("missing") or []
+    ambiguous = result.get("ambiguous") or {}
+    if missing:
+        parts.append("no VM named %s on Hyper-V host %s" % (quoted(missing), host))
+    for name, ids in ambiguous.items():
+        parts.append(
+            "%r names %d VMs on Hyper-V host %s (ids %s); rename one of them" % (name, len(ids), host, ", ".join(ids))
+        )
+    return "; ".join(parts) if parts else None
+
+
+def missing_services_problem(host: str, items: list[dict[str, t.Any]]) -> str | None:
+    if not items:
+        return None
+    described = ", ".join("VM %r has no %s" % (item.get("vm"), ic_label(item.get("guid", ""))) for item in items)
+    return "integration service not found on Hyper-V host %s: %s" % (host, described)
+
+
+def host_error_message(host: str, error: HostOperationError) -> str:
+    where = ""
+    if error.vm:
+        where += " for VM %r" % error.vm
+    if error.service:
+        where += " (%s)" % ic_label(str(error.service))
+    message = "Hyper-V host %s reported an error%s: %s" % (host, where, error.error_message or error.error_type)
+    if error.category == "PermissionDenied" or error.error_type == "System.UnauthorizedAccessException":
+        message += _PERMISSION_HINT
+    return message

@@ -1,0 +1,125 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The PowerShell call layer: one fixed library plus a request as data, JSON back between markers.
+
+Private to this collection (docs/dev/powershell-protocol.md is the contract). Nothing a user gives is
+ever placed in PowerShell text: the request is JSON, base64-encoded, read by the library from stdin.
+The command line carries only the fixed bootstrap, far below the 8191-character limit of a command
+line through cmd.exe (hyperv-facts.md section 1), whatever the number of VMs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import typing as t
+
+PROTOCOL = 1
+LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=%d" % PROTOCOL
+_HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powershell")
+
+# The libraries the collection ships, by the kind of Windows machine they run on.
+HOST_LIBRARY = "hyperv_host.ps1"
+
+
+class PowerShellCallError(Exception):
+    """The call could not be made or its answer could not be read (transport, shell, crash)."""
+
+
+class HostOperationError(Exception):
+    """The library ran and reported an error; nothing was written by that operation."""
+
+    def __init__(self, error: dict[str, t.Any]) -> None:
+        self.error_type = str(error.get("type") or "")
+        self.error_message = str(error.get("message") or "")
+        self.category = str(error.get("category") or "")
+        self.vm = error.get("vm")
+        self.service = error.get("service")
+        super().__init__("%s: %s" % (self.error_type, self.error_message))
+
+
+def read_text(name: str) -> str:
+    with open(os.path.join(_HERE, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def build_request(
+    operation: str, params: dict[str, t.Any], check_mode: bool, nonce: str | None = None
+) -> dict[str, t.Any]:
+    return {
+        "protocol": PROTOCOL,
+        "nonce": nonce or secrets.token_hex(16),
+        "operation": operation,
+        "check_mode": bool(check_mode),
+        "params": params,
+    }
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def build_stdin(library: str, request: dict[str, t.Any]) -> bytes:
+    """Two base64 lines: the library, then the request (protocol section 1)."""
+    if LIBRARY_MARKER not in library.splitlines():
+        raise ValueError("PowerShell library lacks its marker line %r" % LIBRARY_MARKER)
+    payload = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
+    return ("%s\n%s\n" % (_b64(library), _b64(payload))).encode("ascii")
+
+
+def build_command(shell: t.Any) -> str:
+    """The encoded bootstrap for the connection's PowerShell shell plugin.
+
+    winrm and psrp recognise an already encoded command and run it as is; ssh runs it through the
+    remote shell. In every case the bootstrap reads the library and the request from stdin.
+    """
+    if getattr(shell, "SHELL_FAMILY", None) != "powershell":
+        raise PowerShellCallError(
+            "this module runs PowerShell on the Windows host: set ansible_shell_type=powershell "
+            "(the connection plugin winrm, psrp or ssh with a PowerShell shell)"
+        )
+    return shell._encode_script(read_text("bootstrap.ps1"), strict_mode=False, preserve_rc=False)
+
+
+def parse_output(stdout: str, stderr: str, rc: int, nonce: str) -> dict[str, t.Any]:
+    """Return the RESPONSE object from the library's output, or raise PowerShellCallError."""
+    pattern = r"HYPERV_INTEGRATION_BEGIN_%s\s+([A-Za-z0-9+/=\s]*?)\s*HYPERV_INTEGRATION_END_%s" % (nonce, nonce)
+    match = re.search(pattern, stdout or "")
+    if not match:
+        detail = (stderr or "").strip() or (stdout or "").strip() or "no output"
+        raise PowerShellCallError("the PowerShell library gave no answer (rc=%s): %s" % (rc, detail[:4000]))
+    try:
+        response = json.loads(base64.b64decode("".join(match.group(1).split())).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PowerShellCallError("the PowerShell library answered something unreadable: %s" % exc) from exc
+    if not isinstance(response, dict) or response.get("protocol") != PROTOCOL:
+        raise PowerShellCallError("the PowerShell library answered with an unexpected protocol: %r" % (response,))
+    return response
+
+
+def result_of(response: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The operation's result, or HostOperationError when the library reported a failure."""
+    if not response.get("ok"):
+        raise HostOperationError(response.get("error") or {"type": "Unknown", "message": "no error given"})
+    result = response.get("result")
+    return result if isinstance(result, dict) else {}
+
+
+def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
+    """Run one operation in one PowerShell process through the task's connection.
+
+    ``action`` is the running ActionBase. Transport problems raise PowerShellCallError, a reported
+    failure HostOperationError; otherwise the operation's result is returned.
+    """
+    request = build_request(operation, params, check_mode)
+    command = build_command(action._connection._shell)
+    stdin = build_stdin(read_text(library), request)
+    try:
+        res = action._low_level_execute_command(command, in_data=stdin, sudoable=False)
+    except Exception as exc:  # the connection plugin raises many types; all mean "no reliable answer"
+        raise PowerShellCallError("the connection failed during the call: %s" % exc) from exc
+    response = parse_output(res.get("stdout", ""), res.get("stderr", ""), res.get("rc", -1), request["nonce"])
+    return result_of(response)

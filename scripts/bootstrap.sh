@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need, idempotently: a virtual environment with the pinned
+# Python packages, and an ansible_collections tree pointing at this checkout. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+VENV=$REPO/.venv
+STAMP=$VENV/.installed-$(cat requirements.txt requirements-test.txt constraints.txt | sha256sum | cut -c1-16)
+
+say() { printf '==> %s\n' "$*"; }
+
+if ! command -v python3 >/dev/null; then
+  say "installing python3 (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+fi
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  say "installing python3-venv (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+
+if [ ! -f "$STAMP" ]; then
+  say "creating $VENV with the pinned requirements (requirements-test.txt, constraints.txt)"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  log=$(mktemp)
+  if ! "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt -c constraints.txt 2>"$log"; then
+    cat "$log"; exit 1
+  fi
+  rm -f "$log"
+  touch "$STAMP"
+fi
+
+# ansible finds the collection through this tree (ANSIBLE_COLLECTIONS_PATH=.cache/collections).
+mkdir -p .cache/collections/ansible_collections/hyperv
+ln -sfn "$REPO" .cache/collections/ansible_collections/hyperv/integration
+
+# ansible-test downloads get-pip from a host this machine cannot reach; a stand-in that uses the
+# interpreter's own ensurepip does the same job (hyperv-facts.md section 7).
+GET_PIP="$HOME/.ansible/test/cache/get_pip_24_2.py"
+if [ ! -f "$GET_PIP" ]; then
+  mkdir -p "$(dirname "$GET_PIP")"
+  cat > "$GET_PIP" <<'PY'
+"""Offline stand-in for get-pip.py: install pip with ensurepip, then pass arguments to pip."""
+import subprocess
+import sys
+
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
+# get-pip's own flags mean "do not install these"; plain pip install would not understand them.
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel", "--disable-pip-version-check")]
+if args:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check"] + args)
+PY
+fi

@@ -1,0 +1,119 @@
+"""Helpers for integration tests: start a lab, run real ansible-playbook against it, read results."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+LAB = REPO / "tests" / "lab" / "lab"
+BIN = Path(sys.executable).parent
+
+
+def collections_path() -> str:
+    """An ansible_collections tree whose hyperv/integration is this checkout."""
+    root = REPO / ".cache" / "collections"
+    link = root / "ansible_collections" / "hyperv" / "integration"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(REPO, target_is_directory=True)
+    return str(root)
+
+
+class Lab:
+    def __init__(self, directory: Path, labfile: dict) -> None:
+        self.dir = directory
+        self.labfile = directory / "lab.yml"
+        self.labfile.write_text(yaml.safe_dump(labfile, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        self.inventory = directory / "inventory.yml"
+        self.host = labfile["host"]["name"]
+
+    def _lab(self, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, str(LAB), *args, "--dir", str(self.dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError("lab %s failed (%d): %s %s" % (args[0], proc.returncode, proc.stdout, proc.stderr))
+        return proc.stdout
+
+    def up(self) -> Lab:
+        self._lab("up", str(self.labfile))
+        return self
+
+    def state(self) -> dict:
+        return json.loads(self._lab("state"))
+
+    def down(self) -> None:
+        self._lab("down")
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    results: list[dict] = field(default_factory=list)
+
+    def recap(self, host: str) -> dict[str, int]:
+        match = re.search(r"^%s\s+:\s+(.*)$" % re.escape(host), self.stdout, re.MULTILINE)
+        assert match, "no PLAY RECAP line for %s in:\n%s" % (host, self.stdout[-3000:])
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+    def result(self, task: str, host: str | None = None) -> dict:
+        found = [r for r in self.results if r["task"] == task and (host is None or r["host"] == host)]
+        assert found, "no result for task %r; tasks seen: %s" % (task, sorted({r["task"] for r in self.results}))
+        return found[-1]
+
+
+def run_playbook(
+    tmp: Path,
+    lab: Lab,
+    tasks: list[dict],
+    *,
+    hosts: str = "hyperv_hosts",
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: dict | None = None,
+    name: str = "play",
+) -> PlaybookRun:
+    playbook = tmp / ("%s.yml" % name)
+    play = [{"name": "integration test", "hosts": hosts, "gather_facts": False, "tasks": tasks}]
+    playbook.write_text(yaml.safe_dump(play, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    log = tmp / ("%s.results.jsonl" % name)
+    if log.exists():
+        log.unlink()
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(HERE / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=collections_path(),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        RESULT_LOG=str(log),
+        PATH="%s:%s" % (BIN, env.get("PATH", "")),
+    )
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(lab.inventory), str(playbook)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=900, check=False, stdin=subprocess.DEVNULL
+    )
+    results = []
+    if log.exists():
+        results = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)

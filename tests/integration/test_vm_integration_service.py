@@ -1,0 +1,215 @@
+"""vm_integration_service end to end: real ansible-playbook over winrm against the lab's Hyper-V host."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from harness import Lab, run_playbook
+
+GSI = "guest_service_interface"
+HOSTILE_NAMES = [
+    "Prüf'VM",
+    "ウェブ 01",
+    "a$(Remove-Item C:\\ -Recurse)",
+    "back`tick",
+    "semi;colon",
+    "{brace}",
+    "with space",
+    'double"quote',
+    "comma,name",
+    "[wild]*?",
+]
+
+
+def labfile(names: list[str], language: str = "en-US", faults: list | None = None, **vm_extra) -> dict:
+    return {
+        "host": {"name": "hv01", "language": language},
+        "vms": [dict({"name": n, "state": "Running", "guest": "windows"}, **vm_extra) for n in names],
+        "faults": faults or [],
+    }
+
+
+def set_task(names, services, name: str = "set") -> dict:
+    return {
+        "name": name,
+        "hyperv.integration.vm_integration_service": {"name": names, "services": services},
+        "register": "out",
+        "ignore_errors": True,
+    }
+
+
+def enabled(state: dict, vm: str, key: str) -> bool:
+    return state["vms"][vm]["integration_services"][key]["enabled"]
+
+
+@pytest.mark.parametrize(
+    ("language", "count"),
+    [("en-US", 1), ("zh-TW", 50), ("de-DE", 100)],
+)
+def test_one_task_one_command_any_number_of_vms(tmp_path: Path, start_lab, language: str, count: int) -> None:
+    names = ["vm%03d" % i for i in range(count)]
+    lab: Lab = start_lab(labfile(names, language))
+    before = lab.state()["counters"]
+    assert not any(enabled(lab.state(), n, GSI) for n in names)
+
+    # Check mode first: reports the change, writes nothing.
+    check = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], check=True, name="check")
+    assert check.rc == 0, check.stdout
+    assert check.recap("hv01")["changed"] == 1
+    after_check = lab.state()
+    assert after_check["counters"]["writes"] == before["writes"]
+    assert after_check["counters"]["commands"] == before["commands"] + 1
+    assert not any(enabled(after_check, n, GSI) for n in names)
+
+    run = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], name="apply")
+    assert run.rc == 0, run.stdout
+    assert run.recap("hv01")["changed"] == 1
+    state = lab.state()
+    assert state["counters"]["commands"] == after_check["counters"]["commands"] + 1
+    assert state["counters"]["writes"] == before["writes"] + count
+    assert all(enabled(state, n, GSI) for n in names)
+    vms = run.result("set")["result"]["vms"]
+    assert [vm["name"] for vm in vms] == names
+    assert all(vm["integration_services"][GSI]["changed"] for vm in vms)
+
+    again = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], name="again")
+    assert again.rc == 0, again.stdout
+    assert again.recap("hv01")["changed"] == 0
+    assert lab.state()["counters"]["writes"] == state["counters"]["writes"]
+
+
+@pytest.mark.parametrize("language", ["de-DE", "zh-TW", "fr-FR"])
+def test_localized_host_driven_with_english_keys(tmp_path: Path, start_lab, language: str) -> None:
+    lab = start_lab(labfile(["web01", "web02"], language))
+    services = {GSI: "enabled", "time_synchronization": "disabled", "Heartbeat": True}
+    run = run_playbook(tmp_path, lab, [set_task(["web01", "web02"], services)])
+    assert run.rc == 0, run.stdout
+    state = lab.state()
+    for vm in ("web01", "web02"):
+        assert enabled(state, vm, GSI)
+        assert not enabled(state, vm, "time_synchronization")
+        assert enabled(state, vm, "heartbeat")
+    reported = run.result("set")["result"]["vms"][0]["integration_services"]
+    # The host reports its own (localized) name; we address it by key all the same.
+    assert reported[GSI]["name"] != "Guest Service Interface"
+    assert reported["heartbeat"]["changed"] is False
+
+
+def test_localized_input_names(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["db01"], "zh-TW"))
+    run = run_playbook(
+        tmp_path, lab, [set_task("db01", {"客體服務介面": "enabled", "Zeitsynchronisierung": "disabled"})]
+    )
+    assert run.rc == 0, run.stdout
+    state = lab.state()
+    assert enabled(state, "db01", GSI)
+    assert not enabled(state, "db01", "time_synchronization")
+
+
+def test_hostile_vm_names_travel_as_data(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(HOSTILE_NAMES))
+    run = run_playbook(tmp_path, lab, [set_task(HOSTILE_NAMES, {GSI: "enabled"})])
+    assert run.rc == 0, run.stdout
+    state = lab.state()
+    assert sorted(state["vms"]) == sorted(HOSTILE_NAMES)
+    assert all(enabled(state, n, GSI) for n in HOSTILE_NAMES)
+    assert [vm["name"] for vm in run.result("set")["result"]["vms"]] == HOSTILE_NAMES
+    # One string with a comma is one VM, not two.
+    single = run_playbook(tmp_path, lab, [set_task("comma,name", {GSI: "disabled"})], name="single")
+    assert single.rc == 0, single.stdout
+    assert not enabled(lab.state(), "comma,name", GSI)
+    assert enabled(lab.state(), "Prüf'VM", GSI)
+
+
+def test_check_mode_with_diff_shows_before_and_after(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"]))
+    writes = lab.state()["counters"]["writes"]
+    run = run_playbook(tmp_path, lab, [set_task("web01", {GSI: "enabled", "vss": "disabled"})], check=True, diff=True)
+    assert run.rc == 0, run.stdout
+    result = run.result("set")["result"]
+    assert result["changed"] is True
+    assert result["diff"]["before"] == {"web01": {GSI: "disabled", "vss": "enabled"}}
+    assert result["diff"]["after"] == {"web01": {GSI: "enabled", "vss": "disabled"}}
+    assert "+" in run.stdout and GSI in run.stdout  # the diff is shown to the user
+    assert lab.state()["counters"]["writes"] == writes
+
+
+def test_unknown_vm_fails_names_it_and_changes_nothing(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01", "web02"]))
+    run = run_playbook(tmp_path, lab, [set_task(["web01", "nope'01", "web02"], {GSI: "enabled"})])
+    assert run.recap("hv01")["failed"] == 1
+    result = run.result("set")["result"]
+    assert "nope'01" in result["msg"] and "hv01" in result["msg"]
+    assert "Nothing was changed" in result["msg"]
+    assert result["missing_vms"] == ["nope'01"]
+    state = lab.state()
+    assert state["counters"]["writes"] == 0
+    assert not enabled(state, "web01", GSI)
+
+
+def test_unknown_service_fails_before_reaching_the_host(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"]))
+    run = run_playbook(tmp_path, lab, [set_task("web01", {GSI: "enabled", "Backup": "enabled"})])
+    assert run.recap("hv01")["failed"] == 1
+    msg = run.result("set")["result"]["msg"]
+    assert "'Backup'" in msg and "guest_service_interface" in msg and "heartbeat" in msg
+    counters = lab.state()["counters"]
+    assert (counters["commands"], counters["writes"]) == (0, 0)
+
+
+def test_write_failure_for_one_vm_reports_what_was_done_and_rerun_converges(tmp_path: Path, start_lab) -> None:
+    names = ["web01", "web02", "web03"]
+    fault = {"type": "write_error", "vm": "web02", "service": GSI, "times": 1}
+    lab = start_lab(labfile(names, faults=[fault]))
+    run = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled", "vss": "disabled"})])
+    assert run.recap("hv01")["failed"] == 1
+    result = run.result("set")["result"]
+    msg = result["msg"]
+    assert "'web02' guest_service_interface" in msg
+    assert "'web01' guest_service_interface enabled" in msg  # what was done
+    assert "Rerun" in msg
+    state = lab.state()
+    assert enabled(state, "web01", GSI) and enabled(state, "web03", GSI)
+    assert not enabled(state, "web02", GSI)
+    assert not any(enabled(state, n, "vss") for n in names)  # web02's other change still went through
+
+    rerun = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled", "vss": "disabled"})], name="rerun")
+    assert rerun.rc == 0, rerun.stdout
+    changed_vms = [vm["name"] for vm in rerun.result("set")["result"]["vms"] if vm["changed"]]
+    assert changed_vms == ["web02"]
+    assert enabled(lab.state(), "web02", GSI)
+    third = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled", "vss": "disabled"})], name="third")
+    assert third.recap("hv01")["changed"] == 0
+
+
+def test_dropped_connection_says_so_and_rerun_converges(tmp_path: Path, start_lab) -> None:
+    names = ["web01", "web02"]
+    lab = start_lab(labfile(names, faults=[{"type": "drop_connection", "at": "receive", "times": 1}]))
+    run = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})])
+    assert run.recap("hv01")["failed"] + run.recap("hv01").get("unreachable", 0) == 1
+    assert "rerun" in run.result("set")["result"]["msg"].lower()
+    rerun = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], name="rerun")
+    assert rerun.rc == 0, rerun.stdout
+    assert all(enabled(lab.state(), n, GSI) for n in names)
+    third = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], name="third")
+    assert third.recap("hv01")["changed"] == 0
+
+
+def test_slow_host_still_answers(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"], faults=[{"type": "delay", "seconds": 1.5}]))
+    started = time.monotonic()
+    run = run_playbook(tmp_path, lab, [set_task("web01", {GSI: "enabled"})])
+    assert run.rc == 0, run.stdout
+    assert time.monotonic() - started >= 1.5
+    assert enabled(lab.state(), "web01", GSI)
+
+
+def test_access_denied_is_explained_and_nothing_changes(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"], faults=[{"type": "access_denied"}]))
+    run = run_playbook(tmp_path, lab, [set_task("web01", {GSI: "enabled"})])
+    assert run.recap("hv01")["failed"] == 1
+    msg = run.result("set")["result"]["msg"]
+    assert "hv01" in msg and "Hyper-V Administrators" in msg and "Nothing was changed" in msg
+    assert lab.state()["counters"]["writes"] == 0

@@ -1,0 +1,28 @@
+"""Make the collection importable as ansible_collections.hyperv.integration for plain pytest runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _collection_root() -> str:
+    # Inside an ansible_collections tree already (ansible-test), nothing to do.
+    parts = _REPO.split(os.sep)
+    if len(parts) > 3 and parts[-3] == "ansible_collections":
+        return os.sep.join(parts[:-3])
+    root = os.path.join(tempfile.gettempdir(), "hyperv-integration-unit-%d" % os.getuid())
+    link_dir = os.path.join(root, "ansible_collections", "hyperv")
+    os.makedirs(link_dir, exist_ok=True)
+    link = os.path.join(link_dir, "integration")
+    if os.path.realpath(link) != _REPO:
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(_REPO, link)
+    return root
+
+
+sys.path.insert(0, _collection_root())

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ansible_collections.hyperv.integration.plugins.module_utils import ic_catalog as cat
+
+
+def test_six_keys_in_documented_order() -> None:
+    assert cat.IC_KEYS == (
+        "heartbeat",
+        "shutdown",
+        "time_synchronization",
+        "key_value_pair_exchange",
+        "vss",
+        "guest_service_interface",
+    )
+
+
+@pytest.mark.parametrize("ic", cat.CATALOG, ids=lambda ic: ic.key)
+def test_guids_are_well_formed_and_distinct_per_side(ic: cat.IntegrationComponent) -> None:
+    assert str(uuid.UUID(ic.host_guid)).upper() == ic.host_guid
+    assert str(uuid.UUID(ic.vmbus_class_guid)) == ic.vmbus_class_guid
+    # The host IC GUID and the guest's VMBus class GUID are different things (facts file, section 3).
+    assert ic.host_guid.lower() != ic.vmbus_class_guid
+
+
+def test_only_guest_service_interface_is_off_by_default() -> None:
+    assert [ic.key for ic in cat.CATALOG if not ic.default_enabled] == ["guest_service_interface"]
+
+
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ("guest_service_interface", "guest_service_interface"),
+        ("Guest Service Interface", "guest_service_interface"),
+        ("guest-service-interface", "guest_service_interface"),
+        ("GUEST SERVICE INTERFACE", "guest_service_interface"),
+        ("Gastdienstschnittstelle", "guest_service_interface"),
+        ("客體服務介面", "guest_service_interface"),
+        ("Interface de services d\u2019invit\u00e9", "guest_service_interface"),  # typographic apostrophe
+        ("Takt", "heartbeat"),
+        ("pulsation", "heartbeat"),
+        ("Key-Value Pair Exchange", "key_value_pair_exchange"),
+        ("Austausch von Schlüsselwertepaaren", "key_value_pair_exchange"),
+        ("Échange de paires clé-valeur", "key_value_pair_exchange"),
+        ("time synchronization", "time_synchronization"),
+        ("Synchronisation date/heure", "time_synchronization"),
+        ("Herunterfahren", "shutdown"),
+        ("Arrêt", "shutdown"),
+        ("vss", "vss"),
+        ("Ｖｓｓ", "vss"),  # full-width letters, as typed with an East Asian input method
+    ],
+)
+def test_resolve_key_accepts_keys_english_and_localized_names(given: str, key: str) -> None:
+    assert cat.resolve_key(given) == key
+
+
+@pytest.mark.parametrize("given", ["", "  ", "backup", "Guest Service", None, 3, "arret"])
+def test_unknown_names_fail_and_list_valid_keys(given: object) -> None:
+    with pytest.raises(cat.UnknownIntegrationServiceError) as info:
+        cat.resolve_key(given)
+    for key in cat.IC_KEYS:
+        assert key in str(info.value)
+
+
+def test_host_guid_lookup_from_ic_id_any_case() -> None:
+    ic_id = "Microsoft:0B8E5A3E-6C0F-4D8A-9F58-3C2F3E0C1A11\\6c09bb55-d683-4da0-8931-c9bf705f6480"
+    guid = cat.host_guid_from_ic_id(ic_id)
+    assert guid == "6C09BB55-D683-4DA0-8931-C9BF705F6480"
+    assert cat.by_host_guid(guid).key == "guest_service_interface"
+    assert cat.by_host_guid("{" + guid.lower() + "}").key == "guest_service_interface"
+    assert cat.by_host_guid("00000000-0000-0000-0000-000000000001") is None

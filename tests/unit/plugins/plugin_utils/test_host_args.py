@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
+    ArgumentError,
+    desired_services,
+    vm_names,
+)
+
+
+def test_a_string_is_one_name_even_with_commas() -> None:
+    assert vm_names("web,01") == ["web,01"]
+
+
+def test_list_keeps_order_and_drops_case_insensitive_duplicates() -> None:
+    assert vm_names(["b", "A", "a", "Prüf'VM", "ウェブ 01"]) == ["b", "A", "Prüf'VM", "ウェブ 01"]
+
+
+@pytest.mark.parametrize("bad", [[], [""], ["ok", "  "], [3], {"a": 1}, 7])
+def test_bad_vm_names_are_refused(bad: object) -> None:
+    with pytest.raises(ArgumentError):
+        vm_names(bad)
+
+
+def test_services_accept_words_booleans_and_any_spelling() -> None:
+    wanted = desired_services(
+        {"Takt": "enabled", "vss": False, "Guest Service Interface": "Disabled", "shutdown": "yes"}
+    )
+    assert wanted == {"heartbeat": True, "vss": False, "guest_service_interface": False, "shutdown": True}
+
+
+def test_two_spellings_of_one_service_must_agree() -> None:
+    assert desired_services({"heartbeat": True, "Takt": "enabled"}) == {"heartbeat": True}
+    with pytest.raises(ArgumentError, match="'heartbeat' and 'Takt'"):
+        desired_services({"heartbeat": True, "Takt": "disabled"})
+
+
+def test_unknown_service_names_the_value_and_the_valid_keys() -> None:
+    with pytest.raises(ArgumentError) as info:
+        desired_services({"Backup (volume snapshot)": "enabled"})
+    assert "Backup (volume snapshot)" in str(info.value)
+    assert "guest_service_interface" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [{}, None, ["vss"], {"vss": "on-ish"}, {"vss": 2}])
+def test_bad_services_are_refused(bad: object) -> None:
+    with pytest.raises(ArgumentError):
+        desired_services(bad)

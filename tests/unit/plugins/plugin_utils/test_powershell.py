@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+from ansible.plugins.loader import shell_loader
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell as ps
+
+HOSTILE = 'Prüf\'VM "$(Remove-Item C:\\ -Recurse)" `whoami`; {ウェブ 01}'
+
+
+def _decode_command(command: str) -> str:
+    assert command.startswith("PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand ")
+    return base64.b64decode(command.split(" ")[-1]).decode("utf-16-le")
+
+
+def test_command_is_the_fixed_bootstrap_and_short() -> None:
+    command = ps.build_command(shell_loader.get("powershell"))
+    script = _decode_command(command)
+    assert script.splitlines()[0] == "# hyperv.integration bootstrap protocol=1"
+    assert len(command) < 8191  # cmd.exe command line limit (facts file, section 1)
+
+
+def test_non_powershell_shell_is_refused_with_advice() -> None:
+    with pytest.raises(ps.PowerShellCallError, match="ansible_shell_type=powershell"):
+        ps.build_command(shell_loader.get("sh"))
+
+
+def test_stdin_carries_library_and_request_as_base64_lines() -> None:
+    request = ps.build_request("vm_integration_service_set", {"vm_names": [HOSTILE]}, True, nonce="ab" * 16)
+    lines = ps.build_stdin(ps.read_text(ps.HOST_LIBRARY), request).decode("ascii").splitlines()
+    assert len(lines) == 2
+    library = base64.b64decode(lines[0]).decode("utf-8")
+    assert ps.LIBRARY_MARKER in library.splitlines()
+    decoded = json.loads(base64.b64decode(lines[1]).decode("utf-8"))
+    assert decoded["params"]["vm_names"] == [HOSTILE]
+    assert decoded == {
+        "protocol": 1,
+        "nonce": "ab" * 16,
+        "operation": "vm_integration_service_set",
+        "check_mode": True,
+        "params": {"vm_names": [HOSTILE]},
+    }
+
+
+def test_user_values_never_reach_powershell_text() -> None:
+    request = ps.build_request("vm_integration_service_info", {"vm_names": [HOSTILE]}, False)
+    stdin = ps.build_stdin(ps.read_text(ps.HOST_LIBRARY), request)
+    command = ps.build_command(shell_loader.get("powershell"))
+    assert "Prüf" not in _decode_command(command)
+    assert b"Remove-Item" not in stdin  # only base64 travels
+
+
+def test_a_library_without_marker_is_refused() -> None:
+    with pytest.raises(ValueError, match="marker"):
+        ps.build_stdin("Write-Output 1", ps.build_request("x", {}, False))
+
+
+def _output(nonce: str, response: object) -> str:
+    encoded = base64.b64encode(json.dumps(response).encode("utf-8")).decode("ascii")
+    return "noise\r\nHYPERV_INTEGRATION_BEGIN_%s\r\n%s\r\nHYPERV_INTEGRATION_END_%s\r\n" % (nonce, encoded, nonce)
+
+
+def test_parse_output_finds_the_answer_between_markers() -> None:
+    response = {"protocol": 1, "ok": True, "result": {"vms": [{"name": "ウェブ 01"}]}, "error": None}
+    assert ps.parse_output(_output("n1", response), "", 0, "n1") == response
+    assert ps.result_of(response) == {"vms": [{"name": "ウェブ 01"}]}
+
+
+def test_markers_of_another_call_are_not_trusted() -> None:
+    response = {"protocol": 1, "ok": True, "result": {}, "error": None}
+    with pytest.raises(ps.PowerShellCallError, match="no answer"):
+        ps.parse_output(_output("other", response), "", 0, "mine")
+
+
+def test_no_answer_reports_stderr() -> None:
+    with pytest.raises(ps.PowerShellCallError, match="The term 'Get-VM' is not recognized"):
+        ps.parse_output("", "The term 'Get-VM' is not recognized", 1, "n")
+
+
+def test_reported_error_becomes_host_operation_error() -> None:
+    response = {
+        "protocol": 1,
+        "ok": False,
+        "result": None,
+        "error": {
+            "type": "Microsoft.HyperV.PowerShell.VirtualizationException",
+            "message": "Sie haben keine Berechtigung",
+            "category": "PermissionDenied",
+            "vm": None,
+            "service": None,
+        },
+    }
+    with pytest.raises(ps.HostOperationError) as info:
+        ps.result_of(ps.parse_output(_output("n", response), "", 0, "n"))
+    assert info.value.category == "PermissionDenied"
+    assert info.value.error_message == "Sie haben keine Berechtigung"
+
+
+def test_every_shipped_library_has_the_marker() -> None:
+    folder = os.path.dirname(ps.__file__) + "/powershell"
+    libraries = [name for name in os.listdir(folder) if name.endswith(".ps1") and name != "bootstrap.ps1"]
+    assert libraries
+    for name in libraries:
+        assert ps.LIBRARY_MARKER in ps.read_text(name).splitlines(), name
