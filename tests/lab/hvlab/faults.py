@@ -1,0 +1,106 @@
+"""Fault injection: LABFILE `faults:` entries and their consumption.
+
+Each fault fires at most `times` times (unlimited when absent). Consumption is atomic so that
+concurrent connections never fire a `times: 1` fault twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import BY_KEY
+
+# type -> {parameter: required?}; `times` is accepted by every type.
+FAULT_TYPES: dict[str, dict[str, bool]] = {
+    "write_error": {"vm": True, "service": True, "message": False},
+    "drop_connection": {"at": False},
+    "delay": {"seconds": True},
+    "access_denied": {},
+}
+DROP_POINTS = ("receive", "send")
+
+
+@dataclass
+class Fault:
+    type: str
+    params: dict[str, Any]
+    times: int | None  # None: unlimited
+    triggered: int = 0
+    index: int = field(default=0)  # position in LABFILE, for messages
+
+    def exhausted(self) -> bool:
+        return self.times is not None and self.triggered >= self.times
+
+    def describe(self) -> dict[str, Any]:
+        left = None if self.times is None else self.times - self.triggered
+        return {"type": self.type, **self.params, "times": self.times, "triggered": self.triggered,
+                "times_left": left}
+
+
+def parse_fault(entry: Any, index: int) -> Fault:
+    """Validate one LABFILE fault entry; ValueError with a readable message when it is wrong."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"faults[{index}]: must be a mapping with a 'type', got {entry!r}")
+    ftype = entry.get("type")
+    if ftype not in FAULT_TYPES:
+        raise ValueError(f"faults[{index}]: unknown fault type {ftype!r}; known types: "
+                         + ", ".join(FAULT_TYPES))
+    spec = FAULT_TYPES[ftype]
+    unknown = sorted(set(entry) - set(spec) - {"type", "times"})
+    if unknown:
+        raise ValueError(f"faults[{index}] ({ftype}): unknown key(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(['type', 'times', *spec])}")
+    for name, required in spec.items():
+        if required and name not in entry:
+            raise ValueError(f"faults[{index}] ({ftype}): '{name}' is required")
+    times = entry.get("times")
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError(f"faults[{index}] ({ftype}): 'times' must be a positive integer, got {times!r}")
+    params = {k: v for k, v in entry.items() if k not in ("type", "times")}
+    _check_params(ftype, params, index)
+    return Fault(type=ftype, params=params, times=times, index=index)
+
+
+def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
+    where = f"faults[{index}] ({ftype})"
+    if ftype == "write_error":
+        if not isinstance(params["vm"], str):
+            raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
+        if params["service"] not in BY_KEY:
+            raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: "
+                             + ", ".join(BY_KEY))
+        if "message" in params and not isinstance(params["message"], str):
+            raise ValueError(f"{where}: 'message' must be a string")
+    elif ftype == "drop_connection":
+        params.setdefault("at", "receive")
+        if params["at"] not in DROP_POINTS:
+            raise ValueError(f"{where}: 'at' must be one of {', '.join(DROP_POINTS)}, got {params['at']!r}")
+    elif ftype == "delay":
+        seconds = params["seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(f"{where}: 'seconds' must be a number >= 0, got {seconds!r}")
+        params["seconds"] = float(seconds)
+
+
+class FaultSet:
+    """The active faults of one endpoint."""
+
+    def __init__(self, faults: list[Fault] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._faults = list(faults or [])
+
+    def take(self, ftype: str, match: Callable[[Fault], bool] = lambda f: True) -> Fault | None:
+        """Fire the first matching fault that has uses left; None when none applies."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.type == ftype and not fault.exhausted() and match(fault):
+                    fault.triggered += 1
+                    return fault
+        return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.describe() for f in self._faults]

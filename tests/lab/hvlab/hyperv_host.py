@@ -1,0 +1,204 @@
+"""In-memory model of one Hyper-V host: its VMs and their integration components (ICs).
+
+All reads and writes go through one lock: an operation (a whole library call) runs as one
+critical section, so 20 concurrent connections cannot lose or interleave writes.
+Status rules are listed, with their sources, in tests/lab/README.md ("Status rules").
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .catalog import CATALOG, IcDefinition
+from .counters import Counters
+
+# Fixed namespace: VM ids are stable across runs, so tests and logs can name them.
+LAB_NAMESPACE = uuid.UUID("5b1f2c8e-7a43-4d1e-9c55-0f3a6e2b9d10")
+VM_STATES = ("Running", "Off", "Saved", "Paused")
+GUEST_KINDS = ("windows", "linux", "none")
+DEFAULT_WINDOWS_IC_VERSION = "10.0.20348"  # Windows Server 2022 guest
+UP_TO_DATE = "Up to date"  # IntegrationServicesState as the host reports it (facts section 1)
+
+
+def fold(name: str) -> str:
+    """Key for ordinal case-insensitive comparison (.NET OrdinalIgnoreCase upper-cases char by
+    char with simple case mapping: 'ß' stays 'ß', unlike Python's full 'SS')."""
+    return "".join(u if len(u := ch.upper()) == 1 else ch for ch in name)
+
+
+class GuestSide(Protocol):
+    """What the guest contributes to the host-reported status of an enabled IC. A later
+    Windows/Linux guest double implements this (a stopped vmic* service changes the status)."""
+
+    def ic_status(self, key: str) -> tuple[str | None, str | None]: ...
+
+    def heartbeat(self) -> str: ...
+
+
+@dataclass
+class StaticGuest:
+    """Guest side fixed by the LABFILE `guest:` kind (no guest double attached)."""
+
+    kind: str
+
+    def ic_status(self, key: str) -> tuple[str | None, str | None]:
+        if self.kind == "none":
+            return "NoContact", None  # nothing in the VM answers (lab assumption)
+        # Microsoft's example: Heartbeat "OK OK", the others "OK" and no secondary (seed 000).
+        return "Ok", ("Ok" if key == "heartbeat" else None)
+
+    def heartbeat(self) -> str:
+        return "NoContact" if self.kind == "none" else "OkApplicationsHealthy"
+
+
+@dataclass
+class IntegrationService:
+    definition: IcDefinition
+    enabled: bool
+
+    @property
+    def key(self) -> str:
+        return self.definition.key
+
+    @property
+    def guid(self) -> str:
+        return self.definition.guid
+
+
+@dataclass
+class VirtualMachine:
+    name: str
+    id: str  # lower case, like VMId.ToString()
+    state: str
+    guest_kind: str
+    guest: GuestSide
+    integration_services_version: str | None
+    integration_services_state: str | None
+    services: dict[str, IntegrationService] = field(default_factory=dict)  # host order
+
+
+@dataclass
+class VmSpec:
+    """One `vms:` entry of the LABFILE, already validated."""
+
+    name: str
+    state: str
+    guest: str
+    integration_services: dict[str, bool | None]  # None: the VM lacks this IC
+    integration_services_version: str | None = None
+    integration_services_state: str | None = None
+    version_given: bool = False
+    state_given: bool = False
+
+
+class HyperVHost:
+    def __init__(self, name: str, language: str, counters: Counters) -> None:
+        self.name = name
+        self.language = language
+        self.counters = counters
+        self.lock = threading.RLock()
+        self.vms: list[VirtualMachine] = []
+        self._by_name: dict[str, list[VirtualMachine]] = {}
+        # GuestCommunicationServices registry key: service GUID -> ElementName (facts section 4).
+        self.hvsocket_services: dict[str, str] = {}
+
+    # -- building -----------------------------------------------------------------------------
+    def add_vm(self, spec: VmSpec) -> VirtualMachine:
+        same = [vm for vm in self._by_name.get(fold(spec.name), []) if vm.name == spec.name]
+        seed = f"{self.name}/{spec.name}" + (f"/{len(same) + 1}" if same else "")
+        vm_id = str(uuid.uuid5(LAB_NAMESPACE, seed))
+        version = spec.integration_services_version
+        if not spec.version_given and spec.guest == "windows":
+            version = DEFAULT_WINDOWS_IC_VERSION
+        ic_state = spec.integration_services_state
+        if not spec.state_given:
+            ic_state = UP_TO_DATE if version else None
+        vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest),
+                            version, ic_state)
+        for definition in CATALOG:
+            wish = spec.integration_services.get(definition.key, definition.default_enabled)
+            if wish is not None:
+                vm.services[definition.key] = IntegrationService(definition, wish)
+        self.vms.append(vm)
+        self._by_name.setdefault(fold(spec.name), []).append(vm)
+        return vm
+
+    # -- reading ------------------------------------------------------------------------------
+    def find(self, name: str) -> list[VirtualMachine]:
+        """Exact name, ordinal case-insensitive, no wildcards (protocol doc section 3)."""
+        return list(self._by_name.get(fold(name), []))
+
+    def ic_name(self, ic: IntegrationService) -> str:
+        return ic.definition.names[self.language]
+
+    def ic_id(self, vm: VirtualMachine, ic: IntegrationService) -> str:
+        return f"Microsoft:{vm.id.upper()}\\{ic.guid}"  # facts section 1
+
+    def service_by_guid(self, vm: VirtualMachine, guid: str) -> IntegrationService | None:
+        wanted = guid.strip().strip("{}").upper()
+        for ic in vm.services.values():
+            if ic.guid == wanted:
+                return ic
+        return None
+
+    def guest_status(self, vm: VirtualMachine, ic: IntegrationService) -> tuple[str | None, str | None]:
+        """The guest's contribution to an enabled IC's status on a running or paused VM."""
+        return vm.guest.ic_status(ic.key)
+
+    def ic_status(self, vm: VirtualMachine, ic: IntegrationService) -> tuple[str | None, str | None]:
+        """(PrimaryOperationalStatus, SecondaryOperationalStatus) as enum names or None."""
+        if vm.state in ("Off", "Saved"):
+            return None, None  # nothing runs: the host reports no status (lab assumption for Saved)
+        if not ic.enabled:
+            return "Ok", None  # seed 000: disabled Guest Service Interface shows "False OK"
+        return self.guest_status(vm, ic)  # Paused: as Running (lab assumption)
+
+    def heartbeat(self, vm: VirtualMachine) -> str | None:
+        """Get-VM .Heartbeat as its enum name; None when the VM is off (facts section 1)."""
+        if vm.state in ("Off", "Saved"):
+            return None
+        if vm.state == "Paused":
+            return "Paused"  # lab assumption
+        hb = vm.services.get("heartbeat")
+        if hb is None or not hb.enabled:
+            return "Disabled"
+        return vm.guest.heartbeat()
+
+    # -- writing ------------------------------------------------------------------------------
+    def set_enabled(self, vm: VirtualMachine, ic: IntegrationService, enabled: bool) -> bool:
+        """Enable-/Disable-VMIntegrationService. Counts a write only when something changed."""
+        with self.lock:
+            if ic.enabled == enabled:
+                return False
+            ic.enabled = enabled
+            self.counters.add("writes")
+            return True
+
+    # -- reporting ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The `vms` part of `lab state` (DESIGN.md "Lab contract"), plus ids and details."""
+        with self.lock:
+            vms: dict[str, Any] = {}
+            for vm in self.vms:
+                key = vm.name if vm.name not in vms else f"{vm.name}#{vm.id}"
+                services = {}
+                for ic in vm.services.values():
+                    primary, secondary = self.ic_status(vm, ic)
+                    services[ic.key] = {"enabled": ic.enabled, "primary_status": primary,
+                                        "secondary_status": secondary, "name": self.ic_name(ic),
+                                        "id": self.ic_id(vm, ic)}
+                vms[key] = {
+                    "name": vm.name,
+                    "id": vm.id,
+                    "state": vm.state,
+                    "guest": vm.guest_kind,
+                    "heartbeat": self.heartbeat(vm),
+                    "integration_services_version": vm.integration_services_version,
+                    "integration_services_state": vm.integration_services_state,
+                    "integration_services": services,
+                }
+            return {"vms": vms, "hvsocket_services": dict(self.hvsocket_services)}
+

@@ -1,0 +1,149 @@
+"""The host library's operations (protocol doc section 4), carried out on the host model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .faults import FaultSet
+from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine
+from .protocol import LibraryCall, NotRecognised, Operation, OperationError
+
+VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
+
+
+def _check_keys(params: dict[str, Any], required: tuple[str, ...], operation: str) -> None:
+    missing = [k for k in required if k not in params]
+    extra = sorted(k for k in params if k not in required)
+    if missing or extra:
+        raise NotRecognised(f"{operation} params not recognised: missing {missing}, unknown {extra}")
+
+
+def _names(value: Any, operation: str, allow_null: bool) -> list[str] | None:
+    if value is None and allow_null:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise NotRecognised(f"{operation} params.vm_names must be "
+                            + ("null or " if allow_null else "") + "a list of strings")
+    return value
+
+
+class HostOperations:
+    def __init__(self, host: HyperVHost, faults: FaultSet) -> None:
+        self.host = host
+        self.faults = faults
+
+    def table(self) -> dict[str, Operation]:
+        return {
+            "vm_integration_service_info": self.info,
+            "vm_integration_service_set": self.set,
+        }
+
+    def before_call(self, call: LibraryCall) -> None:
+        # Protocol doc section 5: a user who is not a Hyper-V administrator gets this for any call.
+        if self.faults.take("access_denied"):
+            raise OperationError(VIRTUALIZATION_EXCEPTION,
+                                 "You do not have the required permission to complete this task. "
+                                 "Contact the authorization policy administrator for the computer "
+                                 f"'{self.host.name}'.", category="PermissionDenied")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _resolve(self, names: list[str] | None) -> tuple[list[VirtualMachine], list[str],
+                                                         dict[str, list[str]]]:
+        if names is None:
+            return list(self.host.vms), [], {}
+        found: list[VirtualMachine] = []
+        missing: list[str] = []
+        ambiguous: dict[str, list[str]] = {}
+        for name in names:
+            matches = self.host.find(name)
+            if not matches:
+                missing.append(name)
+            elif len(matches) > 1:
+                ambiguous[name] = [vm.id for vm in matches]
+            else:
+                found.append(matches[0])
+        return found, missing, ambiguous
+
+    def _vm_info(self, vm: VirtualMachine) -> dict[str, Any]:
+        services = []
+        for ic in vm.services.values():
+            primary, secondary = self.host.ic_status(vm, ic)
+            services.append({"id": self.host.ic_id(vm, ic), "name": self.host.ic_name(ic),
+                             "enabled": ic.enabled, "primary_status": primary,
+                             "secondary_status": secondary})
+        return {
+            "name": vm.name,
+            "id": vm.id,
+            "state": vm.state,
+            "heartbeat": self.host.heartbeat(vm),
+            "integration_services_version": vm.integration_services_version,
+            "integration_services_state": vm.integration_services_state,
+            "integration_services": services,
+        }
+
+    # -- operations ---------------------------------------------------------------------------
+    def info(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("vm_names",), call.operation)
+        names = _names(call.params["vm_names"], call.operation, allow_null=True)
+        with self.host.lock:
+            found, missing, ambiguous = self._resolve(names)
+            return {"vms": [self._vm_info(vm) for vm in found], "missing": missing,
+                    "ambiguous": ambiguous}
+
+    def set(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("vm_names", "changes"), call.operation)
+        names = _names(call.params["vm_names"], call.operation, allow_null=False)
+        assert names is not None
+        changes = call.params["changes"]
+        if not isinstance(changes, list) or not all(
+                isinstance(c, dict) and set(c) == {"guid", "enabled"} and isinstance(c["guid"], str)
+                and isinstance(c["enabled"], bool) for c in changes):
+            raise NotRecognised(f"{call.operation} params.changes must be a list of "
+                                '{"guid": string, "enabled": bool}')
+        result: dict[str, Any] = {"vms": [], "missing": [], "ambiguous": {}, "missing_services": []}
+        with self.host.lock:
+            found, missing, ambiguous = self._resolve(names)
+            if missing or ambiguous:  # step 1: write nothing
+                result.update(missing=missing, ambiguous=ambiguous)
+                return result
+            plan: list[tuple[VirtualMachine, list[tuple[IntegrationService, bool]]]] = []
+            for vm in found:  # step 2: every IC must exist before the first write
+                items = []
+                for change in changes:
+                    ic = self.host.service_by_guid(vm, change["guid"])
+                    if ic is None:
+                        result["missing_services"].append({"vm": vm.name, "guid": change["guid"]})
+                    else:
+                        items.append((ic, change["enabled"]))
+                plan.append((vm, items))
+            if result["missing_services"]:
+                return result
+            for vm, items in plan:  # step 3
+                services = [self._apply(vm, ic, wish, call.check_mode) for ic, wish in items]
+                result["vms"].append({"name": vm.name, "id": vm.id, "state": vm.state,
+                                      "integration_services": services})
+        return result
+
+    def _apply(self, vm: VirtualMachine, ic: IntegrationService, wish: bool,
+               check_mode: bool) -> dict[str, Any]:
+        before = ic.enabled
+        after = before
+        error = None
+        if before != wish:
+            if check_mode:
+                after = wish  # protocol: in check mode `after` is the wish
+            else:
+                fault = self.faults.take("write_error", lambda f: f.params["service"] == ic.key and any(
+                    other is vm for other in self.host.find(f.params["vm"])))
+                if fault is not None:
+                    verb = "enable" if wish else "disable"
+                    message = fault.params.get("message") or (
+                        f"Failed to {verb} integration service '{self.host.ic_name(ic)}' "
+                        f"of virtual machine '{vm.name}'.")
+                    error = {"type": VIRTUALIZATION_EXCEPTION, "message": message,
+                             "category": "NotSpecified", "vm": vm.name, "service": ic.guid}
+                else:
+                    self.host.set_enabled(vm, ic, wish)
+                after = ic.enabled  # read again, as the library does
+        return {"guid": ic.guid, "name": self.host.ic_name(ic), "before": before, "after": after,
+                "changed": after != before, "error": error}

@@ -1,0 +1,200 @@
+"""Recognising a call of the collection's PowerShell library and answering it
+(docs/dev/powershell-protocol.md, implemented independently of plugins/).
+
+A call is: `PowerShell ... -EncodedCommand <base64 UTF-16LE bootstrap>` plus stdin of two base64
+lines (library, JSON request). Anything else is "not recognised": exit 1 and a stderr line saying
+what was wrong, so a test never passes against a lab that silently did nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+BOOTSTRAP_MARKER = "# hyperv.integration bootstrap protocol=1"
+LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=1"
+POWERSHELL_NAMES = ("powershell", "powershell.exe", "pwsh", "pwsh.exe")
+REQUEST_KEYS = ("protocol", "nonce", "operation", "check_mode", "params")
+NONCE_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+class NotRecognised(Exception):
+    """The command, its stdin or the request is not something the lab understands."""
+
+
+class OperationError(Exception):
+    """A failure the real library reports as `ok: false` (a .NET exception on the host)."""
+
+    def __init__(self, type_: str, message: str, vm: str | None = None, service: str | None = None,
+                 category: str = "NotSpecified"):
+        super().__init__(message)
+        self.type = type_
+        self.message = message
+        # ErrorRecord.CategoryInfo.Category: not localized, so the controller decides on it.
+        self.category = category
+        self.vm = vm
+        self.service = service
+
+    def as_json(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "category": self.category,
+                "vm": self.vm, "service": self.service}
+
+
+@dataclass
+class LibraryCall:
+    library: str
+    nonce: str
+    operation: str
+    check_mode: bool
+    params: dict[str, Any]
+
+
+@dataclass
+class CommandResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+    recognised: bool = False
+    operation: str | None = None
+
+
+Operation = Callable[[LibraryCall], dict[str, Any]]
+
+
+def command_words(command: str, arguments: list[str]) -> list[str]:
+    # pywinrm joins all arguments into one <rsp:Arguments> element; other clients send one element
+    # per word. Splitting on white space handles both (base64 never contains spaces).
+    words = command.split()
+    for argument in arguments:
+        words.extend(argument.split())
+    return words
+
+
+def decode_bootstrap(words: list[str]) -> str:
+    """Return the bootstrap script; NotRecognised unless it is ours."""
+    shown = " ".join(words)
+    shown = shown if len(shown) <= 160 else shown[:157] + "..."
+    if not words or words[0].rsplit("\\", 1)[-1].lower() not in POWERSHELL_NAMES:
+        raise NotRecognised(f"command not recognised (expected 'PowerShell ... -EncodedCommand "
+                            f"<bootstrap>'): {shown}")
+    positions = [i for i, w in enumerate(words[1:], 1) if _is_encoded_command_switch(w)]
+    if len(positions) != 1 or positions[0] + 1 >= len(words):
+        raise NotRecognised(f"command not recognised (no single -EncodedCommand <base64>): {shown}")
+    try:
+        script = base64.b64decode(words[positions[0] + 1], validate=True).decode("utf-16-le")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise NotRecognised(f"-EncodedCommand is not base64 of UTF-16LE text: {exc}") from exc
+    # Compare after the normalisation ansible's shell plugin applies (strip lines, drop blanks).
+    lines = [line.strip() for line in script.lstrip("\ufeff").splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if first != BOOTSTRAP_MARKER:
+        raise NotRecognised(f"-EncodedCommand is not the hyperv.integration bootstrap: first line is "
+                            f"{first[:120]!r}, expected {BOOTSTRAP_MARKER!r}")
+    return script
+
+
+def _is_encoded_command_switch(word: str) -> bool:
+    # powershell.exe accepts unambiguous prefixes (-e, -enc, ...) and the alias -ec.
+    lower = word.lower()
+    return lower == "-ec" or (len(lower) >= 2 and "-encodedcommand".startswith(lower))
+
+
+def decode_stdin(stdin: bytes | None) -> tuple[str, str]:
+    """Return (library text, request text) from the two base64 stdin lines."""
+    if not stdin:
+        raise NotRecognised("no stdin: expected two base64 lines (library, request)")
+    try:
+        text = stdin.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise NotRecognised(f"stdin is not UTF-8 text: {exc}") from exc
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) != 2:
+        raise NotRecognised(f"stdin must be exactly two non-empty base64 lines (library, request), "
+                            f"got {len(lines)}")
+    decoded = []
+    for number, line in enumerate(lines, 1):
+        try:
+            decoded.append(base64.b64decode(line, validate=True).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise NotRecognised(f"stdin line {number} is not base64 of UTF-8 text: {exc}") from exc
+    library, request = decoded
+    if LIBRARY_MARKER not in (line.strip() for line in library.lstrip("\ufeff").splitlines()):
+        raise NotRecognised(f"stdin line 1 is not the hyperv.integration library: no line "
+                            f"{LIBRARY_MARKER!r}")
+    return library, request
+
+
+def parse_request(library: str, text: str) -> LibraryCall:
+    try:
+        request = json.loads(text)
+    except ValueError as exc:
+        raise NotRecognised(f"request (stdin line 2) is not valid JSON: {exc}") from exc
+    if not isinstance(request, dict):
+        raise NotRecognised("request (stdin line 2) must be a JSON object")
+    missing = [k for k in REQUEST_KEYS if k not in request]
+    extra = sorted(k for k in request if k not in REQUEST_KEYS)
+    if missing or extra:
+        # An unknown key (say 'checkmode') must not silently turn a dry run into writes.
+        raise NotRecognised(f"request keys not recognised: missing {missing}, unknown {extra}")
+    if request["protocol"] != 1 or isinstance(request["protocol"], bool):
+        raise NotRecognised(f"request protocol {request['protocol']!r} not recognised (expected 1)")
+    nonce = request["nonce"]
+    if not isinstance(nonce, str) or not NONCE_RE.match(nonce):
+        raise NotRecognised(f"request nonce {nonce!r} not recognised (expected 32 hex characters)")
+    if not isinstance(request["operation"], str):
+        raise NotRecognised("request operation must be a string")
+    if not isinstance(request["check_mode"], bool):
+        raise NotRecognised(f"request check_mode must be true or false, got {request['check_mode']!r}")
+    if not isinstance(request["params"], dict):
+        raise NotRecognised("request params must be a JSON object")
+    return LibraryCall(library, nonce, request["operation"], request["check_mode"], request["params"])
+
+
+def encode_response(call: LibraryCall, result: dict[str, Any] | None,
+                    error: OperationError | None) -> bytes:
+    response = {"protocol": 1, "operation": call.operation, "ok": error is None,
+                "result": result if error is None else None,
+                "error": error.as_json() if error is not None else None}
+    payload = base64.b64encode(json.dumps(response, ensure_ascii=False).encode("utf-8")).decode()
+    # Write-Output on Windows ends lines with CRLF; the controller must cope with that.
+    lines = [f"HYPERV_INTEGRATION_BEGIN_{call.nonce}", payload, f"HYPERV_INTEGRATION_END_{call.nonce}"]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+class Dispatcher:
+    """Runs one WinRM command against a backend's operation table.
+
+    `operations` maps operation names to handlers; later work registers more (hv-socket registry,
+    guest operations). `before_call` can refuse a call as a whole (access denied)."""
+
+    def __init__(self, operations: dict[str, Operation],
+                 before_call: Callable[[LibraryCall], None] | None = None) -> None:
+        self.operations = operations
+        self.before_call = before_call
+
+    def run(self, command: str, arguments: list[str], stdin: bytes | None) -> CommandResult:
+        call: LibraryCall | None = None
+        try:
+            decode_bootstrap(command_words(command, arguments))
+            library, request_text = decode_stdin(stdin)
+            call = parse_request(library, request_text)
+            handler = self.operations.get(call.operation)
+            if handler is None:
+                raise NotRecognised(f"unknown operation {call.operation!r}; known: "
+                                    + ", ".join(sorted(self.operations)))
+            try:
+                if self.before_call is not None:
+                    self.before_call(call)
+                result, error = handler(call), None
+            except OperationError as exc:
+                result, error = None, exc
+            return CommandResult(encode_response(call, result, error), b"", 0, True, call.operation)
+        except NotRecognised as exc:
+            message = f"hyperv.integration lab: {exc}\r\n"
+            return CommandResult(b"", message.encode("utf-8"), 1, False,
+                                 call.operation if call else None)

@@ -1,0 +1,88 @@
+"""Client side of the protocol, written for the tests from docs/dev/powershell-protocol.md alone
+(never from plugins/): encode the bootstrap, build the two stdin lines, parse the markers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from winrm.protocol import Protocol
+
+BOOTSTRAP = """
+# hyperv.integration bootstrap protocol=1
+# test bootstrap: only the first line matters to the lab
+$lines = @($input | Where-Object { $_ })
+"""
+FAKE_LIBRARY = """#Requires -Version 5.1
+# HYPERV_INTEGRATION_LIBRARY protocol=1
+param ([string]$RequestJson)
+# (test stand-in: the lab recognises the marker line, it never runs this text)
+"""
+POWERSHELL_ARGS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
+
+
+def encode_script(script: str) -> str:
+    """What ansible's PowerShell shell plugin does: strip lines, drop blanks, UTF-16LE, base64."""
+    lines = [line.strip() for line in script.splitlines() if line.strip()]
+    return base64.b64encode("\n".join(lines).encode("utf-16-le")).decode()
+
+
+def request(operation: str, params: dict[str, Any], check_mode: bool = False,
+            nonce: str | None = None) -> dict[str, Any]:
+    return {"protocol": 1, "nonce": nonce or uuid.uuid4().hex, "operation": operation,
+            "check_mode": check_mode, "params": params}
+
+
+def stdin_for(req: dict[str, Any] | str, library: str = FAKE_LIBRARY) -> bytes:
+    text = req if isinstance(req, str) else json.dumps(req, ensure_ascii=False)
+    line1 = base64.b64encode(library.encode("utf-8")).decode()
+    line2 = base64.b64encode(text.encode("utf-8")).decode()
+    return f"{line1}\r\n{line2}\r\n".encode("ascii")
+
+
+@dataclass
+class Output:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", "replace")
+
+    def response(self, nonce: str) -> dict[str, Any]:
+        text = self.stdout.decode("utf-8")
+        match = re.search(rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}",
+                          text, re.S)
+        assert match, f"no markers for nonce {nonce} in {text!r}"
+        return json.loads(base64.b64decode(match.group(1)).decode("utf-8"))
+
+
+def run(protocol: Protocol, command: str, arguments: list[str], stdin: bytes | None) -> Output:
+    """One command in its own shell, the way ansible's winrm connection drives pywinrm."""
+    shell = protocol.open_shell(codepage=65001)
+    try:
+        command_id = protocol.run_command(shell, command, arguments,
+                                          console_mode_stdin=stdin is None)
+        if stdin is not None:
+            protocol.send_command_input(shell, command_id, stdin, end=True)
+        stdout, stderr, rc = protocol.get_command_output(shell, command_id)
+        protocol.cleanup_command(shell, command_id)
+    finally:
+        protocol.close_shell(shell, close_session=False)
+    return Output(rc, stdout, stderr)
+
+
+def bootstrap_args(script: str = BOOTSTRAP) -> list[str]:
+    return [*POWERSHELL_ARGS, "-EncodedCommand", encode_script(script)]
+
+
+def call(protocol: Protocol, req: dict[str, Any], library: str = FAKE_LIBRARY) -> dict[str, Any]:
+    """A library call that must be recognised; returns the RESPONSE object."""
+    out = run(protocol, "PowerShell", bootstrap_args(), stdin_for(req, library))
+    assert out.rc == 0, out.stderr_text
+    return out.response(req["nonce"])
