@@ -18,6 +18,12 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
+# The shellcheck program lets ansible-test sanity check the project's shell scripts (Debian package).
+if ! command -v shellcheck >/dev/null; then
+  say "installing shellcheck (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+
 if [ ! -f "$STAMP" ]; then
   say "creating $VENV with the pinned requirements (requirements-test.txt, constraints.txt)"
   rm -rf "$VENV"

@@ -38,7 +38,7 @@ class Lab:
 
     def _lab(self, *args: str) -> str:
         proc = subprocess.run(
-            [sys.executable, str(LAB), *args, "--dir", str(self.dir)],
+            [str(LAB), *args, "--dir", str(self.dir)],
             capture_output=True,
             text=True,
             timeout=120,

@@ -23,11 +23,18 @@ from typing import Any
 
 from .server import CREDENTIALS_FILE, INFO_FILE, serve
 
-LAB_SCRIPT = Path(__file__).resolve().parent.parent / "lab"
 PID_FILE = "lab.pid"
 LOG_FILE = "lab.log"
 USERNAME = "lab-admin"
 UP_TIMEOUT = 30.0
+
+
+def _serve_env() -> dict[str, str]:
+    """The lab process imports hvlab from beside this file, whatever its working directory."""
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _alive(pid: int) -> bool:
@@ -93,9 +100,9 @@ def cmd_up(labfile: str, directory: Path) -> int:
     with open(directory / LOG_FILE, "ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, str(LAB_SCRIPT), "_serve", str(path), "--dir", str(directory),
+            [sys.executable, "-m", "hvlab", "_serve", str(path), "--dir", str(directory),
              "--launch-id", launch_id],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory,
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory, env=_serve_env(),
             start_new_session=True, close_fds=True)  # setsid: survives this shell, own group
     (directory / PID_FILE).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + UP_TIMEOUT

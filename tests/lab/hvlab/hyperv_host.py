@@ -201,4 +201,3 @@ class HyperVHost:
                     "integration_services": services,
                 }
             return {"vms": vms, "hvsocket_services": dict(self.hvsocket_services)}
-

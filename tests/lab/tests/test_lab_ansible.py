@@ -25,7 +25,7 @@ def ansible(tool: str, args: list[str], cwd: Path) -> subprocess.CompletedProces
                ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCAL_TEMP=str(cwd / "tmp"),
                ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     return subprocess.run([str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 def inventory(lab: Any, tmp_path: Path) -> Path:

@@ -52,7 +52,7 @@ def test_write_error_custom_message_and_check_mode(make_lab: Any) -> None:
     item = lab.set(["web01"], [{"guid": GSI, "enabled": True}], check_mode=True)["result"]["vms"][0][
         "integration_services"][0]
     assert item["error"] is None and item["after"] is True
-    for _ in range(2):  # unlimited
+    for _attempt in range(2):  # unlimited
         item = lab.set(["web01"], [{"guid": GSI, "enabled": True}])["result"]["vms"][0]["integration_services"][0]
         assert item["error"]["message"] == "Der Vorgang ist fehlgeschlagen."
     assert lab.state()["endpoints"]["HV-01"]["faults"][0]["triggered"] == 2

@@ -146,4 +146,3 @@ def test_unrecognised_fails_loudly(basic_lab: Any, command: str, arguments: list
     counters = basic_lab.counters()
     assert counters["commands"] == 1 and counters["rejected"] == 1 and counters["calls"] == 0
     assert counters["writes"] == 0
-

@@ -132,7 +132,7 @@ def test_large_output_spans_several_receives(make_lab: Any) -> None:
     protocol.send_command_input(shell, command_id, stdin_for(req), end=True)
     chunks, done = [], False
     while not done:
-        stdout, _, rc, done = protocol.get_command_output_raw(shell, command_id)
+        stdout, _stderr, rc, done = protocol.get_command_output_raw(shell, command_id)
         chunks.append(stdout)
     assert len(chunks) > 5 and rc == 0
     result = labclient.Output(rc, b"".join(chunks), b"").response(req["nonce"])["result"]

@@ -27,8 +27,8 @@ class ActionModule(ActionBase):
         command = BOOTSTRAP
         if args.get("pre_encoded"):
             # The winrm connection leaves an already encoded PowerShell command line alone.
-            command = self._connection._shell._encode_script(BOOTSTRAP, strict_mode=False,
-                                                              preserve_rc=False)
+            shell = self._connection._shell
+            command = shell._encode_script(BOOTSTRAP, strict_mode=False, preserve_rc=False)
         res = self._low_level_execute_command(command, in_data=stdin.encode("ascii"))
         match = re.search(rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}",
                           res["stdout"], re.S)
