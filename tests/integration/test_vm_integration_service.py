@@ -213,3 +213,16 @@ def test_access_denied_is_explained_and_nothing_changes(tmp_path: Path, start_la
     msg = run.result("set")["result"]["msg"]
     assert "hv01" in msg and "Hyper-V Administrators" in msg and "Nothing was changed" in msg
     assert lab.state()["counters"]["writes"] == 0
+
+
+def test_connection_dropped_before_the_command_ran_changes_nothing(tmp_path: Path, start_lab) -> None:
+    names = ["web01", "web02"]
+    lab = start_lab(labfile(names, faults=[{"type": "drop_connection", "at": "send", "times": 1}]))
+    run = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})])
+    assert run.result("set")["status"] == "failed"
+    assert "rerun" in run.result("set")["result"]["msg"].lower()
+    assert lab.state()["counters"]["writes"] == 0
+    rerun = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], name="rerun")
+    assert rerun.rc == 0, rerun.stdout
+    assert rerun.recap("hv01")["changed"] == 1
+    assert all(enabled(lab.state(), n, GSI) for n in names)

@@ -6,6 +6,7 @@ import os
 
 import pytest
 from ansible.plugins.loader import shell_loader
+from ansible.plugins.shell.powershell import _common_args
 
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell as ps
 
@@ -106,3 +107,15 @@ def test_every_shipped_library_has_the_marker() -> None:
     assert libraries
     for name in libraries:
         assert ps.LIBRARY_MARKER in ps.read_text(name).splitlines(), name
+
+
+def test_winrm_and_psrp_run_the_encoded_command_as_is() -> None:
+    # winrm leaves a command alone when it starts with the shell's `encoded_prefix`; psrp decodes one
+    # that starts with the common arguments and -EncodedCommand and feeds stdin's lines to $input,
+    # which the bootstrap reads. (ansible/plugins/connection/winrm.py and psrp.py, exec_command.)
+    shell = shell_loader.get("powershell")
+    command = ps.build_command(shell)
+    winrm_prefix = shell._encode_script("", as_list=False, strict_mode=False, preserve_rc=False)
+    assert command.startswith(winrm_prefix)
+    assert command.startswith(" ".join(_common_args) + " -EncodedCommand ")
+    assert "$input" in _decode_command(command)
