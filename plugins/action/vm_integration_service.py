@@ -89,14 +89,16 @@ class ActionModule(ActionBase):
         self._supports_async = False
         result = super().run(tmp, task_vars)
         del tmp
-        host = (task_vars or {}).get("inventory_hostname", self._play_context.remote_addr)
+        host = _powershell.target_label(self, task_vars)
 
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            names = vm_names(args["name"])
+            names = vm_names(args["name"], allow_empty=True)
             wanted = desired_services(args["services"])
         except ArgumentError as exc:
             return dict(result, failed=True, msg=str(exc))
+        if not names:  # e.g. "every VM of the host" on a host that has none
+            return dict(result, changed=False, vms=[])
 
         params = {
             "vm_names": names,
@@ -106,7 +108,10 @@ class ActionModule(ActionBase):
             answer = _powershell.call(
                 self, _powershell.HOST_LIBRARY, "vm_integration_service_set", params, self._task.check_mode
             )
+        except _powershell.NotPowerShellError as exc:
+            return dict(result, failed=True, msg="%s: %s" % (host, exc))
         except _powershell.HostOperationError as exc:
+            # The library reports a whole-call error only before its first write (protocol doc, section 4).
             return dict(result, failed=True, changed=False, msg=host_error_message(host, exc) + " Nothing was changed.")
         except _powershell.PowerShellCallError as exc:
             return dict(
@@ -120,13 +125,15 @@ class ActionModule(ActionBase):
             host, answer.get("missing_services") or []
         )
         if problem:
-            return dict(
-                result,
-                failed=True,
-                changed=False,
-                msg=problem + ". Nothing was changed.",
-                missing_vms=answer.get("missing") or [],
-            )
+            result.update(failed=True, changed=False, msg=problem + ". Nothing was changed.")
+            if answer.get("missing"):
+                result["missing_vms"] = answer["missing"]
+            if answer.get("missing_services"):
+                result["missing_services"] = [
+                    {"vm": item.get("vm"), "service": ic_label(item.get("guid", ""))}
+                    for item in answer["missing_services"]
+                ]
+            return result
 
         vms, diff = summarise(answer)
         result["vms"] = vms

@@ -62,7 +62,7 @@ class ActionModule(ActionBase):
         self._supports_async = False
         result = super().run(tmp, task_vars)
         del tmp
-        host = (task_vars or {}).get("inventory_hostname", self._play_context.remote_addr)
+        host = _powershell.target_label(self, task_vars)
 
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
@@ -74,6 +74,8 @@ class ActionModule(ActionBase):
             answer = _powershell.call(
                 self, _powershell.HOST_LIBRARY, "vm_integration_service_info", {"vm_names": names}, False
             )
+        except _powershell.NotPowerShellError as exc:
+            return dict(result, failed=True, msg="%s: %s" % (host, exc))
         except _powershell.HostOperationError as exc:
             return dict(result, failed=True, msg=host_error_message(host, exc))
         except _powershell.PowerShellCallError as exc:
@@ -81,7 +83,10 @@ class ActionModule(ActionBase):
 
         problem = vm_resolution_problem(host, answer)
         if problem:
-            return dict(result, failed=True, msg=problem, missing_vms=answer.get("missing") or [])
+            result.update(failed=True, msg=problem)
+            if answer.get("missing"):
+                result["missing_vms"] = answer["missing"]
+            return result
 
         result["changed"] = False
         result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]

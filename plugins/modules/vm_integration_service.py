@@ -31,6 +31,7 @@ options:
       - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
       - A string is always one name, even when it contains commas. Give a list for several VMs.
       - A name that matches no VM, or more than one VM, fails the task before anything is changed.
+      - An empty list does nothing (so "every VM of the host" also works on a host without VMs).
     type: raw
     required: true
     aliases: [vm, vm_name]
@@ -152,4 +153,10 @@ missing_vms:
   type: list
   elements: str
   sample: [web99]
+missing_services:
+  description: Requested services that a VM does not have (for example a VM of an old configuration version).
+  returned: when some VM lacks a requested service
+  type: list
+  elements: dict
+  sample: [{vm: legacy01, service: guest_service_interface}]
 """

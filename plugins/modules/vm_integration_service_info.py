@@ -93,11 +93,13 @@ vms:
       type: str
       sample: OkApplicationsHealthy
     integration_services_version:
-      description: Version of the integration services the guest reports, V(null) when none.
+      description: Version of the integration services the guest reports; V(null) when it reports none.
       type: str
       sample: 10.0.20348
     integration_services_state:
-      description: Whether the guest's integration services are up to date, as the host reports it.
+      description:
+        - Whether the guest's integration services are up to date, as the host's text (it may be in the
+          host's language); V(null) when the host reports none.
       type: str
       sample: Up to date
     integration_services:

@@ -18,27 +18,28 @@ class ArgumentError(ValueError):
     """Bad input; the message names the value and what was wrong."""
 
 
-def vm_names(value: t.Any, option: str = "name") -> list[str]:
-    """One VM name or a list of them, in order, duplicates (ignoring case, as Hyper-V does) dropped.
+def vm_names(value: t.Any, option: str = "name", allow_empty: bool = False) -> list[str]:
+    """One VM name or a list of them, in order, exact duplicates dropped.
 
     A string is always ONE name: commas are legal in Hyper-V VM names, so they are not separators.
+    A number is the VM named by its digits (YAML reads ``name: 2019`` as an integer). Names that
+    differ only in case are left to the host, which knows whether they are one VM.
     """
-    if isinstance(value, str):
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)):
         raise ArgumentError("%s must be a VM name or a list of VM names, got %s" % (option, type(value).__name__))
     names: list[str] = []
-    seen: set[str] = set()
     for item in value:
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
         if not isinstance(item, str):
             raise ArgumentError("%s: every VM name must be a string, got %r" % (option, item))
         if not item.strip():
             raise ArgumentError("%s: a VM name must not be empty" % option)
-        folded = item.casefold()
-        if folded not in seen:
-            seen.add(folded)
+        if item not in names:
             names.append(item)
-    if not names:
+    if not names and not allow_empty:
         raise ArgumentError("%s must name at least one VM" % option)
     return names
 

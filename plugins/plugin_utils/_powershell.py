@@ -29,6 +29,10 @@ class PowerShellCallError(Exception):
     """The call could not be made or its answer could not be read (transport, shell, crash)."""
 
 
+class NotPowerShellError(Exception):
+    """The connection does not use a PowerShell shell: nothing was sent."""
+
+
 class HostOperationError(Exception):
     """The library ran and reported an error; nothing was written by that operation."""
 
@@ -77,7 +81,7 @@ def build_command(shell: t.Any) -> str:
     remote shell. In every case the bootstrap reads the library and the request from stdin.
     """
     if getattr(shell, "SHELL_FAMILY", None) != "powershell":
-        raise PowerShellCallError(
+        raise NotPowerShellError(
             "this module runs PowerShell on the Windows host: set ansible_shell_type=powershell "
             "(the connection plugin winrm, psrp or ssh with a PowerShell shell)"
         )
@@ -111,8 +115,9 @@ def result_of(response: dict[str, t.Any]) -> dict[str, t.Any]:
 def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], check_mode: bool) -> dict[str, t.Any]:
     """Run one operation in one PowerShell process through the task's connection.
 
-    ``action`` is the running ActionBase. Transport problems raise PowerShellCallError, a reported
-    failure HostOperationError; otherwise the operation's result is returned.
+    ``action`` is the running ActionBase. A connection without a PowerShell shell raises
+    NotPowerShellError (nothing sent), transport problems PowerShellCallError, a reported failure
+    HostOperationError; otherwise the operation's result is returned.
     """
     request = build_request(operation, params, check_mode)
     command = build_command(action._connection._shell)
@@ -123,3 +128,11 @@ def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], 
         raise PowerShellCallError("the connection failed during the call: %s" % exc) from exc
     response = parse_output(res.get("stdout", ""), res.get("stderr", ""), res.get("rc", -1), request["nonce"])
     return result_of(response)
+
+
+def target_label(action: t.Any, task_vars: dict[str, t.Any] | None) -> str:
+    """The inventory name of the machine the call reaches: the delegate when the task is delegated."""
+    delegate = getattr(action._task, "delegate_to", None)
+    if delegate:
+        return str(delegate)
+    return str((task_vars or {}).get("inventory_hostname") or action._play_context.remote_addr)

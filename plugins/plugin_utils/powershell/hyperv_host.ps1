@@ -23,14 +23,15 @@ function ConvertTo-EnumName {
 }
 
 function Get-ErrorRecordData {
-    param ($ErrorRecord, [string]$VmName, [string]$Guid)
+    # Untyped parameters: [string] would turn $null into '' and the protocol says null.
+    param ($ErrorRecord, $VmName, $Guid)
     @{
-        type    = $ErrorRecord.Exception.GetType().FullName
-        message = $ErrorRecord.Exception.Message
+        type     = $ErrorRecord.Exception.GetType().FullName
+        message  = $ErrorRecord.Exception.Message
         # Category is not localized, unlike the message: the controller decides on it.
         category = $ErrorRecord.CategoryInfo.Category.ToString()
-        vm      = $VmName
-        service = $Guid
+        vm       = $VmName
+        service  = $Guid
     }
 }
 
@@ -40,28 +41,36 @@ function Get-IcGuid {
     return ($IntegrationService.Id -split '\\')[-1].Trim('{', '}').ToUpperInvariant()
 }
 
+# Cmdlets are module-qualified (Hyper-V\...): with VMware PowerCLI installed, a bare Get-VM resolves to
+# PowerCLI's (hashicorp/vagrant#8862, hashicorp/packer#5337).
+
 function Resolve-VmName {
-    # Exact, ordinal case-insensitive match; Get-VM -Name would treat [ ] * ? as wildcards.
+    # Exact, ordinal case-insensitive match; Get-VM -Name would treat [ ] * ? as wildcards. A VM named
+    # twice in the request (in two spellings) is returned once.
     param ([object[]]$Names)
+    $allVms = @(Hyper-V\Get-VM)
+    $found = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $missing = New-Object -TypeName 'System.Collections.Generic.List[string]'
+    $ambiguous = @{}
+    if ($null -eq $Names) {
+        foreach ($vm in $allVms) { $found.Add($vm) }
+        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous }
+    }
     $byName = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,System.Collections.Generic.List[object]]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
-    foreach ($vm in @(Get-VM)) {
+    foreach ($vm in $allVms) {
         if (-not $byName.ContainsKey($vm.Name)) {
             $byName[$vm.Name] = New-Object -TypeName 'System.Collections.Generic.List[object]'
         }
         $byName[$vm.Name].Add($vm)
     }
-    $found = New-Object -TypeName 'System.Collections.Generic.List[object]'
-    $missing = New-Object -TypeName 'System.Collections.Generic.List[string]'
-    $ambiguous = @{}
-    if ($null -eq $Names) {
-        foreach ($list in $byName.Values) { foreach ($vm in $list) { $found.Add($vm) } }
-    }
-    else {
-        foreach ($name in $Names) {
-            $name = [string]$name
-            if (-not $byName.ContainsKey($name)) { $missing.Add($name) }
-            elseif ($byName[$name].Count -gt 1) { $ambiguous[$name] = @($byName[$name] | ForEach-Object { $_.Id.ToString() }) }
-            else { $found.Add($byName[$name][0]) }
+    $seenIds = @{}
+    foreach ($name in $Names) {
+        $name = [string]$name
+        if (-not $byName.ContainsKey($name)) { $missing.Add($name) }
+        elseif ($byName[$name].Count -gt 1) { $ambiguous[$name] = @($byName[$name] | ForEach-Object { $_.Id.ToString() }) }
+        elseif (-not $seenIds.ContainsKey($byName[$name][0].Id.ToString())) {
+            $seenIds[$byName[$name][0].Id.ToString()] = $true
+            $found.Add($byName[$name][0])
         }
     }
     return @{ vms = $found; missing = $missing; ambiguous = $ambiguous }
@@ -69,7 +78,7 @@ function Resolve-VmName {
 
 function Get-VmIntegrationStatus {
     param ($Vm)
-    $services = foreach ($ic in @(Get-VMIntegrationService -VM $Vm)) {
+    $services = foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
         @{
             id               = $ic.Id
             name             = $ic.Name
@@ -78,12 +87,18 @@ function Get-VmIntegrationStatus {
             secondary_status = ConvertTo-EnumName $ic.SecondaryOperationalStatus
         }
     }
+    # A guest that never reported its integration services shows version 0.0: report none.
+    $version = $null
+    if ($Vm.IntegrationServicesVersion -and $Vm.IntegrationServicesVersion.ToString() -ne '0.0') {
+        $version = $Vm.IntegrationServicesVersion.ToString()
+    }
     @{
         name                         = $Vm.Name
         id                           = $Vm.Id.ToString()
         state                        = $Vm.State.ToString()
         heartbeat                    = ConvertTo-EnumName $Vm.Heartbeat  # $null when Off
-        integration_services_version = if ($Vm.IntegrationServicesVersion) { $Vm.IntegrationServicesVersion.ToString() } else { $null }
+        integration_services_version = $version
+        # Text as the host gives it (it may be in the host's language).
         integration_services_state   = if ($Vm.IntegrationServicesState) { [string]$Vm.IntegrationServicesState } else { $null }
         integration_services         = @($services)
     }
@@ -99,6 +114,39 @@ function Invoke-VmIntegrationServiceInfo {
     }
 }
 
+function Set-OneIntegrationService {
+    # One VM/IC: write when it differs, read it back. Everything that can throw after a write is inside
+    # this try, so a failure is reported on its item and never as a whole-call error that would claim
+    # nothing was written.
+    param ($Vm, $Item, [bool]$CheckMode)
+    $before = [bool]$Item.ic.Enabled
+    $entry = @{ guid = $Item.guid; name = $Item.ic.Name; before = $before; after = $before; changed = $false; error = $null }
+    if ($before -eq $Item.wish) { return $entry }
+    if ($CheckMode) {
+        $entry.after = $Item.wish
+        $entry.changed = $true
+        return $entry
+    }
+    try {
+        if ($Item.wish) { Hyper-V\Enable-VMIntegrationService -VMIntegrationService $Item.ic }
+        else { Hyper-V\Disable-VMIntegrationService -VMIntegrationService $Item.ic }
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $Vm.Name -Guid $Item.guid
+    }
+    try {
+        $fresh = @(Hyper-V\Get-VMIntegrationService -VM $Vm | Where-Object { (Get-IcGuid $_) -eq $Item.guid })
+        if ($fresh.Count -eq 1) { $entry.after = [bool]$fresh[0].Enabled }
+        elseif ($null -eq $entry.error) { $entry.after = $Item.wish }  # written without error; not readable now
+    }
+    catch {
+        # Written (or not) as recorded above; only the read-back failed.
+        if ($null -eq $entry.error) { $entry.after = $Item.wish }
+    }
+    $entry.changed = ($entry.after -ne $before)
+    return $entry
+}
+
 function Invoke-VmIntegrationServiceSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; missing_services = @() }
@@ -112,7 +160,7 @@ function Invoke-VmIntegrationServiceSet {
     # Read everything and validate before the first write.
     $plan = foreach ($vm in $resolved.vms) {
         $byGuid = @{}
-        foreach ($ic in @(Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
+        foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
         $items = foreach ($change in @($Request.params.changes)) {
             $guid = ([string]$change.guid).ToUpperInvariant()
             if (-not $byGuid.ContainsKey($guid)) {
@@ -121,45 +169,19 @@ function Invoke-VmIntegrationServiceSet {
             }
             @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
         }
-        @{ vm = $vm; items = @($items) }
+        @{ vm = $vm; name = $vm.Name; id = $vm.Id.ToString(); state = $vm.State.ToString(); items = @($items) }
     }
     if ($result.missing_services.Count) { return $result }
 
+    # From here on only Set-OneIntegrationService touches the host, one item at a time.
     $result.vms = @(foreach ($entry in @($plan)) {
-            $services = foreach ($item in $entry.items) {
-                $before = [bool]$item.ic.Enabled
-                $after = $before
-                $errorData = $null
-                if ($before -ne $item.wish) {
-                    if ($Request.check_mode) {
-                        $after = $item.wish
-                    }
-                    else {
-                        try {
-                            if ($item.wish) { Enable-VMIntegrationService -VMIntegrationService $item.ic }
-                            else { Disable-VMIntegrationService -VMIntegrationService $item.ic }
-                        }
-                        catch {
-                            $errorData = Get-ErrorRecordData -ErrorRecord $_ -VmName $entry.vm.Name -Guid $item.guid
-                        }
-                        $fresh = @(Get-VMIntegrationService -VM $entry.vm | Where-Object { (Get-IcGuid $_) -eq $item.guid })
-                        $after = [bool]$fresh[0].Enabled
-                    }
-                }
-                @{
-                    guid    = $item.guid
-                    name    = $item.ic.Name
-                    before  = $before
-                    after   = $after
-                    changed = ($before -ne $after)
-                    error   = $errorData
-                }
-            }
             @{
-                name                 = $entry.vm.Name
-                id                   = $entry.vm.Id.ToString()
-                state                = $entry.vm.State.ToString()
-                integration_services = @($services)
+                name                 = $entry.name
+                id                   = $entry.id
+                state                = $entry.state
+                integration_services = @(foreach ($item in $entry.items) {
+                        Set-OneIntegrationService -Vm $entry.vm -Item $item -CheckMode ([bool]$Request.check_mode)
+                    })
             }
         })
     return $result

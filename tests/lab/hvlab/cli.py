@@ -66,9 +66,12 @@ def _read_info(directory: Path) -> dict[str, Any] | None:
 
 
 def _control(info: dict[str, Any], method: str, path: str, timeout: float = 10.0) -> Any:
-    request = urllib.request.Request(info["control_url"] + path, method=method,
-                                     data=b"" if method == "POST" else None,
-                                     headers={"Authorization": f"Bearer {info['control_token']}"})
+    request = urllib.request.Request(
+        info["control_url"] + path,
+        method=method,
+        data=b"" if method == "POST" else None,
+        headers={"Authorization": f"Bearer {info['control_token']}"},
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
     with opener.open(request, timeout=timeout) as response:
         return json.loads(response.read().decode("utf-8"))
@@ -84,8 +87,11 @@ def cmd_up(labfile: str, directory: Path) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     pid = _our_pid(directory)
     if pid is not None:
-        print(f"lab up: a lab is already running in {directory} (pid {pid}); "
-              f"run 'tests/lab/lab down --dir {directory}' first", file=sys.stderr)
+        print(
+            f"lab up: a lab is already running in {directory} (pid {pid}); "
+            f"run 'tests/lab/lab down --dir {directory}' first",
+            file=sys.stderr,
+        )
         return 1
     path = Path(labfile).resolve()
     if not path.is_file():
@@ -100,10 +106,15 @@ def cmd_up(labfile: str, directory: Path) -> int:
     with open(directory / LOG_FILE, "ab") as log:
         offset = log.tell()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hvlab", "_serve", str(path), "--dir", str(directory),
-             "--launch-id", launch_id],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=directory, env=_serve_env(),
-            start_new_session=True, close_fds=True)  # setsid: survives this shell, own group
+            [sys.executable, "-m", "hvlab", "_serve", str(path), "--dir", str(directory), "--launch-id", launch_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=directory,
+            env=_serve_env(),
+            start_new_session=True,
+            close_fds=True,
+        )  # setsid: survives this shell, own group
     (directory / PID_FILE).write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + UP_TIMEOUT
     while True:
@@ -184,8 +195,9 @@ def main(argv: list[str]) -> int:
         args = serve_parser.parse_args(argv[1:])
         return serve(args.labfile, args.dir, args.launch_id)
 
-    parser = argparse.ArgumentParser(prog="tests/lab/lab",
-                                     description="Hyper-V host double for hyperv.integration tests")
+    parser = argparse.ArgumentParser(
+        prog="tests/lab/lab", description="Hyper-V host double for hyperv.integration tests"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a lab in the background; writes DIR/inventory.yml")
     up.add_argument("labfile")

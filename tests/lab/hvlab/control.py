@@ -66,13 +66,11 @@ class ControlHandler(BaseHTTPRequestHandler):
         self._route("POST")
 
 
-def start(token: str, get_state: Callable[[], dict[str, Any]],
-          request_stop: Callable[[], None]) -> ThreadingHTTPServer:
+def start(token: str, get_state: Callable[[], dict[str, Any]], request_stop: Callable[[], None]) -> ThreadingHTTPServer:
     server = _Server(("127.0.0.1", 0), ControlHandler)
     server.token = token  # type: ignore[attr-defined]
     server.get_state = get_state  # type: ignore[attr-defined]
     server.request_stop = request_stop  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="control",
-                     daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="control", daemon=True).start()
     log.info("control endpoint on http://127.0.0.1:%d/lab/state", server.server_address[1])
     return server

@@ -36,8 +36,7 @@ class Fault:
 
     def describe(self) -> dict[str, Any]:
         left = None if self.times is None else self.times - self.triggered
-        return {"type": self.type, **self.params, "times": self.times, "triggered": self.triggered,
-                "times_left": left}
+        return {"type": self.type, **self.params, "times": self.times, "triggered": self.triggered, "times_left": left}
 
 
 def parse_fault(entry: Any, index: int) -> Fault:
@@ -46,13 +45,14 @@ def parse_fault(entry: Any, index: int) -> Fault:
         raise ValueError(f"faults[{index}]: must be a mapping with a 'type', got {entry!r}")
     ftype = entry.get("type")
     if ftype not in FAULT_TYPES:
-        raise ValueError(f"faults[{index}]: unknown fault type {ftype!r}; known types: "
-                         + ", ".join(FAULT_TYPES))
+        raise ValueError(f"faults[{index}]: unknown fault type {ftype!r}; known types: " + ", ".join(FAULT_TYPES))
     spec = FAULT_TYPES[ftype]
     unknown = sorted(set(entry) - set(spec) - {"type", "times"})
     if unknown:
-        raise ValueError(f"faults[{index}] ({ftype}): unknown key(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(['type', 'times', *spec])}")
+        raise ValueError(
+            f"faults[{index}] ({ftype}): unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(['type', 'times', *spec])}"
+        )
     for name, required in spec.items():
         if required and name not in entry:
             raise ValueError(f"faults[{index}] ({ftype}): '{name}' is required")
@@ -70,8 +70,7 @@ def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
         if not isinstance(params["vm"], str):
             raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
         if params["service"] not in BY_KEY:
-            raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: "
-                             + ", ".join(BY_KEY))
+            raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: " + ", ".join(BY_KEY))
         if "message" in params and not isinstance(params["message"], str):
             raise ValueError(f"{where}: 'message' must be a string")
     elif ftype == "drop_connection":

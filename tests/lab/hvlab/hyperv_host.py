@@ -116,8 +116,7 @@ class HyperVHost:
         ic_state = spec.integration_services_state
         if not spec.state_given:
             ic_state = UP_TO_DATE if version else None
-        vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest),
-                            version, ic_state)
+        vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest), version, ic_state)
         for definition in CATALOG:
             wish = spec.integration_services.get(definition.key, definition.default_enabled)
             if wish is not None:
@@ -187,9 +186,13 @@ class HyperVHost:
                 services = {}
                 for ic in vm.services.values():
                     primary, secondary = self.ic_status(vm, ic)
-                    services[ic.key] = {"enabled": ic.enabled, "primary_status": primary,
-                                        "secondary_status": secondary, "name": self.ic_name(ic),
-                                        "id": self.ic_id(vm, ic)}
+                    services[ic.key] = {
+                        "enabled": ic.enabled,
+                        "primary_status": primary,
+                        "secondary_status": secondary,
+                        "name": self.ic_name(ic),
+                        "id": self.ic_id(vm, ic),
+                    }
                 vms[key] = {
                     "name": vm.name,
                     "id": vm.id,

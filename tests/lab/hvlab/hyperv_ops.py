@@ -22,8 +22,9 @@ def _names(value: Any, operation: str, allow_null: bool) -> list[str] | None:
     if value is None and allow_null:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise NotRecognised(f"{operation} params.vm_names must be "
-                            + ("null or " if allow_null else "") + "a list of strings")
+        raise NotRecognised(
+            f"{operation} params.vm_names must be " + ("null or " if allow_null else "") + "a list of strings"
+        )
     return value
 
 
@@ -41,14 +42,16 @@ class HostOperations:
     def before_call(self, call: LibraryCall) -> None:
         # Protocol doc section 5: a user who is not a Hyper-V administrator gets this for any call.
         if self.faults.take("access_denied"):
-            raise OperationError(VIRTUALIZATION_EXCEPTION,
-                                 "You do not have the required permission to complete this task. "
-                                 "Contact the authorization policy administrator for the computer "
-                                 f"'{self.host.name}'.", category="PermissionDenied")
+            raise OperationError(
+                VIRTUALIZATION_EXCEPTION,
+                "You do not have the required permission to complete this task. "
+                "Contact the authorization policy administrator for the computer "
+                f"'{self.host.name}'.",
+                category="PermissionDenied",
+            )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _resolve(self, names: list[str] | None) -> tuple[list[VirtualMachine], list[str],
-                                                         dict[str, list[str]]]:
+    def _resolve(self, names: list[str] | None) -> tuple[list[VirtualMachine], list[str], dict[str, list[str]]]:
         if names is None:
             return list(self.host.vms), [], {}
         found: list[VirtualMachine] = []
@@ -60,17 +63,23 @@ class HostOperations:
                 missing.append(name)
             elif len(matches) > 1:
                 ambiguous[name] = [vm.id for vm in matches]
-            else:
-                found.append(matches[0])
+            elif all(vm is not matches[0] for vm in found):
+                found.append(matches[0])  # protocol: a VM named twice (two spellings) is returned once
         return found, missing, ambiguous
 
     def _vm_info(self, vm: VirtualMachine) -> dict[str, Any]:
         services = []
         for ic in vm.services.values():
             primary, secondary = self.host.ic_status(vm, ic)
-            services.append({"id": self.host.ic_id(vm, ic), "name": self.host.ic_name(ic),
-                             "enabled": ic.enabled, "primary_status": primary,
-                             "secondary_status": secondary})
+            services.append(
+                {
+                    "id": self.host.ic_id(vm, ic),
+                    "name": self.host.ic_name(ic),
+                    "enabled": ic.enabled,
+                    "primary_status": primary,
+                    "secondary_status": secondary,
+                }
+            )
         return {
             "name": vm.name,
             "id": vm.id,
@@ -87,8 +96,7 @@ class HostOperations:
         names = _names(call.params["vm_names"], call.operation, allow_null=True)
         with self.host.lock:
             found, missing, ambiguous = self._resolve(names)
-            return {"vms": [self._vm_info(vm) for vm in found], "missing": missing,
-                    "ambiguous": ambiguous}
+            return {"vms": [self._vm_info(vm) for vm in found], "missing": missing, "ambiguous": ambiguous}
 
     def set(self, call: LibraryCall) -> dict[str, Any]:
         _check_keys(call.params, ("vm_names", "changes"), call.operation)
@@ -96,10 +104,15 @@ class HostOperations:
         assert names is not None
         changes = call.params["changes"]
         if not isinstance(changes, list) or not all(
-                isinstance(c, dict) and set(c) == {"guid", "enabled"} and isinstance(c["guid"], str)
-                and isinstance(c["enabled"], bool) for c in changes):
-            raise NotRecognised(f"{call.operation} params.changes must be a list of "
-                                '{"guid": string, "enabled": bool}')
+            isinstance(c, dict)
+            and set(c) == {"guid", "enabled"}
+            and isinstance(c["guid"], str)
+            and isinstance(c["enabled"], bool)
+            for c in changes
+        ):
+            raise NotRecognised(
+                f'{call.operation} params.changes must be a list of {{"guid": string, "enabled": bool}}'
+            )
         result: dict[str, Any] = {"vms": [], "missing": [], "ambiguous": {}, "missing_services": []}
         with self.host.lock:
             found, missing, ambiguous = self._resolve(names)
@@ -120,12 +133,12 @@ class HostOperations:
                 return result
             for vm, items in plan:  # step 3
                 services = [self._apply(vm, ic, wish, call.check_mode) for ic, wish in items]
-                result["vms"].append({"name": vm.name, "id": vm.id, "state": vm.state,
-                                      "integration_services": services})
+                result["vms"].append(
+                    {"name": vm.name, "id": vm.id, "state": vm.state, "integration_services": services}
+                )
         return result
 
-    def _apply(self, vm: VirtualMachine, ic: IntegrationService, wish: bool,
-               check_mode: bool) -> dict[str, Any]:
+    def _apply(self, vm: VirtualMachine, ic: IntegrationService, wish: bool, check_mode: bool) -> dict[str, Any]:
         before = ic.enabled
         after = before
         error = None
@@ -133,17 +146,33 @@ class HostOperations:
             if check_mode:
                 after = wish  # protocol: in check mode `after` is the wish
             else:
-                fault = self.faults.take("write_error", lambda f: f.params["service"] == ic.key and any(
-                    other is vm for other in self.host.find(f.params["vm"])))
+                fault = self.faults.take(
+                    "write_error",
+                    lambda f: (
+                        f.params["service"] == ic.key and any(other is vm for other in self.host.find(f.params["vm"]))
+                    ),
+                )
                 if fault is not None:
                     verb = "enable" if wish else "disable"
                     message = fault.params.get("message") or (
                         f"Failed to {verb} integration service '{self.host.ic_name(ic)}' "
-                        f"of virtual machine '{vm.name}'.")
-                    error = {"type": VIRTUALIZATION_EXCEPTION, "message": message,
-                             "category": "NotSpecified", "vm": vm.name, "service": ic.guid}
+                        f"of virtual machine '{vm.name}'."
+                    )
+                    error = {
+                        "type": VIRTUALIZATION_EXCEPTION,
+                        "message": message,
+                        "category": "NotSpecified",
+                        "vm": vm.name,
+                        "service": ic.guid,
+                    }
                 else:
                     self.host.set_enabled(vm, ic, wish)
                 after = ic.enabled  # read again, as the library does
-        return {"guid": ic.guid, "name": self.host.ic_name(ic), "before": before, "after": after,
-                "changed": after != before, "error": error}
+        return {
+            "guid": ic.guid,
+            "name": self.host.ic_name(ic),
+            "before": before,
+            "after": after,
+            "changed": after != before,
+            "error": error,
+        }

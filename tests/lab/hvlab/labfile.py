@@ -16,8 +16,14 @@ from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
 TOP_KEYS = ("host", "vms", "faults")
 HOST_KEYS = ("name", "language")
-VM_KEYS = ("name", "state", "guest", "integration_services", "integration_services_version",
-           "integration_services_state")
+VM_KEYS = (
+    "name",
+    "state",
+    "guest",
+    "integration_services",
+    "integration_services_version",
+    "integration_services_state",
+)
 ABSENT = "absent"  # integration_services value: the VM has no such IC (e.g. old config version)
 
 
@@ -36,7 +42,8 @@ _Loader.yaml_implicit_resolvers = {
 }
 for _first in "tTfF":
     _Loader.yaml_implicit_resolvers.setdefault(_first, []).append(
-        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+    )
 
 
 @dataclass
@@ -70,8 +77,7 @@ def load(path: str | Path) -> LabSpec:
 def _unknown(found: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     extra = [str(k) for k in found if k not in allowed]
     if extra:
-        raise LabfileError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; "
-                           f"allowed: {', '.join(allowed)}")
+        raise LabfileError(f"{where}: unknown key(s) {', '.join(sorted(extra))}; allowed: {', '.join(allowed)}")
 
 
 def parse(data: Any) -> LabSpec:
@@ -130,15 +136,13 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
     wishes: dict[str, bool | None] = {}
     for key, value in services.items():
         if key not in BY_KEY:
-            raise LabfileError(f"{where}.integration_services: unknown IC key {key!r}; "
-                               f"valid keys: {', '.join(BY_KEY)}")
+            raise LabfileError(f"{where}.integration_services: unknown IC key {key!r}; valid keys: {', '.join(BY_KEY)}")
         if value == ABSENT:
             wishes[key] = None
         elif isinstance(value, bool):
             wishes[key] = value
         else:
-            raise LabfileError(f"{where}.integration_services.{key}: must be true, false or "
-                               f"'{ABSENT}', got {value!r}")
+            raise LabfileError(f"{where}.integration_services.{key}: must be true, false or '{ABSENT}', got {value!r}")
     vm = VmSpec(name=name, state=state, guest=guest, integration_services=wishes)
     for key in ("integration_services_version", "integration_services_state"):
         if key in entry:

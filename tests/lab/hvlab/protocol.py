@@ -30,8 +30,14 @@ class NotRecognised(Exception):
 class OperationError(Exception):
     """A failure the real library reports as `ok: false` (a .NET exception on the host)."""
 
-    def __init__(self, type_: str, message: str, vm: str | None = None, service: str | None = None,
-                 category: str = "NotSpecified"):
+    def __init__(
+        self,
+        type_: str,
+        message: str,
+        vm: str | None = None,
+        service: str | None = None,
+        category: str = "NotSpecified",
+    ):
         super().__init__(message)
         self.type = type_
         self.message = message
@@ -41,8 +47,13 @@ class OperationError(Exception):
         self.service = service
 
     def as_json(self) -> dict[str, Any]:
-        return {"type": self.type, "message": self.message, "category": self.category,
-                "vm": self.vm, "service": self.service}
+        return {
+            "type": self.type,
+            "message": self.message,
+            "category": self.category,
+            "vm": self.vm,
+            "service": self.service,
+        }
 
 
 @dataclass
@@ -80,8 +91,7 @@ def decode_bootstrap(words: list[str]) -> str:
     shown = " ".join(words)
     shown = shown if len(shown) <= 160 else shown[:157] + "..."
     if not words or words[0].rsplit("\\", 1)[-1].lower() not in POWERSHELL_NAMES:
-        raise NotRecognised(f"command not recognised (expected 'PowerShell ... -EncodedCommand "
-                            f"<bootstrap>'): {shown}")
+        raise NotRecognised(f"command not recognised (expected 'PowerShell ... -EncodedCommand <bootstrap>'): {shown}")
     positions = [i for i, w in enumerate(words[1:], 1) if _is_encoded_command_switch(w)]
     if len(positions) != 1 or positions[0] + 1 >= len(words):
         raise NotRecognised(f"command not recognised (no single -EncodedCommand <base64>): {shown}")
@@ -93,8 +103,10 @@ def decode_bootstrap(words: list[str]) -> str:
     lines = [line.strip() for line in script.lstrip("\ufeff").splitlines() if line.strip()]
     first = lines[0] if lines else ""
     if first != BOOTSTRAP_MARKER:
-        raise NotRecognised(f"-EncodedCommand is not the hyperv.integration bootstrap: first line is "
-                            f"{first[:120]!r}, expected {BOOTSTRAP_MARKER!r}")
+        raise NotRecognised(
+            f"-EncodedCommand is not the hyperv.integration bootstrap: first line is "
+            f"{first[:120]!r}, expected {BOOTSTRAP_MARKER!r}"
+        )
     return script
 
 
@@ -114,8 +126,7 @@ def decode_stdin(stdin: bytes | None) -> tuple[str, str]:
         raise NotRecognised(f"stdin is not UTF-8 text: {exc}") from exc
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) != 2:
-        raise NotRecognised(f"stdin must be exactly two non-empty base64 lines (library, request), "
-                            f"got {len(lines)}")
+        raise NotRecognised(f"stdin must be exactly two non-empty base64 lines (library, request), got {len(lines)}")
     decoded = []
     for number, line in enumerate(lines, 1):
         try:
@@ -124,8 +135,7 @@ def decode_stdin(stdin: bytes | None) -> tuple[str, str]:
             raise NotRecognised(f"stdin line {number} is not base64 of UTF-8 text: {exc}") from exc
     library, request = decoded
     if LIBRARY_MARKER not in (line.strip() for line in library.lstrip("\ufeff").splitlines()):
-        raise NotRecognised(f"stdin line 1 is not the hyperv.integration library: no line "
-                            f"{LIBRARY_MARKER!r}")
+        raise NotRecognised(f"stdin line 1 is not the hyperv.integration library: no line {LIBRARY_MARKER!r}")
     return library, request
 
 
@@ -155,11 +165,14 @@ def parse_request(library: str, text: str) -> LibraryCall:
     return LibraryCall(library, nonce, request["operation"], request["check_mode"], request["params"])
 
 
-def encode_response(call: LibraryCall, result: dict[str, Any] | None,
-                    error: OperationError | None) -> bytes:
-    response = {"protocol": 1, "operation": call.operation, "ok": error is None,
-                "result": result if error is None else None,
-                "error": error.as_json() if error is not None else None}
+def encode_response(call: LibraryCall, result: dict[str, Any] | None, error: OperationError | None) -> bytes:
+    response = {
+        "protocol": 1,
+        "operation": call.operation,
+        "ok": error is None,
+        "result": result if error is None else None,
+        "error": error.as_json() if error is not None else None,
+    }
     payload = base64.b64encode(json.dumps(response, ensure_ascii=False).encode("utf-8")).decode()
     # Write-Output on Windows ends lines with CRLF; the controller must cope with that.
     lines = [f"HYPERV_INTEGRATION_BEGIN_{call.nonce}", payload, f"HYPERV_INTEGRATION_END_{call.nonce}"]
@@ -172,8 +185,9 @@ class Dispatcher:
     `operations` maps operation names to handlers; later work registers more (hv-socket registry,
     guest operations). `before_call` can refuse a call as a whole (access denied)."""
 
-    def __init__(self, operations: dict[str, Operation],
-                 before_call: Callable[[LibraryCall], None] | None = None) -> None:
+    def __init__(
+        self, operations: dict[str, Operation], before_call: Callable[[LibraryCall], None] | None = None
+    ) -> None:
         self.operations = operations
         self.before_call = before_call
 
@@ -185,8 +199,9 @@ class Dispatcher:
             call = parse_request(library, request_text)
             handler = self.operations.get(call.operation)
             if handler is None:
-                raise NotRecognised(f"unknown operation {call.operation!r}; known: "
-                                    + ", ".join(sorted(self.operations)))
+                raise NotRecognised(
+                    f"unknown operation {call.operation!r}; known: " + ", ".join(sorted(self.operations))
+                )
             try:
                 if self.before_call is not None:
                     self.before_call(call)
@@ -196,5 +211,4 @@ class Dispatcher:
             return CommandResult(encode_response(call, result, error), b"", 0, True, call.operation)
         except NotRecognised as exc:
             message = f"hyperv.integration lab: {exc}\r\n"
-            return CommandResult(b"", message.encode("utf-8"), 1, False,
-                                 call.operation if call else None)
+            return CommandResult(b"", message.encode("utf-8"), 1, False, call.operation if call else None)

@@ -42,8 +42,9 @@ class Lab:
         # Endpoints by inventory name; Windows guest doubles will be added here with their own
         # backend, faults and counters.
         self.endpoints: dict[str, wsman.Endpoint] = {
-            spec.host_name: wsman.Endpoint(spec.host_name, "hyperv_host", backend, self.host_faults,
-                                           counters, username, password),
+            spec.host_name: wsman.Endpoint(
+                spec.host_name, "hyperv_host", backend, self.host_faults, counters, username, password
+            ),
         }
         self.started = time.time()
 
@@ -63,8 +64,12 @@ class Lab:
             "vms": model["vms"],
             "hvsocket_services": model["hvsocket_services"],
             "counters": total([ep["counters"] for ep in endpoints.values()]),
-            "host": {"name": self.host.name, "language": self.host.language, "url": host_ep.url,
-                     "counters": host_ep.counters.snapshot()},
+            "host": {
+                "name": self.host.name,
+                "language": self.host.language,
+                "url": host_ep.url,
+                "counters": host_ep.counters.snapshot(),
+            },
             "endpoints": endpoints,
             "lab": {"pid": os.getpid(), "started": self.started},
         }
@@ -95,8 +100,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def serve(labfile_path: str, directory: str, launch_id: str) -> int:
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = Path(directory)
     try:
         spec = labfile.load(labfile_path)
@@ -112,10 +116,10 @@ def serve(labfile_path: str, directory: str, launch_id: str) -> int:
     token = secrets.token_hex(16)
     ctl = control.start(token, lab.state, stop.set)
 
-    inventory = yaml.safe_dump(lab.inventory(credentials["username"], credentials["password"]),
-                               sort_keys=False, allow_unicode=True)
-    _write_private(root / INVENTORY_FILE,
-                   "# Written by tests/lab/lab up; valid while this lab runs.\n" + inventory)
+    inventory = yaml.safe_dump(
+        lab.inventory(credentials["username"], credentials["password"]), sort_keys=False, allow_unicode=True
+    )
+    _write_private(root / INVENTORY_FILE, "# Written by tests/lab/lab up; valid while this lab runs.\n" + inventory)
     info = {
         "launch_id": launch_id,
         "pid": os.getpid(),
@@ -126,8 +130,13 @@ def serve(labfile_path: str, directory: str, launch_id: str) -> int:
         "inventory": str(root / INVENTORY_FILE),
     }
     _write_private(root / INFO_FILE, json.dumps(info, indent=2, ensure_ascii=False))
-    log.info("lab ready: host %s (%s, %d VMs) at %s", spec.host_name, spec.language, len(spec.vms),
-             lab.endpoints[spec.host_name].url)
+    log.info(
+        "lab ready: host %s (%s, %d VMs) at %s",
+        spec.host_name,
+        spec.language,
+        len(spec.vms),
+        lab.endpoints[spec.host_name].url,
+    )
 
     while not stop.wait(0.5):
         pass

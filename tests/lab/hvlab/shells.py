@@ -47,8 +47,7 @@ class ShellTable:
         self._lock = threading.Lock()
         self._shells: dict[str, Shell] = {}
 
-    def create(self, owner: str, options: dict[str, str], input_streams: str,
-               output_streams: str) -> Shell:
+    def create(self, owner: str, options: dict[str, str], input_streams: str, output_streams: str) -> Shell:
         shell = Shell(str(uuid.uuid4()).upper(), owner, options, input_streams, output_streams)
         with self._lock:
             self._shells[shell.id] = shell

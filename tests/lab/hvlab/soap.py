@@ -43,8 +43,9 @@ _DURATION = re.compile(r"^PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:
 class SoapError(Exception):
     """The request cannot be answered; becomes a SOAP fault (HTTP 500)."""
 
-    def __init__(self, reason: str, subcode: str = "w:InvalidParameter", code: str = "s:Sender",
-                 wsman_code: int | None = None) -> None:
+    def __init__(
+        self, reason: str, subcode: str = "w:InvalidParameter", code: str = "s:Sender", wsman_code: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.subcode = subcode
@@ -79,16 +80,14 @@ def parse_request(data: bytes) -> SoapRequest:
         raise SoapError(f"the request is not well-formed XML: {exc}", "w:SchemaValidationError") from exc
     header = root.find("s:Header", NS)
     if root.tag != f"{{{SOAP}}}Envelope" or header is None:
-        raise SoapError("the request is not a SOAP 1.2 envelope with a header",
-                        "w:SchemaValidationError")
+        raise SoapError("the request is not a SOAP 1.2 envelope with a header", "w:SchemaValidationError")
 
     def text(path: str) -> str:
         node = header.find(path, NS)
         return (node.text or "").strip() if node is not None else ""
 
     selector = header.find("w:SelectorSet/w:Selector[@Name='ShellId']", NS)
-    options = {node.get("Name", ""): (node.text or "").strip()
-               for node in header.findall("w:OptionSet/w:Option", NS)}
+    options = {node.get("Name", ""): (node.text or "").strip() for node in header.findall("w:OptionSet/w:Option", NS)}
     try:
         max_envelope = int(text("w:MaxEnvelopeSize") or 153600)
     except ValueError:
@@ -106,30 +105,37 @@ def parse_request(data: bytes) -> SoapRequest:
 
 
 def _envelope(action: str, relates_to: str, body: str) -> bytes:
-    header = (f"<s:Header><a:Action>{escape(action)}</a:Action>"
-              f"<a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>"
-              f"<a:To>{ANONYMOUS}</a:To>"
-              f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header>")
-    return (f'<s:Envelope xml:lang="en-US" xmlns:s="{SOAP}" xmlns:a="{ADDRESSING}" '
-            f'xmlns:x="{TRANSFER}" xmlns:w="{WSMAN}" xmlns:rsp="{SHELL}" xmlns:p="{MS_WSMAN}">'
-            f"{header}<s:Body>{body}</s:Body></s:Envelope>").encode()
+    header = (
+        f"<s:Header><a:Action>{escape(action)}</a:Action>"
+        f"<a:MessageID>uuid:{str(uuid.uuid4()).upper()}</a:MessageID>"
+        f"<a:To>{ANONYMOUS}</a:To>"
+        f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header>"
+    )
+    return (
+        f'<s:Envelope xml:lang="en-US" xmlns:s="{SOAP}" xmlns:a="{ADDRESSING}" '
+        f'xmlns:x="{TRANSFER}" xmlns:w="{WSMAN}" xmlns:rsp="{SHELL}" xmlns:p="{MS_WSMAN}">'
+        f"{header}<s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
 
 
-def create_response(req: SoapRequest, shell_id: str, address: str, owner: str, client_ip: str,
-                    input_streams: str, output_streams: str) -> bytes:
+def create_response(
+    req: SoapRequest, shell_id: str, address: str, owner: str, client_ip: str, input_streams: str, output_streams: str
+) -> bytes:
     # pywinrm takes the first element with Name="ShellId" (the Selector); the rsp:Shell part is
     # what Windows adds after ResourceCreated.
-    body = (f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
-            f"<w:ResourceURI>{CMD_SHELL_URI}</w:ResourceURI><w:SelectorSet>"
-            f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
-            f"</a:ReferenceParameters></x:ResourceCreated>"
-            f"<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId>"
-            f"<rsp:ResourceUri>{CMD_SHELL_URI}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
-            f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
-            f"<rsp:InputStreams>{escape(input_streams)}</rsp:InputStreams>"
-            f"<rsp:OutputStreams>{escape(output_streams)}</rsp:OutputStreams>"
-            f"<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>"
-            f"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>")
+    body = (
+        f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
+        f"<w:ResourceURI>{CMD_SHELL_URI}</w:ResourceURI><w:SelectorSet>"
+        f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
+        f"</a:ReferenceParameters></x:ResourceCreated>"
+        f"<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId>"
+        f"<rsp:ResourceUri>{CMD_SHELL_URI}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
+        f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+        f"<rsp:InputStreams>{escape(input_streams)}</rsp:InputStreams>"
+        f"<rsp:OutputStreams>{escape(output_streams)}</rsp:OutputStreams>"
+        f"<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>"
+        f"<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
+    )
     return _envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", req.message_id, body)
 
 
@@ -150,19 +156,21 @@ def delete_response(req: SoapRequest) -> bytes:
     return _envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", req.message_id, "")
 
 
-def receive_response(req: SoapRequest, command_id: str, stdout: bytes, stderr: bytes,
-                     done: bool, exit_code: int) -> bytes:
+def receive_response(
+    req: SoapRequest, command_id: str, stdout: bytes, stderr: bytes, done: bool, exit_code: int
+) -> bytes:
     cid = quoteattr(command_id)
     parts = ["<rsp:ReceiveResponse>"]
     for name, data in (("stdout", stdout), ("stderr", stderr)):
         if data:
-            parts.append(f'<rsp:Stream Name="{name}" CommandId={cid}>{base64.b64encode(data).decode()}'
-                         "</rsp:Stream>")
+            parts.append(f'<rsp:Stream Name="{name}" CommandId={cid}>{base64.b64encode(data).decode()}</rsp:Stream>')
         if done:
             parts.append(f'<rsp:Stream Name="{name}" CommandId={cid} End="true"></rsp:Stream>')
     if done:
-        parts.append(f'<rsp:CommandState CommandId={cid} State="{STATE_DONE}">'
-                     f"<rsp:ExitCode>{exit_code}</rsp:ExitCode></rsp:CommandState>")
+        parts.append(
+            f'<rsp:CommandState CommandId={cid} State="{STATE_DONE}">'
+            f"<rsp:ExitCode>{exit_code}</rsp:ExitCode></rsp:CommandState>"
+        )
     else:
         parts.append(f'<rsp:CommandState CommandId={cid} State="{STATE_RUNNING}"/>')
     parts.append("</rsp:ReceiveResponse>")
@@ -171,9 +179,11 @@ def receive_response(req: SoapRequest, command_id: str, stdout: bytes, stderr: b
 
 def fault_response(relates_to: str, error: SoapError, machine: str) -> bytes:
     code_attr = f' Code="{error.wsman_code}"' if error.wsman_code is not None else ""
-    body = (f"<s:Fault><s:Code><s:Value>{error.code}</s:Value><s:Subcode><s:Value>{escape(error.subcode)}"
-            f'</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(error.reason)}'
-            f"</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f=\"{WSMAN_FAULT}\"{code_attr} "
-            f"Machine={quoteattr(machine)}><f:Message>{escape(error.reason)}</f:Message></f:WSManFault>"
-            f"</s:Detail></s:Fault>")
+    body = (
+        f"<s:Fault><s:Code><s:Value>{error.code}</s:Value><s:Subcode><s:Value>{escape(error.subcode)}"
+        f'</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">{escape(error.reason)}'
+        f'</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="{WSMAN_FAULT}"{code_attr} '
+        f"Machine={quoteattr(machine)}><f:Message>{escape(error.reason)}</f:Message></f:WSManFault>"
+        f"</s:Detail></s:Fault>"
+    )
     return _envelope(ACTION_FAULT, relates_to, body)

@@ -44,8 +44,10 @@ class WsmanService:
             relates_to = req.message_id
             handler = self.actions.get(req.action)
             if handler is None:
-                raise soap.SoapError(f"the WS-Management action {req.action!r} is not supported by "
-                                     "the hyperv.integration lab", "a:ActionNotSupported")
+                raise soap.SoapError(
+                    f"the WS-Management action {req.action!r} is not supported by the hyperv.integration lab",
+                    "a:ActionNotSupported",
+                )
             return 200, handler(req, client_ip)
         except soap.SoapError as exc:
             log.warning("%s: SOAP fault: %s", self.ep.name, exc.reason)
@@ -57,8 +59,10 @@ class WsmanService:
         if shell is None:
             raise soap.SoapError(
                 f"The request for the Windows Remote Shell with ShellId {req.shell_id} failed "
-                "because the shell was not found on the server.", "w:InvalidSelectors",
-                wsman_code=soap.CODE_SHELL_NOT_FOUND)
+                "because the shell was not found on the server.",
+                "w:InvalidSelectors",
+                wsman_code=soap.CODE_SHELL_NOT_FOUND,
+            )
         return shell
 
     def _command(self, shell: Shell, command_id: str | None) -> Command:
@@ -69,24 +73,28 @@ class WsmanService:
 
     @staticmethod
     def _timeout() -> soap.SoapError:
-        return soap.SoapError("The WS-Management service cannot complete the operation within the "
-                              "time specified in OperationTimeout.", "w:TimedOut", "s:Receiver",
-                              soap.CODE_OPERATION_TIMEOUT)
+        return soap.SoapError(
+            "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.",
+            "w:TimedOut",
+            "s:Receiver",
+            soap.CODE_OPERATION_TIMEOUT,
+        )
 
     # -- actions ------------------------------------------------------------------------------
     def create(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         if req.resource_uri != soap.CMD_SHELL_URI:
-            raise soap.SoapError(f"resource {req.resource_uri!r} is not supported by the lab (only the "
-                                 "cmd shell that pywinrm and ansible's winrm connection use)",
-                                 "w:DestinationUnreachable")
+            raise soap.SoapError(
+                f"resource {req.resource_uri!r} is not supported by the lab (only the "
+                "cmd shell that pywinrm and ansible's winrm connection use)",
+                "w:DestinationUnreachable",
+            )
         body = req.body
         node = body.find("rsp:Shell", soap.NS) if body is not None else None
         inputs = _text(node, "rsp:InputStreams") or "stdin"
         outputs = _text(node, "rsp:OutputStreams") or "stdout stderr"
         shell = self.ep.shells.create(self.ep.username, req.options, inputs, outputs)
         log.info("%s: shell %s created (options %s)", self.ep.name, shell.id, req.options)
-        return soap.create_response(req, shell.id, self.ep.url, self.ep.username, client_ip,
-                                    inputs, outputs)
+        return soap.create_response(req, shell.id, self.ep.url, self.ep.username, client_ip, inputs, outputs)
 
     def command(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
@@ -98,9 +106,15 @@ class WsmanService:
         self.ep.counters.add("commands")
         cmd = self.ep.shells.add_command(shell, command, arguments)
         shown = " ".join([command, *arguments])
-        cmd.record = {"id": cmd.id, "time": round(time.time(), 3),
-                      "command_line": shown if len(shown) <= 300 else shown[:297] + "...",
-                      "state": "waiting", "exit_code": None, "operation": None, "stderr": None}
+        cmd.record = {
+            "id": cmd.id,
+            "time": round(time.time(), 3),
+            "command_line": shown if len(shown) <= 300 else shown[:297] + "...",
+            "state": "waiting",
+            "exit_code": None,
+            "operation": None,
+            "stderr": None,
+        }
         self.ep.recent.append(cmd.record)
         log.info("%s: command %s: %s", self.ep.name, cmd.id, cmd.record["command_line"])
         return soap.command_response(req, cmd.id)
@@ -109,7 +123,7 @@ class WsmanService:
         shell = self._shell(req)
         stream = req.body.find("rsp:Send/rsp:Stream", soap.NS) if req.body is not None else None
         if stream is None or stream.get("Name", "stdin") != "stdin":
-            raise soap.SoapError("Send without an rsp:Stream Name=\"stdin\"")
+            raise soap.SoapError('Send without an rsp:Stream Name="stdin"')
         cmd = self._command(shell, stream.get("CommandId"))
         try:
             chunk = base64.b64decode((stream.text or "").strip(), validate=True)
@@ -151,8 +165,9 @@ class WsmanService:
                 cmd.aborted_receives += 1
                 if cmd.aborted_receives == 1:
                     raise self._timeout()
-                raise soap.SoapError(f"command {cmd.id} was aborted by a dropped connection "
-                                     "(lab fault injection)", "w:InvalidSelectors")
+                raise soap.SoapError(
+                    f"command {cmd.id} was aborted by a dropped connection (lab fault injection)", "w:InvalidSelectors"
+                )
             if cmd.state == "terminated":
                 raise soap.SoapError(f"command {cmd.id} was terminated", "w:InvalidSelectors")
             while time.monotonic() < cmd.ready_at:  # delay fault: output held back
@@ -202,12 +217,23 @@ class WsmanService:
         cmd.ready_at = time.monotonic() + (delay.params["seconds"] if delay else 0.0)
         cmd.result = result
         cmd.state = "done"
-        cmd.record.update(state="done", exit_code=result.exit_code, operation=result.operation,
-                          stderr=result.stderr.decode("utf-8", "replace").strip() or None)
+        cmd.record.update(
+            state="done",
+            exit_code=result.exit_code,
+            operation=result.operation,
+            stderr=result.stderr.decode("utf-8", "replace").strip() or None,
+        )
         level = logging.INFO if result.exit_code == 0 else logging.WARNING
-        log.log(level, "%s: command %s: exit %d operation %s%s%s", self.ep.name, cmd.id,
-                result.exit_code, result.operation, f" delay {delay.params['seconds']}s" if delay else "",
-                f" stderr: {cmd.record['stderr']}" if cmd.record["stderr"] else "")
+        log.log(
+            level,
+            "%s: command %s: exit %d operation %s%s%s",
+            self.ep.name,
+            cmd.id,
+            result.exit_code,
+            result.operation,
+            f" delay {delay.params['seconds']}s" if delay else "",
+            f" stderr: {cmd.record['stderr']}" if cmd.record["stderr"] else "",
+        )
         cmd.cond.notify_all()
 
     def _output(self, req: soap.SoapRequest, cmd: Command) -> bytes:
@@ -215,12 +241,11 @@ class WsmanService:
         envelope exceeds the client's MaxEnvelopeSize."""
         assert cmd.result is not None
         budget = max(1024, (req.max_envelope - 4096) * 3 // 4)
-        out = cmd.result.stdout[cmd.stdout_sent:cmd.stdout_sent + budget]
+        out = cmd.result.stdout[cmd.stdout_sent : cmd.stdout_sent + budget]
         cmd.stdout_sent += len(out)
-        err = cmd.result.stderr[cmd.stderr_sent:cmd.stderr_sent + budget - len(out)]
+        err = cmd.result.stderr[cmd.stderr_sent : cmd.stderr_sent + budget - len(out)]
         cmd.stderr_sent += len(err)
-        done = (cmd.stdout_sent >= len(cmd.result.stdout)
-                and cmd.stderr_sent >= len(cmd.result.stderr))
+        done = cmd.stdout_sent >= len(cmd.result.stdout) and cmd.stderr_sent >= len(cmd.result.stderr)
         return soap.receive_response(req, cmd.id, out, err, done, cmd.result.exit_code)
 
 

@@ -44,8 +44,7 @@ class Endpoint:
     username: str
     password: str
     shells: ShellTable = field(default_factory=ShellTable)
-    recent: collections.deque[dict[str, Any]] = field(
-        default_factory=lambda: collections.deque(maxlen=50))
+    recent: collections.deque[dict[str, Any]] = field(default_factory=lambda: collections.deque(maxlen=50))
     server: ThreadingHTTPServer | None = None
     thread: threading.Thread | None = None
 
@@ -60,9 +59,15 @@ class Endpoint:
 
     def snapshot(self) -> dict[str, Any]:
         recent = list(self.recent)  # one atomic copy: other threads append while we iterate
-        return {"kind": self.kind, "port": self.port, "url": self.url,
-                "counters": self.counters.snapshot(), "open_shells": self.shells.count(),
-                "faults": self.faults.snapshot(), "recent_commands": [dict(r) for r in recent]}
+        return {
+            "kind": self.kind,
+            "port": self.port,
+            "url": self.url,
+            "counters": self.counters.snapshot(),
+            "open_shells": self.shells.count(),
+            "faults": self.faults.snapshot(),
+            "recent_commands": [dict(r) for r in recent],
+        }
 
 
 class _Server(ThreadingHTTPServer):
@@ -100,8 +105,9 @@ class WsmanHandler(BaseHTTPRequestHandler):
             return False
         ep = self.endpoint
         # Windows user names compare case-insensitively; passwords do not.
-        return (hmac.compare_digest(user.lower().encode(), ep.username.lower().encode())
-                and hmac.compare_digest(password.encode(), ep.password.encode()))
+        return hmac.compare_digest(user.lower().encode(), ep.username.lower().encode()) and hmac.compare_digest(
+            password.encode(), ep.password.encode()
+        )
 
     def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -147,8 +153,9 @@ def start(endpoint: Endpoint) -> None:
     server.endpoint = endpoint  # type: ignore[attr-defined]
     server.service = WsmanService(endpoint)  # type: ignore[attr-defined]
     endpoint.server = server
-    endpoint.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name=f"wsman-{endpoint.name}", daemon=True)
+    endpoint.thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"wsman-{endpoint.name}", daemon=True
+    )
     endpoint.thread.start()
     log.info("%s: %s endpoint on %s", endpoint.name, endpoint.kind, endpoint.url)
 

@@ -34,10 +34,16 @@ class RunningLab:
 
     def protocol(self, password: str | None = None, timeout: int = 20) -> Protocol:
         """A new client (own HTTP session) each time: building one costs ~0.1 s, so reuse it."""
-        return Protocol(self.url, transport="basic", username=self.username,
-                        password=password if password is not None else self.password,
-                        operation_timeout_sec=timeout, read_timeout_sec=timeout + 10,
-                        ca_trust_path=None, proxy=None)  # loopback: no CA bundle, no proxy from env
+        return Protocol(
+            self.url,
+            transport="basic",
+            username=self.username,
+            password=password if password is not None else self.password,
+            operation_timeout_sec=timeout,
+            read_timeout_sec=timeout + 10,
+            ca_trust_path=None,
+            proxy=None,
+        )  # loopback: no CA bundle, no proxy from env
 
     def state(self) -> dict[str, Any]:
         return self.lab.state()
@@ -59,10 +65,8 @@ class RunningLab:
         assert response["ok"], response
         return response["result"]
 
-    def set(self, vm_names: list[str], changes: list[dict[str, Any]],
-            check_mode: bool = False) -> dict[str, Any]:
-        return self.call("vm_integration_service_set", {"vm_names": vm_names, "changes": changes},
-                         check_mode)
+    def set(self, vm_names: list[str], changes: list[dict[str, Any]], check_mode: bool = False) -> dict[str, Any]:
+        return self.call("vm_integration_service_set", {"vm_names": vm_names, "changes": changes}, check_mode)
 
 
 @pytest.fixture

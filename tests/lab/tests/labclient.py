@@ -31,10 +31,16 @@ def encode_script(script: str) -> str:
     return base64.b64encode("\n".join(lines).encode("utf-16-le")).decode()
 
 
-def request(operation: str, params: dict[str, Any], check_mode: bool = False,
-            nonce: str | None = None) -> dict[str, Any]:
-    return {"protocol": 1, "nonce": nonce or uuid.uuid4().hex, "operation": operation,
-            "check_mode": check_mode, "params": params}
+def request(
+    operation: str, params: dict[str, Any], check_mode: bool = False, nonce: str | None = None
+) -> dict[str, Any]:
+    return {
+        "protocol": 1,
+        "nonce": nonce or uuid.uuid4().hex,
+        "operation": operation,
+        "check_mode": check_mode,
+        "params": params,
+    }
 
 
 def stdin_for(req: dict[str, Any] | str, library: str = FAKE_LIBRARY) -> bytes:
@@ -56,8 +62,7 @@ class Output:
 
     def response(self, nonce: str) -> dict[str, Any]:
         text = self.stdout.decode("utf-8")
-        match = re.search(rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}",
-                          text, re.S)
+        match = re.search(rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}", text, re.S)
         assert match, f"no markers for nonce {nonce} in {text!r}"
         return json.loads(base64.b64decode(match.group(1)).decode("utf-8"))
 
@@ -66,8 +71,7 @@ def run(protocol: Protocol, command: str, arguments: list[str], stdin: bytes | N
     """One command in its own shell, the way ansible's winrm connection drives pywinrm."""
     shell = protocol.open_shell(codepage=65001)
     try:
-        command_id = protocol.run_command(shell, command, arguments,
-                                          console_mode_stdin=stdin is None)
+        command_id = protocol.run_command(shell, command, arguments, console_mode_stdin=stdin is None)
         if stdin is not None:
             protocol.send_command_input(shell, command_id, stdin, end=True)
         stdout, stderr, rc = protocol.get_command_output(shell, command_id)

@@ -16,16 +16,23 @@ BIN = Path(sys.executable).parent
 ACTION_PLUGINS = Path(__file__).resolve().parent / "ansible" / "action_plugins"
 GSI = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 
-pytestmark = pytest.mark.skipif(not (BIN / "ansible-playbook").exists(),
-                                reason="ansible-playbook not installed next to this python")
+pytestmark = pytest.mark.skipif(
+    not (BIN / "ansible-playbook").exists(), reason="ansible-playbook not installed next to this python"
+)
 
 
 def ansible(tool: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCAL_TEMP=str(cwd / "tmp"),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
-    return subprocess.run([str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    env = dict(
+        os.environ,
+        ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_LOCAL_TEMP=str(cwd / "tmp"),
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+    )
+    return subprocess.run(
+        [str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def inventory(lab: Any, tmp_path: Path) -> Path:
@@ -61,8 +68,12 @@ PLAYBOOK = f"""
 
 
 def test_playbook_over_winrm(make_lab: Any, tmp_path: Path) -> None:
-    lab = make_lab({"host": {"name": "hv01", "language": "zh-TW"},
-                    "vms": [{"name": "ウェブ 01", "guest": "windows"}, {"name": "a$(b)`c;{d}"}]})
+    lab = make_lab(
+        {
+            "host": {"name": "hv01", "language": "zh-TW"},
+            "vms": [{"name": "ウェブ 01", "guest": "windows"}, {"name": "a$(b)`c;{d}"}],
+        }
+    )
     (tmp_path / "site.yml").write_text(PLAYBOOK, encoding="utf-8")
     result = ansible("ansible-playbook", ["-i", str(inventory(lab, tmp_path)), "site.yml"], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -79,8 +90,9 @@ def test_playbook_over_winrm(make_lab: Any, tmp_path: Path) -> None:
 
 
 def test_raw_command_is_rejected(basic_lab: Any, tmp_path: Path) -> None:
-    result = ansible("ansible", ["-i", str(inventory(basic_lab, tmp_path)), "hv01", "-m", "raw",
-                                 "-a", "Get-VM"], tmp_path)
+    result = ansible(
+        "ansible", ["-i", str(inventory(basic_lab, tmp_path)), "hv01", "-m", "raw", "-a", "Get-VM"], tmp_path
+    )
     assert result.returncode != 0
     assert "is not the hyperv.integration bootstrap" in result.stdout + result.stderr
     assert basic_lab.counters()["rejected"] == 1
@@ -88,16 +100,18 @@ def test_raw_command_is_rejected(basic_lab: Any, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("at", ["send", "receive"])
 def test_dropped_connection_fails_the_task(make_lab: Any, tmp_path: Path, at: str) -> None:
-    lab = make_lab({"vms": [{"name": "v", "guest": "linux"}],
-                    "faults": [{"type": "drop_connection", "at": at}]})
-    (tmp_path / "site.yml").write_text(f"""
+    lab = make_lab({"vms": [{"name": "v", "guest": "linux"}], "faults": [{"type": "drop_connection", "at": at}]})
+    (tmp_path / "site.yml").write_text(
+        f"""
 - hosts: hyperv_hosts
   gather_facts: false
   tasks:
     - lab_call:
         operation: vm_integration_service_set
         params: {{vm_names: [v], changes: [{{guid: {GSI}, enabled: true}}]}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     result = ansible("ansible-playbook", ["-i", str(inventory(lab, tmp_path)), "site.yml"], tmp_path)
     assert result.returncode != 0
     assert "failed=1" in result.stdout or "unreachable=1" in result.stdout

@@ -18,8 +18,7 @@ LAB_SCRIPT = Path(__file__).resolve().parent.parent / "lab"
 
 
 def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(LAB_SCRIPT), *args], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run([str(LAB_SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -47,9 +46,15 @@ def write_labfile(path: Path, data: dict[str, Any]) -> Path:
 
 LABFILE = {
     "host": {"name": "hv01", "language": "de-DE"},
-    "vms": [{"name": "web01", "state": "Running", "guest": "windows",
-             "integration_services": {"guest_service_interface": False}},
-            {"name": "Prüf'VM", "state": "Off", "guest": "linux"}],
+    "vms": [
+        {
+            "name": "web01",
+            "state": "Running",
+            "guest": "windows",
+            "integration_services": {"guest_service_interface": False},
+        },
+        {"name": "Prüf'VM", "state": "Off", "guest": "linux"},
+    ],
     "faults": [],
 }
 
@@ -63,20 +68,43 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
 
     inventory = yaml.safe_load((lab_dir / "inventory.yml").read_text())
     host = inventory["all"]["children"]["hyperv_hosts"]["hosts"]["hv01"]
-    assert {k: host[k] for k in ("ansible_host", "ansible_connection", "ansible_winrm_transport",
-                                 "ansible_winrm_scheme", "ansible_user", "ansible_shell_type",
-                                 "ansible_winrm_server_cert_validation")} == {
-        "ansible_host": "127.0.0.1", "ansible_connection": "winrm", "ansible_winrm_transport": "basic",
-        "ansible_winrm_scheme": "http", "ansible_user": "lab-admin", "ansible_shell_type": "powershell",
-        "ansible_winrm_server_cert_validation": "ignore"}
+    assert {
+        k: host[k]
+        for k in (
+            "ansible_host",
+            "ansible_connection",
+            "ansible_winrm_transport",
+            "ansible_winrm_scheme",
+            "ansible_user",
+            "ansible_shell_type",
+            "ansible_winrm_server_cert_validation",
+        )
+    } == {
+        "ansible_host": "127.0.0.1",
+        "ansible_connection": "winrm",
+        "ansible_winrm_transport": "basic",
+        "ansible_winrm_scheme": "http",
+        "ansible_user": "lab-admin",
+        "ansible_shell_type": "powershell",
+        "ansible_winrm_server_cert_validation": "ignore",
+    }
     assert len(host["ansible_password"]) >= 16
 
-    protocol = Protocol(f"http://127.0.0.1:{host['ansible_port']}/wsman", transport="basic",
-                        username=host["ansible_user"], password=host["ansible_password"],
-                        ca_trust_path=None, proxy=None)
-    response = labclient.call(protocol, labclient.request("vm_integration_service_set", {
-        "vm_names": ["prüf'vm"], "changes": [{"guid": "6C09BB55-D683-4DA0-8931-C9BF705F6480",
-                                              "enabled": True}]}))
+    protocol = Protocol(
+        f"http://127.0.0.1:{host['ansible_port']}/wsman",
+        transport="basic",
+        username=host["ansible_user"],
+        password=host["ansible_password"],
+        ca_trust_path=None,
+        proxy=None,
+    )
+    response = labclient.call(
+        protocol,
+        labclient.request(
+            "vm_integration_service_set",
+            {"vm_names": ["prüf'vm"], "changes": [{"guid": "6C09BB55-D683-4DA0-8931-C9BF705F6480", "enabled": True}]},
+        ),
+    )
     assert response["result"]["vms"][0]["integration_services"][0]["name"] == "Gastdienstschnittstelle"
 
     state = json.loads(lab("state", "--dir", str(lab_dir)).stdout)
@@ -86,8 +114,12 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
     vm = state["vms"]["Prüf'VM"]
     assert vm["state"] == "Off"
     assert vm["integration_services"]["guest_service_interface"] == {
-        "enabled": True, "primary_status": None, "secondary_status": None,
-        "name": "Gastdienstschnittstelle", "id": vm["integration_services"]["guest_service_interface"]["id"]}
+        "enabled": True,
+        "primary_status": None,
+        "secondary_status": None,
+        "name": "Gastdienstschnittstelle",
+        "id": vm["integration_services"]["guest_service_interface"]["id"],
+    }
     assert state["vms"]["web01"]["integration_services"]["heartbeat"]["secondary_status"] == "Ok"
     assert state["host"]["language"] == "de-DE"
 
@@ -105,8 +137,12 @@ def test_two_labs_side_by_side_and_up_twice(tmp_path: Path) -> None:
     dirs = [tmp_path / "a", tmp_path / "b"]
     labfile = write_labfile(tmp_path / "lab.yml", LABFILE)
     try:
-        procs = [subprocess.Popen([str(LAB_SCRIPT), "up", str(labfile), "--dir", str(d)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for d in dirs]
+        procs = [
+            subprocess.Popen(
+                [str(LAB_SCRIPT), "up", str(labfile), "--dir", str(d)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            for d in dirs
+        ]
         assert [p.wait(timeout=30) for p in procs] == [0, 0]
         ports = {json.loads(lab("state", "--dir", str(d)).stdout)["host"]["url"] for d in dirs}
         assert len(ports) == 2
@@ -120,8 +156,10 @@ def test_two_labs_side_by_side_and_up_twice(tmp_path: Path) -> None:
 
 
 def test_up_is_fast_with_1000_vms(tmp_path: Path, lab_dir: Path) -> None:
-    data = {"host": {"name": "big"},
-            "vms": [{"name": f"vm-{i:04d}", "state": "Running", "guest": "linux"} for i in range(1000)]}
+    data = {
+        "host": {"name": "big"},
+        "vms": [{"name": f"vm-{i:04d}", "state": "Running", "guest": "linux"} for i in range(1000)],
+    }
     labfile = write_labfile(tmp_path / "big.yml", data)
     start = time.monotonic()
     lab("up", str(labfile), "--dir", str(lab_dir))
@@ -131,8 +169,7 @@ def test_up_is_fast_with_1000_vms(tmp_path: Path, lab_dir: Path) -> None:
 
 
 def test_labfile_errors_fail_up_clearly(tmp_path: Path, lab_dir: Path) -> None:
-    labfile = write_labfile(tmp_path / "bad.yml", {"vms": [{"name": "a"}],
-                                                   "faults": [{"type": "meteor_strike"}]})
+    labfile = write_labfile(tmp_path / "bad.yml", {"vms": [{"name": "a"}], "faults": [{"type": "meteor_strike"}]})
     result = lab("up", str(labfile), "--dir", str(lab_dir), check=False)
     assert result.returncode == 1
     assert "unknown fault type 'meteor_strike'" in result.stderr

@@ -11,8 +11,15 @@ GSI = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 
 
 def test_counters_count_what_happened(basic_lab: Any) -> None:
-    assert basic_lab.counters() == {"commands": 0, "calls": 0, "rejected": 0, "writes": 0,
-                                    "requests": 0, "bytes_received": 0, "bytes_sent": 0}
+    assert basic_lab.counters() == {
+        "commands": 0,
+        "calls": 0,
+        "rejected": 0,
+        "writes": 0,
+        "requests": 0,
+        "bytes_received": 0,
+        "bytes_sent": 0,
+    }
     basic_lab.info()
     basic_lab.set(["web01", "bare"], [{"guid": GSI, "enabled": True}], check_mode=True)
     labclient.run(basic_lab.client(), "hostname", [], None)
@@ -40,9 +47,13 @@ def test_twenty_concurrent_connections_lose_no_write(make_lab: Any) -> None:
             protocol = lab.protocol()
             barrier.wait()
             # Every worker toggles its own VM and, all together, the same IC of vm00.
-            response = labclient.call(protocol, labclient.request(
-                "vm_integration_service_set", {"vm_names": [name, "vm00"],
-                                               "changes": [{"guid": GSI, "enabled": True}]}))
+            response = labclient.call(
+                protocol,
+                labclient.request(
+                    "vm_integration_service_set",
+                    {"vm_names": [name, "vm00"], "changes": [{"guid": GSI, "enabled": True}]},
+                ),
+            )
             assert response["ok"]
         except BaseException as exc:
             errors.append(exc)

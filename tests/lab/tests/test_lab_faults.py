@@ -18,8 +18,7 @@ SET = "vm_integration_service_set"
 
 
 def lab_with(make_lab: Any, *faults: dict[str, Any], language: str = "en-US") -> Any:
-    return make_lab({"host": {"name": "HV-01", "language": language}, "vms": VMS,
-                     "faults": list(faults)})
+    return make_lab({"host": {"name": "HV-01", "language": language}, "vms": VMS, "faults": list(faults)})
 
 
 def gsi_enabled(lab: Any, vm: str) -> bool:
@@ -27,8 +26,7 @@ def gsi_enabled(lab: Any, vm: str) -> bool:
 
 
 def test_write_error_fails_one_item_only(make_lab: Any) -> None:
-    lab = lab_with(make_lab, {"type": "write_error", "vm": "WEB01", "service": "guest_service_interface",
-                              "times": 1})
+    lab = lab_with(make_lab, {"type": "write_error", "vm": "WEB01", "service": "guest_service_interface", "times": 1})
     response = lab.set(["web01", "web02"], [{"guid": GSI, "enabled": True}, {"guid": VSS, "enabled": False}])
     assert response["ok"] is True
     web01, web02 = response["result"]["vms"]
@@ -46,11 +44,19 @@ def test_write_error_fails_one_item_only(make_lab: Any) -> None:
 
 
 def test_write_error_custom_message_and_check_mode(make_lab: Any) -> None:
-    lab = lab_with(make_lab, {"type": "write_error", "vm": "web01", "service": "guest_service_interface",
-                              "message": "Der Vorgang ist fehlgeschlagen."})
+    lab = lab_with(
+        make_lab,
+        {
+            "type": "write_error",
+            "vm": "web01",
+            "service": "guest_service_interface",
+            "message": "Der Vorgang ist fehlgeschlagen.",
+        },
+    )
     # Check mode never writes, so the fault does not fire.
     item = lab.set(["web01"], [{"guid": GSI, "enabled": True}], check_mode=True)["result"]["vms"][0][
-        "integration_services"][0]
+        "integration_services"
+    ][0]
     assert item["error"] is None and item["after"] is True
     for _attempt in range(2):  # unlimited
         item = lab.set(["web01"], [{"guid": GSI, "enabled": True}])["result"]["vms"][0]["integration_services"][0]
@@ -60,15 +66,20 @@ def test_write_error_custom_message_and_check_mode(make_lab: Any) -> None:
 
 def test_access_denied(make_lab: Any) -> None:
     lab = lab_with(make_lab, {"type": "access_denied", "times": 2})
-    for operation, params in ((SET, {"vm_names": ["web01"], "changes": [{"guid": GSI, "enabled": True}]}),
-                              ("vm_integration_service_info", {"vm_names": None})):
+    for operation, params in (
+        (SET, {"vm_names": ["web01"], "changes": [{"guid": GSI, "enabled": True}]}),
+        ("vm_integration_service_info", {"vm_names": None}),
+    ):
         response = lab.call(operation, params)
         assert response["ok"] is False and response["result"] is None
         assert response["error"] == {
             "type": "Microsoft.HyperV.PowerShell.VirtualizationException",
             "message": "You do not have the required permission to complete this task. Contact the "
-                       "authorization policy administrator for the computer 'HV-01'.",
-            "category": "PermissionDenied", "vm": None, "service": None}
+            "authorization policy administrator for the computer 'HV-01'.",
+            "category": "PermissionDenied",
+            "vm": None,
+            "service": None,
+        }
     assert lab.counters()["writes"] == 0 and not gsi_enabled(lab, "web01")
     assert lab.info()["vms"]  # times: 2 used up
 

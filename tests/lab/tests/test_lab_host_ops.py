@@ -11,8 +11,14 @@ from hvlab.hyperv_host import LAB_NAMESPACE
 GSI = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
 VSS = "5CED1297-4598-4915-A5FC-AD21BB4D02A4"
-HOST_ORDER = [GSI, HEARTBEAT, "2A34B1C2-FD73-4043-8A5B-DD2159BC743F",
-              "9F8233AC-BE49-4C79-8EE3-E7E1985B2077", "2497F4DE-E9FA-4204-80E4-4B75C46419C0", VSS]
+HOST_ORDER = [
+    GSI,
+    HEARTBEAT,
+    "2A34B1C2-FD73-4043-8A5B-DD2159BC743F",
+    "9F8233AC-BE49-4C79-8EE3-E7E1985B2077",
+    "2497F4DE-E9FA-4204-80E4-4B75C46419C0",
+    VSS,
+]
 HOSTILE = ["Prüf'VM", "ウェブ 01", "a$(b)`c;{d}"]
 
 
@@ -31,8 +37,15 @@ def test_info_every_vm_in_host_order(basic_lab: Any) -> None:
     for ic in web["integration_services"]:
         assert ic["id"].startswith(f"Microsoft:{web['id'].upper()}\\")
         assert set(ic) == {"id", "name", "enabled", "primary_status", "secondary_status"}
-    assert set(web) == {"name", "id", "state", "heartbeat", "integration_services_version",
-                        "integration_services_state", "integration_services"}
+    assert set(web) == {
+        "name",
+        "id",
+        "state",
+        "heartbeat",
+        "integration_services_version",
+        "integration_services_state",
+        "integration_services",
+    }
 
 
 def test_status_rules(basic_lab: Any) -> None:
@@ -46,8 +59,7 @@ def test_status_rules(basic_lab: Any) -> None:
     assert (web["integration_services_version"], web["integration_services_state"]) == ("10.0.20348", "Up to date")
     # Off: no statuses at all, heartbeat null (facts section 1); Linux guest: no version by default.
     assert db["heartbeat"] is None
-    assert all(ic["primary_status"] is None and ic["secondary_status"] is None
-               for ic in db["integration_services"])
+    assert all(ic["primary_status"] is None and ic["secondary_status"] is None for ic in db["integration_services"])
     assert (db["integration_services_version"], db["integration_services_state"]) == (None, None)
     # Running without a guest: nobody answers.
     assert bare["heartbeat"] == "NoContact"
@@ -56,13 +68,22 @@ def test_status_rules(basic_lab: Any) -> None:
 
 
 def test_paused_saved_and_disabled_heartbeat(make_lab: Any) -> None:
-    lab = make_lab({"vms": [
-        {"name": "p", "state": "Paused", "guest": "linux"},
-        {"name": "s", "state": "Saved", "guest": "windows"},
-        {"name": "h", "state": "Running", "guest": "windows",
-         "integration_services": {"heartbeat": False, "guest_service_interface": True},
-         "integration_services_version": "6.3.9600.16384", "integration_services_state": "Update required"},
-    ]})
+    lab = make_lab(
+        {
+            "vms": [
+                {"name": "p", "state": "Paused", "guest": "linux"},
+                {"name": "s", "state": "Saved", "guest": "windows"},
+                {
+                    "name": "h",
+                    "state": "Running",
+                    "guest": "windows",
+                    "integration_services": {"heartbeat": False, "guest_service_interface": True},
+                    "integration_services_version": "6.3.9600.16384",
+                    "integration_services_state": "Update required",
+                },
+            ]
+        }
+    )
     p, s, h = lab.info()["vms"]
     assert p["heartbeat"] == "Paused" and by_guid(p)[HEARTBEAT]["primary_status"] == "Ok"
     assert s["heartbeat"] is None and all(ic["primary_status"] is None for ic in s["integration_services"])
@@ -72,12 +93,15 @@ def test_paused_saved_and_disabled_heartbeat(make_lab: Any) -> None:
     assert (h["integration_services_version"], h["integration_services_state"]) == ("6.3.9600.16384", "Update required")
 
 
-@pytest.mark.parametrize(("language", "heartbeat", "gsi"), [
-    ("en-US", "Heartbeat", "Guest Service Interface"),
-    ("de-DE", "Takt", "Gastdienstschnittstelle"),
-    ("fr-FR", "Pulsation", "Interface de services d'invité"),
-    ("zh-TW", "活動訊號", "客體服務介面"),
-])
+@pytest.mark.parametrize(
+    ("language", "heartbeat", "gsi"),
+    [
+        ("en-US", "Heartbeat", "Guest Service Interface"),
+        ("de-DE", "Takt", "Gastdienstschnittstelle"),
+        ("fr-FR", "Pulsation", "Interface de services d'invité"),
+        ("zh-TW", "活動訊號", "客體服務介面"),
+    ],
+)
 def test_localized_names(make_lab: Any, language: str, heartbeat: str, gsi: str) -> None:
     lab = make_lab({"host": {"name": "hv", "language": language}, "vms": [{"name": "v"}]})
     ics = by_guid(lab.info()["vms"][0])
@@ -87,8 +111,7 @@ def test_localized_names(make_lab: Any, language: str, heartbeat: str, gsi: str)
 
 
 def test_name_matching(make_lab: Any) -> None:
-    lab = make_lab({"vms": [{"name": "Web01"}, {"name": "dup"}, {"name": "DUP"}, {"name": "straße"},
-                            {"name": "web*"}]})
+    lab = make_lab({"vms": [{"name": "Web01"}, {"name": "dup"}, {"name": "DUP"}, {"name": "straße"}, {"name": "web*"}]})
     result = lab.info(["WEB01", "nope", "Dup", "STRASSE", "STRAßE", "web?", "web*"])
     assert [vm["name"] for vm in result["vms"]] == ["Web01", "straße", "web*"]
     assert result["missing"] == ["nope", "STRASSE", "web?"]  # ordinal: no 'ß' == 'SS'; no wildcards
@@ -112,8 +135,14 @@ def test_set_changes_and_is_idempotent(basic_lab: Any) -> None:
     vm = result["vms"][0]
     assert (vm["name"], vm["state"]) == ("web01", "Running")
     assert vm["integration_services"] == [
-        {"guid": GSI, "name": "Guest Service Interface", "before": False, "after": True,
-         "changed": True, "error": None},
+        {
+            "guid": GSI,
+            "name": "Guest Service Interface",
+            "before": False,
+            "after": True,
+            "changed": True,
+            "error": None,
+        },
         {"guid": VSS, "name": "VSS", "before": True, "after": True, "changed": False, "error": None},
     ]
     assert basic_lab.state()["vms"]["web01"]["integration_services"]["guest_service_interface"]["enabled"]
@@ -124,8 +153,11 @@ def test_set_changes_and_is_idempotent(basic_lab: Any) -> None:
 
 
 def test_set_check_mode_writes_nothing(basic_lab: Any) -> None:
-    result = basic_lab.set(["web01", "db01"], [{"guid": GSI.lower(), "enabled": True},
-                                               {"guid": HEARTBEAT, "enabled": False}], check_mode=True)["result"]
+    result = basic_lab.set(
+        ["web01", "db01"],
+        [{"guid": GSI.lower(), "enabled": True}, {"guid": HEARTBEAT, "enabled": False}],
+        check_mode=True,
+    )["result"]
     for vm in result["vms"]:
         gsi, hb = vm["integration_services"]
         assert (gsi["before"], gsi["after"], gsi["changed"]) == (False, True, True)
@@ -145,8 +177,9 @@ def test_set_missing_or_ambiguous_vm_writes_nothing(make_lab: Any) -> None:
 
 
 def test_set_missing_service_writes_nothing(make_lab: Any) -> None:
-    lab = make_lab({"vms": [{"name": "new"}, {"name": "old", "integration_services":
-                                              {"guest_service_interface": "absent"}}]})
+    lab = make_lab(
+        {"vms": [{"name": "new"}, {"name": "old", "integration_services": {"guest_service_interface": "absent"}}]}
+    )
     assert GSI not in by_guid(lab.info(["old"])["vms"][0])
     result = lab.set(["new", "old"], [{"guid": VSS, "enabled": False}, {"guid": GSI, "enabled": True}])["result"]
     assert result["vms"] == [] and result["missing_services"] == [{"vm": "old", "guid": GSI}]

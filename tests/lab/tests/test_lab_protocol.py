@@ -37,8 +37,7 @@ def test_bootstrap_normalisation_and_switch_spellings(basic_lab: Any) -> None:
     raw = base64.b64encode(script.encode("utf-16-le")).decode()
     for switch in ("-EncodedCommand", "-enc", "-e", "-ec"):
         req = request(INFO, {"vm_names": []})
-        out = run(basic_lab.client(), "powershell.exe", [*labclient.POWERSHELL_ARGS, switch, raw],
-                  stdin_for(req))
+        out = run(basic_lab.client(), "powershell.exe", [*labclient.POWERSHELL_ARGS, switch, raw], stdin_for(req))
         assert out.rc == 0, out.stderr_text
         assert out.response(req["nonce"])["result"] == {"vms": [], "missing": [], "ambiguous": {}}
 
@@ -47,11 +46,16 @@ def test_arguments_as_separate_elements(basic_lab: Any) -> None:
     """pywinrm joins arguments into one <rsp:Arguments>; other clients send one per word."""
     protocol = basic_lab.client()
     shell = protocol.open_shell()
-    message = {"env:Envelope": protocol.build_wsman_header(
-        resource_uri="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd",
-        action="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command", shell_id=shell)}
-    message["env:Envelope"]["env:Body"] = {"rsp:CommandLine": {
-        "rsp:Command": "PowerShell", "rsp:Arguments": bootstrap_args()}}
+    message = {
+        "env:Envelope": protocol.build_wsman_header(
+            resource_uri="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd",
+            action="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command",
+            shell_id=shell,
+        )
+    }
+    message["env:Envelope"]["env:Body"] = {
+        "rsp:CommandLine": {"rsp:Command": "PowerShell", "rsp:Arguments": bootstrap_args()}
+    }
     reply = ET.fromstring(protocol.send_message(xmltodict.unparse(message)))
     command_id = next(n for n in reply.iter() if n.tag.endswith("CommandId")).text
     req = request(INFO, {"vm_names": ["web01"]})
@@ -69,8 +73,7 @@ def test_real_bootstrap_encoded_by_ansible_shell_plugin(basic_lab: Any) -> None:
     from ansible.plugins.loader import shell_loader
 
     shell = shell_loader.get("powershell")
-    words = shell._encode_script(path.read_text(encoding="utf-8"), as_list=True, strict_mode=False,
-                                 preserve_rc=False)
+    words = shell._encode_script(path.read_text(encoding="utf-8"), as_list=True, strict_mode=False, preserve_rc=False)
     req = request(INFO, {"vm_names": None})
     out = run(basic_lab.client(), words[0], words[1:], stdin_for(req))
     assert out.rc == 0, out.stderr_text
@@ -101,18 +104,24 @@ _DELETE = object()
 REJECTIONS = [
     ("cmd", ["/c", "whoami"], stdin_for(GOOD_REQ), "command not recognised"),
     ("PowerShell", ["-NoProfile", "-Command", "Get-VM"], stdin_for(GOOD_REQ), "no single -EncodedCommand"),
-    ("PowerShell", ["-EncodedCommand", encode_script("Get-VM")], stdin_for(GOOD_REQ),
-     "first line is 'Get-VM'"),
+    ("PowerShell", ["-EncodedCommand", encode_script("Get-VM")], stdin_for(GOOD_REQ), "first line is 'Get-VM'"),
     ("PowerShell", ["-EncodedCommand", "%%%notbase64"], stdin_for(GOOD_REQ), "not base64 of UTF-16LE"),
     ("PowerShell", bootstrap_args(), None, "no stdin"),
     ("PowerShell", bootstrap_args(), _b64(FAKE_LIBRARY).encode(), "got 1"),
     ("PowerShell", bootstrap_args(), stdin_for(GOOD_REQ) + b"QUJD\r\n", "got 3"),
     ("PowerShell", bootstrap_args(), b"@@@\r\n" + _b64("{}").encode(), "stdin line 1 is not base64"),
-    ("PowerShell", bootstrap_args(), stdin_for(GOOD_REQ, library="Write-Output 'hello'\n"),
-     "no line '# HYPERV_INTEGRATION_LIBRARY protocol=1'"),
-    ("PowerShell", bootstrap_args(),
-     stdin_for(GOOD_REQ, library="$x = 1 # HYPERV_INTEGRATION_LIBRARY protocol=1\n"),
-     "not the hyperv.integration library"),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        stdin_for(GOOD_REQ, library="Write-Output 'hello'\n"),
+        "no line '# HYPERV_INTEGRATION_LIBRARY protocol=1'",
+    ),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        stdin_for(GOOD_REQ, library="$x = 1 # HYPERV_INTEGRATION_LIBRARY protocol=1\n"),
+        "not the hyperv.integration library",
+    ),
     ("PowerShell", bootstrap_args(), stdin_for("{not json"), "not valid JSON"),
     ("PowerShell", bootstrap_args(), stdin_for("[1, 2]"), "must be a JSON object"),
     ("PowerShell", bootstrap_args(), stdin_for(_req(check_mode=_DELETE)), "missing ['check_mode']"),
@@ -120,24 +129,38 @@ REJECTIONS = [
     ("PowerShell", bootstrap_args(), stdin_for(_req(protocol=2)), "protocol 2 not recognised"),
     ("PowerShell", bootstrap_args(), stdin_for(_req(nonce="abc")), "nonce 'abc' not recognised"),
     ("PowerShell", bootstrap_args(), stdin_for(_req(check_mode="yes")), "check_mode must be true or false"),
-    ("PowerShell", bootstrap_args(), stdin_for(_req(operation="vm_frobnicate")),
-     "unknown operation 'vm_frobnicate'"),
-    ("PowerShell", bootstrap_args(), stdin_for(_req(params={"vm_names": "web01"})),
-     "vm_names must be null or a list of strings"),
+    ("PowerShell", bootstrap_args(), stdin_for(_req(operation="vm_frobnicate")), "unknown operation 'vm_frobnicate'"),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        stdin_for(_req(params={"vm_names": "web01"})),
+        "vm_names must be null or a list of strings",
+    ),
     ("PowerShell", bootstrap_args(), stdin_for(_req(params={})), "missing ['vm_names']"),
-    ("PowerShell", bootstrap_args(),
-     stdin_for(_req(operation="vm_integration_service_set",
-                    params={"vm_names": ["web01"], "changes": [{"guid": "X", "enabled": "yes"}]})),
-     "params.changes must be a list"),
-    ("PowerShell", bootstrap_args(),
-     stdin_for(_req(operation="vm_integration_service_set", params={"vm_names": None, "changes": []})),
-     "vm_names must be a list of strings"),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        stdin_for(
+            _req(
+                operation="vm_integration_service_set",
+                params={"vm_names": ["web01"], "changes": [{"guid": "X", "enabled": "yes"}]},
+            )
+        ),
+        "params.changes must be a list",
+    ),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        stdin_for(_req(operation="vm_integration_service_set", params={"vm_names": None, "changes": []})),
+        "vm_names must be a list of strings",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("command", "arguments", "stdin", "expected"), REJECTIONS)
-def test_unrecognised_fails_loudly(basic_lab: Any, command: str, arguments: list[str],
-                                   stdin: bytes | None, expected: str) -> None:
+def test_unrecognised_fails_loudly(
+    basic_lab: Any, command: str, arguments: list[str], stdin: bytes | None, expected: str
+) -> None:
     out = run(basic_lab.client(), command, arguments, stdin)
     assert out.rc == 1
     assert out.stdout == b""

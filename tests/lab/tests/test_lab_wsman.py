@@ -19,8 +19,12 @@ SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 def test_wrong_credentials_get_401(basic_lab: Any) -> None:
     with pytest.raises(InvalidCredentialsError):
         basic_lab.protocol(password="wrong").open_shell()
-    response = requests.post(basic_lab.url, data=b"<x/>", auth=("lab-admin", "nope"),
-                             headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
+    response = requests.post(
+        basic_lab.url,
+        data=b"<x/>",
+        auth=("lab-admin", "nope"),
+        headers={"Content-Type": "application/soap+xml;charset=UTF-8"},
+    )
     assert response.status_code == 401 and "Basic" in response.headers["WWW-Authenticate"]
     assert requests.post(basic_lab.url, data=b"<x/>").status_code == 401
     state = basic_lab.state()
@@ -30,16 +34,21 @@ def test_wrong_credentials_get_401(basic_lab: Any) -> None:
 
 def test_create_response_shape(basic_lab: Any) -> None:
     protocol = basic_lab.client()
-    message = {"env:Envelope": protocol.build_wsman_header(
-        action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Create", resource_uri=SHELL_URI)}
-    message["env:Envelope"]["env:Header"]["w:OptionSet"] = {"w:Option": [
-        {"@Name": "WINRS_CODEPAGE", "#text": "65001"}]}
-    message["env:Envelope"]["env:Body"] = {"rsp:Shell": {"rsp:InputStreams": "stdin",
-                                                         "rsp:OutputStreams": "stdout stderr"}}
+    message = {
+        "env:Envelope": protocol.build_wsman_header(
+            action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Create", resource_uri=SHELL_URI
+        )
+    }
+    message["env:Envelope"]["env:Header"]["w:OptionSet"] = {"w:Option": [{"@Name": "WINRS_CODEPAGE", "#text": "65001"}]}
+    message["env:Envelope"]["env:Body"] = {
+        "rsp:Shell": {"rsp:InputStreams": "stdin", "rsp:OutputStreams": "stdout stderr"}
+    }
     root = ET.fromstring(protocol.send_message(xmltodict.unparse(message)))
-    ns = {"rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
-          "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
-          "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing"}
+    ns = {
+        "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+        "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+        "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    }
     shell_id = root.find(".//w:Selector[@Name='ShellId']", ns).text
     assert root.find(".//rsp:Shell/rsp:ShellId", ns).text == shell_id
     assert root.find(".//a:RelatesTo", ns).text.startswith("uuid:")
@@ -48,8 +57,11 @@ def test_create_response_shape(basic_lab: Any) -> None:
 
 def test_unknown_action_is_a_soap_fault(basic_lab: Any) -> None:
     protocol = basic_lab.client()
-    message = {"env:Envelope": protocol.build_wsman_header(
-        action="http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", resource_uri=SHELL_URI)}
+    message = {
+        "env:Envelope": protocol.build_wsman_header(
+            action="http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate", resource_uri=SHELL_URI
+        )
+    }
     message["env:Envelope"]["env:Body"] = {}
     with pytest.raises(WSManFaultError) as error:
         protocol.send_message(xmltodict.unparse(message))
@@ -59,9 +71,12 @@ def test_unknown_action_is_a_soap_fault(basic_lab: Any) -> None:
 
 def test_psrp_resource_is_refused(basic_lab: Any) -> None:
     protocol = basic_lab.client()
-    message = {"env:Envelope": protocol.build_wsman_header(
-        action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
-        resource_uri="http://schemas.microsoft.com/powershell/Microsoft.PowerShell")}
+    message = {
+        "env:Envelope": protocol.build_wsman_header(
+            action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
+            resource_uri="http://schemas.microsoft.com/powershell/Microsoft.PowerShell",
+        )
+    }
     message["env:Envelope"]["env:Body"] = {"rsp:Shell": {"rsp:InputStreams": "stdin pr"}}
     with pytest.raises(WSManFaultError, match="not supported by the lab"):
         protocol.send_message(xmltodict.unparse(message))
@@ -85,8 +100,10 @@ def test_signal_before_stdin_end_means_it_never_runs(basic_lab: Any) -> None:
     protocol = basic_lab.client()
     shell = protocol.open_shell()
     command_id = protocol.run_command(shell, "PowerShell", bootstrap_args())
-    req = request("vm_integration_service_set", {"vm_names": ["web01"], "changes": [
-        {"guid": "6C09BB55-D683-4DA0-8931-C9BF705F6480", "enabled": True}]})
+    req = request(
+        "vm_integration_service_set",
+        {"vm_names": ["web01"], "changes": [{"guid": "6C09BB55-D683-4DA0-8931-C9BF705F6480", "enabled": True}]},
+    )
     protocol.send_command_input(shell, command_id, stdin_for(req), end=False)  # End never sent
     protocol.cleanup_command(shell, command_id)
     protocol.close_shell(shell)
@@ -102,7 +119,7 @@ def test_stdin_in_several_chunks(basic_lab: Any) -> None:
     req = request("vm_integration_service_info", {"vm_names": ["web01"]})
     data = stdin_for(req)
     for i in range(0, len(data), 7):
-        protocol.send_command_input(shell, command_id, data[i:i + 7], end=i + 7 >= len(data))
+        protocol.send_command_input(shell, command_id, data[i : i + 7], end=i + 7 >= len(data))
     stdout, stderr, rc = protocol.get_command_output(shell, command_id)
     assert labclient.Output(rc, stdout, stderr).response(req["nonce"])["result"]["vms"][0]["name"] == "web01"
 

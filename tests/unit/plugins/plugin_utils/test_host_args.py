@@ -13,11 +13,27 @@ def test_a_string_is_one_name_even_with_commas() -> None:
     assert vm_names("web,01") == ["web,01"]
 
 
-def test_list_keeps_order_and_drops_case_insensitive_duplicates() -> None:
-    assert vm_names(["b", "A", "a", "Prüf'VM", "ウェブ 01"]) == ["b", "A", "Prüf'VM", "ウェブ 01"]
+def test_list_keeps_order_and_drops_exact_duplicates_only() -> None:
+    # 'Straße' and 'STRASSE' may be two VMs for the host's ordinal comparison: the host decides.
+    assert vm_names(["b", "A", "a", "b", "Straße", "STRASSE", "ウェブ 01"]) == [
+        "b",
+        "A",
+        "a",
+        "Straße",
+        "STRASSE",
+        "ウェブ 01",
+    ]
 
 
-@pytest.mark.parametrize("bad", [[], [""], ["ok", "  "], [3], {"a": 1}, 7])
+def test_numbers_are_names_and_empty_lists_only_when_allowed() -> None:
+    assert vm_names(2019) == ["2019"]
+    assert vm_names([7, "x"]) == ["7", "x"]
+    assert vm_names([], allow_empty=True) == []
+    with pytest.raises(ArgumentError, match="at least one VM"):
+        vm_names([])
+
+
+@pytest.mark.parametrize("bad", [[], [""], ["ok", "  "], [True], {"a": 1}, None, 1.5])
 def test_bad_vm_names_are_refused(bad: object) -> None:
     with pytest.raises(ArgumentError):
         vm_names(bad)

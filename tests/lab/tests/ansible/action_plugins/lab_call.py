@@ -20,18 +20,23 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = self._task.args
         nonce = uuid.uuid4().hex
-        request = {"protocol": 1, "nonce": nonce, "operation": args["operation"],
-                   "check_mode": bool(self._task.check_mode), "params": args.get("params", {})}
-        stdin = "\n".join(base64.b64encode(text.encode("utf-8")).decode()
-                          for text in (LIBRARY, json.dumps(request)))
+        request = {
+            "protocol": 1,
+            "nonce": nonce,
+            "operation": args["operation"],
+            "check_mode": bool(self._task.check_mode),
+            "params": args.get("params", {}),
+        }
+        stdin = "\n".join(base64.b64encode(text.encode("utf-8")).decode() for text in (LIBRARY, json.dumps(request)))
         command = BOOTSTRAP
         if args.get("pre_encoded"):
             # The winrm connection leaves an already encoded PowerShell command line alone.
             shell = self._connection._shell
             command = shell._encode_script(BOOTSTRAP, strict_mode=False, preserve_rc=False)
         res = self._low_level_execute_command(command, in_data=stdin.encode("ascii"))
-        match = re.search(rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}",
-                          res["stdout"], re.S)
+        match = re.search(
+            rf"HYPERV_INTEGRATION_BEGIN_{nonce}\r?\n(.*?)\r?\nHYPERV_INTEGRATION_END_{nonce}", res["stdout"], re.S
+        )
         result["rc"] = res["rc"]
         result["stderr"] = res["stderr"]
         if not match:
