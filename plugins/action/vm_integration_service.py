@@ -6,17 +6,10 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
-    ArgumentError,
-    desired_services,
-    vm_names,
-)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import desired_services, vm_names
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
-    host_error_message,
     ic_label,
     missing_services_problem,
     vm_resolution_problem,
@@ -80,23 +73,12 @@ def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
     return message + " Everything else was already as requested. Rerun the task to converge."
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
+class ActionModule(HostAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-        self._supports_check_mode = True
-        self._supports_async = False
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = _powershell.target_label(self, task_vars)
-
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            names = vm_names(args["name"], allow_empty=True)
-            wanted = desired_services(args["services"])
-        except ArgumentError as exc:
-            return dict(result, failed=True, msg=str(exc))
+    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        names = vm_names(args["name"], allow_empty=True)
+        wanted = desired_services(args["services"])
         if not names:  # e.g. "every VM of the host" on a host that has none
             return dict(result, changed=False, vms=[])
 
@@ -104,25 +86,10 @@ class ActionModule(ActionBase):
             "vm_names": names,
             "changes": [{"guid": by_key(key).host_guid, "enabled": enabled} for key, enabled in wanted.items()],
         }
-        try:
-            answer = _powershell.call(
-                self, _powershell.HOST_LIBRARY, "vm_integration_service_set", params, self._task.check_mode
-            )
-        except _powershell.NotPowerShellError as exc:
-            return dict(result, failed=True, msg="%s: %s" % (host, exc))
-        except _powershell.HostOperationError as exc:
-            # The library reports a whole-call error only before its first write (protocol doc, section 4).
-            return dict(result, failed=True, changed=False, msg=host_error_message(host, exc) + " Nothing was changed.")
-        except _powershell.PowerShellCallError as exc:
-            return dict(
-                result,
-                failed=True,
-                msg="Hyper-V host %s: %s. The host may have applied some of the changes before the answer was "
-                "lost; rerun the task, it converges." % (host, exc),
-            )
+        answer = self.call_host("vm_integration_service_set", params, writes=True)
 
-        problem = vm_resolution_problem(host, answer) or missing_services_problem(
-            host, answer.get("missing_services") or []
+        problem = vm_resolution_problem(self.host, answer) or missing_services_problem(
+            self.host, answer.get("missing_services") or []
         )
         if problem:
             result.update(failed=True, changed=False, msg=problem + ". Nothing was changed.")
@@ -140,7 +107,7 @@ class ActionModule(ActionBase):
         result["changed"] = any(vm["changed"] for vm in vms)
         if self._task.diff:
             result["diff"] = diff
-        failure = write_failure_message(host, vms)
+        failure = write_failure_message(self.host, vms)
         if failure:
             result.update(failed=True, msg=failure)
         return result

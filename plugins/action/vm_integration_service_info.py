@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
     by_host_guid,
     host_guid_from_ic_id,
 )
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError, vm_names
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
-    host_error_message,
-    vm_resolution_problem,
-)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import vm_resolution_problem
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -53,41 +48,19 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = True
+class ActionModule(HostAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-        self._supports_check_mode = True  # read-only: check mode runs it all the same
-        self._supports_async = False
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = _powershell.target_label(self, task_vars)
-
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            names = None if args.get("name") is None else vm_names(args["name"])
-        except ArgumentError as exc:
-            return dict(result, failed=True, msg=str(exc))
-
-        try:
-            answer = _powershell.call(
-                self, _powershell.HOST_LIBRARY, "vm_integration_service_info", {"vm_names": names}, False
-            )
-        except _powershell.NotPowerShellError as exc:
-            return dict(result, failed=True, msg="%s: %s" % (host, exc))
-        except _powershell.HostOperationError as exc:
-            return dict(result, failed=True, msg=host_error_message(host, exc))
-        except _powershell.PowerShellCallError as exc:
-            return dict(result, failed=True, msg="Hyper-V host %s: %s" % (host, exc))
-
-        problem = vm_resolution_problem(host, answer)
+    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        # Read-only: runs the same in check mode.
+        names = None if args.get("name") is None else vm_names(args["name"])
+        answer = self.call_host("vm_integration_service_info", {"vm_names": names}, writes=False)
+        problem = vm_resolution_problem(self.host, answer)
         if problem:
             result.update(failed=True, msg=problem)
             if answer.get("missing"):
                 result["missing_vms"] = answer["missing"]
             return result
-
         result["changed"] = False
         result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]
         return result

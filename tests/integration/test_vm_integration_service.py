@@ -300,3 +300,15 @@ def test_no_diff_unless_asked_and_empty_list_is_a_no_op(tmp_path: Path, start_la
     assert empty.rc == 0, empty.stdout
     assert empty.result("set")["result"]["vms"] == [] and empty.recap("hv01")["changed"] == 0
     assert lab.state()["counters"]["commands"] == 1  # the empty task did not call the host
+
+
+def test_a_host_without_a_powershell_shell_is_refused_plainly(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01"]))
+    task = dict(set_task("web01", {GSI: "enabled"}), delegate_to="localhost")
+    run = run_playbook(tmp_path, lab, [task])
+    result = run.result("set")
+    assert result["status"] == "failed"
+    assert result["result"]["msg"].startswith("localhost: this module runs PowerShell")
+    assert "ansible_shell_type=powershell" in result["result"]["msg"]
+    assert "may have applied" not in result["result"]["msg"]
+    assert lab.state()["counters"]["commands"] == 0

@@ -1,0 +1,65 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every host module's action plugin does around its one library call."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import host_error_message
+
+
+class HostCallFailed(Exception):
+    """The call gave no usable answer; the message is ready for the user."""
+
+
+class HostAction(ActionBase):
+    """Validate arguments, make one PowerShell call on the host, turn failures into clear messages.
+
+    Subclasses set ARGUMENT_SPEC and implement ``run_host(result, args)``.
+    """
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super().run(tmp, task_vars)
+        del tmp
+        self.host = _powershell.target_label(self, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        try:
+            return self.run_host(result, args)
+        except ArgumentError as exc:
+            return dict(result, failed=True, msg=str(exc))
+        except HostCallFailed as exc:
+            return dict(result, failed=True, changed=False, msg=str(exc))
+
+    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        raise NotImplementedError
+
+    def call_host(self, operation: str, params: dict[str, t.Any], writes: bool) -> dict[str, t.Any]:
+        """One library operation; ``writes`` says whether it may change the host (for the messages)."""
+        check_mode = bool(self._task.check_mode) if writes else False
+        try:
+            return _powershell.call(self, _powershell.HOST_LIBRARY, operation, params, check_mode)
+        except _powershell.NotPowerShellError as exc:
+            raise HostCallFailed("%s: %s" % (self.host, exc)) from exc
+        except _powershell.HostOperationError as exc:
+            # The library reports a whole-call error only before its first write (protocol doc, section 4).
+            suffix = " Nothing was changed." if writes else ""
+            raise HostCallFailed(host_error_message(self.host, exc) + suffix) from exc
+        except _powershell.PowerShellCallError as exc:
+            message = "Hyper-V host %s: %s." % (self.host, exc)
+            if writes:
+                message += (
+                    " The host may have applied some of the changes before the answer was lost;"
+                    " rerun the task, it converges."
+                )
+            raise HostCallFailed(message) from exc
