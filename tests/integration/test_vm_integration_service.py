@@ -312,3 +312,19 @@ def test_a_host_without_a_powershell_shell_is_refused_plainly(tmp_path: Path, st
     assert "ansible_shell_type=powershell" in result["result"]["msg"]
     assert "may have applied" not in result["result"]["msg"]
     assert lab.state()["counters"]["commands"] == 0
+
+
+def test_module_defaults_through_the_action_group(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(labfile(["web01", "web02"]))
+    block = {
+        "module_defaults": {"group/hyperv.integration.hyperv": {"name": ["web02"]}},
+        "block": [
+            {"name": "set", "hyperv.integration.vm_integration_service": {"services": {GSI: "enabled"}}},
+            {"name": "info", "hyperv.integration.vm_integration_service_info": {}},
+        ],
+    }
+    run = run_playbook(tmp_path, lab, [block])
+    assert run.rc == 0, run.stdout
+    assert [vm["name"] for vm in run.result("info")["result"]["vms"]] == ["web02"]
+    state = lab.state()
+    assert enabled(state, "web02", GSI) and not enabled(state, "web01", GSI)
