@@ -98,9 +98,7 @@ class WsmanService:
 
     def command(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
-        line = req.body.find("rsp:CommandLine", soap.NS) if req.body is not None else None
-        if line is None:
-            raise soap.SoapError("Command without rsp:CommandLine")
+        line = _required(req, "rsp:CommandLine", "Command")
         command = _text(line, "rsp:Command")
         arguments = [(a.text or "") for a in line.findall("rsp:Arguments", soap.NS)]
         self.ep.counters.add("commands")
@@ -148,9 +146,7 @@ class WsmanService:
 
     def receive(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
-        desired = req.body.find("rsp:Receive/rsp:DesiredStream", soap.NS) if req.body is not None else None
-        if desired is None:
-            raise soap.SoapError("Receive without rsp:DesiredStream")
+        desired = _required(req, "rsp:Receive/rsp:DesiredStream", "Receive")
         cmd = self._command(shell, desired.get("CommandId"))
         deadline = time.monotonic() + req.operation_timeout
         with cmd.cond:
@@ -181,9 +177,7 @@ class WsmanService:
 
     def signal(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
-        node = req.body.find("rsp:Signal", soap.NS) if req.body is not None else None
-        if node is None:
-            raise soap.SoapError("Signal without rsp:Signal")
+        node = _required(req, "rsp:Signal", "Signal")
         code = _text(node, "rsp:Code")
         command_id = node.get("CommandId") or ""
         cmd = self.ep.shells.find_command(shell, command_id)
@@ -247,6 +241,14 @@ class WsmanService:
         cmd.stderr_sent += len(err)
         done = cmd.stdout_sent >= len(cmd.result.stdout) and cmd.stderr_sent >= len(cmd.result.stderr)
         return soap.receive_response(req, cmd.id, out, err, done, cmd.result.exit_code)
+
+
+def _required(req: soap.SoapRequest, path: str, action: str) -> Any:
+    """The element at ``path`` in the SOAP body; a SOAP fault naming it when it is not there."""
+    node = req.body.find(path, soap.NS) if req.body is not None else None
+    if node is None:
+        raise soap.SoapError("%s without %s" % (action, path))
+    return node
 
 
 def _text(node: Any, path: str) -> str:
