@@ -183,3 +183,89 @@ def by_host_guid(guid: str) -> IntegrationComponent | None:
 def host_guid_from_ic_id(ic_id: str) -> str:
     """The GUID suffix of a host IC id ``Microsoft:<VMID>\\<IC GUID>`` (facts file, section 1)."""
     return ic_id.rsplit("\\", 1)[-1].strip("{}").upper()
+
+
+# --- Guest side -------------------------------------------------------------------------------------
+
+# Windows guest services that are not one of the six host ICs (hyperv-facts.md section 2).
+WINDOWS_GUEST_ONLY_SERVICES: dict[str, str] = {
+    "powershell_direct": "vmicvmsession",  # "VM Session Service", stopped until used
+    "remote_desktop_virtualization": "vmicrdv",
+}
+
+
+def windows_service_name(key: str) -> str:
+    """The (never localized) Windows service name of an IC key or a guest-only key."""
+    if key in WINDOWS_GUEST_ONLY_SERVICES:
+        return WINDOWS_GUEST_ONLY_SERVICES[key]
+    return _BY_KEY[key].windows_service
+
+
+def resolve_guest_key(name: object, windows: bool) -> str:
+    """Like resolve_key, plus the Windows-only guest services on Windows guests."""
+    if windows and isinstance(name, str):
+        folded = _fold(name)
+        for key, service in WINDOWS_GUEST_ONLY_SERVICES.items():
+            if folded in (_fold(key), _fold(service)):
+                return key
+    return resolve_key(name)
+
+
+@dataclass(frozen=True)
+class LinuxDaemon:
+    """The user-space half of a Linux IC, as distributions package it (hyperv-facts.md section 3).
+
+    Unit names are candidates, tried in order at run time; the first one systemd knows is the one.
+    """
+
+    units: tuple[str, ...]
+    device: str  # the character device the daemon talks to (before Linux 6.10 for fcopy)
+    packages: dict[str, tuple[str, ...]]  # os family -> packages that provide it
+
+
+_PACKAGES_ALL = {
+    "debian": ("hyperv-daemons",),
+    "ubuntu": ("linux-cloud-tools-common", "linux-cloud-tools-virtual"),
+    "redhat": ("hyperv-daemons",),
+    "suse": ("hyper-v",),
+    "archlinux": ("hyperv",),
+}
+
+LINUX_DAEMONS: dict[str, LinuxDaemon] = {
+    "key_value_pair_exchange": LinuxDaemon(
+        units=(
+            "hv-kvp-daemon.service",  # Debian, Ubuntu
+            "hypervkvpd.service",  # Fedora, RHEL, Azure Linux
+            "hv_kvp_daemon.service",  # SUSE, Arch
+            "hyperv-daemons.hv-kvp-daemon.service",  # older Debian releases
+        ),
+        device="/dev/vmbus/hv_kvp",
+        packages=_PACKAGES_ALL,
+    ),
+    "vss": LinuxDaemon(
+        units=(
+            "hv-vss-daemon.service",
+            "hypervvssd.service",
+            "hv_vss_daemon.service",
+            "hyperv-daemons.hv-vss-daemon.service",
+        ),
+        device="/dev/vmbus/hv_vss",
+        packages=_PACKAGES_ALL,
+    ),
+    "guest_service_interface": LinuxDaemon(
+        units=(
+            "hv-fcopy-daemon.service",
+            "hypervfcopyd.service",
+            "hv_fcopy_daemon.service",
+            "hv_fcopy_uio_daemon.service",  # SUSE, Linux >= 6.10
+            "hyperv-daemons.hv-fcopy-daemon.service",
+        ),
+        device="/dev/vmbus/hv_fcopy",
+        packages=dict(_PACKAGES_ALL, archlinux=()),  # recent Arch packages ship no fcopy daemon
+    ),
+}
+
+# Linux 6.10 removed the in-kernel fcopy driver (commit ec314f61e4fc): the fcopy device is then served by
+# uio_hv_generic, which binds nothing until told the class GUID through new_id (hyperv-facts.md section 3).
+FCOPY_UIO_KERNEL = (6, 10)
+UIO_DRIVER = "uio_hv_generic"

@@ -21,8 +21,10 @@ PROTOCOL = 1
 LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=%d" % PROTOCOL
 _HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powershell")
 
-# The libraries the collection ships, by the kind of Windows machine they run on.
+# The library bodies the collection ships, by the kind of Windows machine they run on. Each call sends
+# one library: _prelude.ps1 + the body + _dispatch.ps1 (one text, one script block on the far side).
 HOST_LIBRARY = "hyperv_host.ps1"
+WINDOWS_GUEST_LIBRARY = "windows_guest.ps1"
 
 
 class PowerShellCallError(Exception):
@@ -48,6 +50,11 @@ class HostOperationError(Exception):
 def read_text(name: str) -> str:
     with open(os.path.join(_HERE, name), encoding="utf-8") as handle:
         return handle.read()
+
+
+def library_text(body: str) -> str:
+    """The whole library for one body: prelude (param block, marker), body, dispatch."""
+    return "\n".join(read_text(part) for part in ("_prelude.ps1", body, "_dispatch.ps1"))
 
 
 def build_request(
@@ -80,7 +87,7 @@ def build_command(shell: t.Any) -> str:
     winrm and psrp recognise an already encoded command and run it as is; ssh runs it through the
     remote shell. In every case the bootstrap reads the library and the request from stdin.
     """
-    if getattr(shell, "SHELL_FAMILY", None) != "powershell":
+    if getattr(shell, "SHELL_FAMILY", None) != "powershell":  # see is_windows()
         raise NotPowerShellError(
             "this module runs PowerShell on the Windows host: set ansible_shell_type=powershell "
             "(the connection plugin winrm, psrp or ssh with a PowerShell shell)"
@@ -121,7 +128,7 @@ def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], 
     """
     request = build_request(operation, params, check_mode)
     command = build_command(action._connection._shell)
-    stdin = build_stdin(read_text(library), request)
+    stdin = build_stdin(library_text(library), request)
     try:
         res = action._low_level_execute_command(command, in_data=stdin, sudoable=False)
     except Exception as exc:  # the connection plugin raises many types; all mean "no reliable answer"
@@ -136,3 +143,8 @@ def target_label(action: t.Any, task_vars: dict[str, t.Any] | None) -> str:
     if delegate:
         return str(delegate)
     return str((task_vars or {}).get("inventory_hostname") or action._play_context.remote_addr)
+
+
+def is_windows(action: t.Any) -> bool:
+    """Whether the task's connection talks to a PowerShell shell (a Windows machine)."""
+    return getattr(action._connection._shell, "SHELL_FAMILY", None) == "powershell"

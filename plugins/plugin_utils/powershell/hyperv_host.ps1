@@ -1,38 +1,12 @@
-#Requires -Version 5.1
-# HYPERV_INTEGRATION_LIBRARY protocol=1
-# hyperv.integration host library. It runs on the Hyper-V host, reads one request (JSON data, never
-# code), does one operation and writes the answer as base64 JSON between markers. See
-# docs/dev/powershell-protocol.md. ICs are selected by the GUID suffix of their Id, never by Name: the
-# Name is localized (hyperv-facts.md section 1; HyperVDsc issues 73 and 76).
-[CmdletBinding()]
-param (
-    [Parameter(Mandatory = $true)]
-    [string]
-    $RequestJson
-)
-
-Set-StrictMode -Version 3.0
-$ErrorActionPreference = 'Stop'
-$ProgressPreference = 'SilentlyContinue'
+# Body of the Hyper-V host library (prelude: _prelude.ps1, dispatch: _dispatch.ps1). ICs are selected
+# by the GUID suffix of their Id, never by Name: the Name is localized (hyperv-facts.md section 1;
+# HyperVDsc issues 73 and 76).
 
 function ConvertTo-EnumName {
     # Enum values become their names on the host; ConvertTo-Json would write numbers.
     param ($Value)
     if ($null -eq $Value) { return $null }
     return $Value.ToString()
-}
-
-function Get-ErrorRecordData {
-    # Untyped parameters: [string] would turn $null into '' and the protocol says null.
-    param ($ErrorRecord, $VmName, $Guid)
-    @{
-        type     = $ErrorRecord.Exception.GetType().FullName
-        message  = $ErrorRecord.Exception.Message
-        # Category is not localized, unlike the message: the controller decides on it.
-        category = $ErrorRecord.CategoryInfo.Category.ToString()
-        vm       = $VmName
-        service  = $Guid
-    }
 }
 
 function Get-IcGuid {
@@ -132,7 +106,7 @@ function Set-OneIntegrationService {
         else { Hyper-V\Disable-VMIntegrationService -VMIntegrationService $Item.ic }
     }
     catch {
-        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $Vm.Name -Guid $Item.guid
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $Vm.Name -Service $Item.guid
     }
     try {
         $fresh = @(Hyper-V\Get-VMIntegrationService -VM $Vm | Where-Object { (Get-IcGuid $_) -eq $Item.guid })
@@ -191,22 +165,3 @@ $operations = @{
     vm_integration_service_info = ${function:Invoke-VmIntegrationServiceInfo}
     vm_integration_service_set  = ${function:Invoke-VmIntegrationServiceSet}
 }
-
-$request = ConvertFrom-Json -InputObject $RequestJson
-$response = @{ protocol = 1; operation = $request.operation; ok = $true; result = $null; error = $null }
-try {
-    if (-not $operations.ContainsKey([string]$request.operation)) {
-        throw [System.ArgumentException]::new("unknown operation '$($request.operation)'")
-    }
-    $response.result = & $operations[[string]$request.operation] -Request $request
-}
-catch {
-    $response.ok = $false
-    $response.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Guid $null
-}
-
-$json = ConvertTo-Json -InputObject $response -Depth 10 -Compress
-$encoded = [System.Convert]::ToBase64String([System.Text.Encoding]::UTF8.GetBytes($json))
-Write-Output -InputObject "HYPERV_INTEGRATION_BEGIN_$($request.nonce)"
-Write-Output -InputObject $encoded
-Write-Output -InputObject "HYPERV_INTEGRATION_END_$($request.nonce)"

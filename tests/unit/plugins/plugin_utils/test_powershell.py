@@ -32,7 +32,7 @@ def test_non_powershell_shell_is_refused_with_advice() -> None:
 
 def test_stdin_carries_library_and_request_as_base64_lines() -> None:
     request = ps.build_request("vm_integration_service_set", {"vm_names": [HOSTILE]}, True, nonce="ab" * 16)
-    lines = ps.build_stdin(ps.read_text(ps.HOST_LIBRARY), request).decode("ascii").splitlines()
+    lines = ps.build_stdin(ps.library_text(ps.HOST_LIBRARY), request).decode("ascii").splitlines()
     assert len(lines) == 2
     library = base64.b64decode(lines[0]).decode("utf-8")
     assert ps.LIBRARY_MARKER in library.splitlines()
@@ -50,7 +50,7 @@ def test_stdin_carries_library_and_request_as_base64_lines() -> None:
 def test_stdin_is_only_base64_whatever_the_values() -> None:
     # Only base64 travels: no quote, $, backtick or non-ASCII byte of a value can reach PowerShell text.
     request = ps.build_request("vm_integration_service_info", {"vm_names": [HOSTILE]}, False)
-    stdin = ps.build_stdin(ps.read_text(ps.HOST_LIBRARY), request)
+    stdin = ps.build_stdin(ps.library_text(ps.HOST_LIBRARY), request)
     assert set(stdin) <= set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n")
 
 
@@ -100,12 +100,14 @@ def test_reported_error_becomes_host_operation_error() -> None:
     assert info.value.error_message == "Sie haben keine Berechtigung"
 
 
-def test_every_shipped_library_has_the_marker() -> None:
+def test_every_shipped_library_has_the_marker_once() -> None:
     folder = os.path.dirname(ps.__file__) + "/powershell"
-    libraries = [name for name in os.listdir(folder) if name.endswith(".ps1") and name != "bootstrap.ps1"]
-    assert libraries
-    for name in libraries:
-        assert ps.LIBRARY_MARKER in ps.read_text(name).splitlines(), name
+    bodies = [n for n in os.listdir(folder) if n.endswith(".ps1") and not n.startswith(("_", "bootstrap"))]
+    assert sorted(bodies) == sorted([ps.HOST_LIBRARY, ps.WINDOWS_GUEST_LIBRARY])
+    for name in bodies:
+        lines = ps.library_text(name).splitlines()
+        assert lines.count(ps.LIBRARY_MARKER) == 1, name
+        assert lines[0] == "#Requires -Version 5.1"  # the param block comes before any statement
 
 
 def test_winrm_and_psrp_run_the_encoded_command_as_is() -> None:

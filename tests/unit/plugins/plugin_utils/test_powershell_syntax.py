@@ -23,7 +23,14 @@ def _errors(node: Node) -> list[str]:
 
 
 def test_there_are_scripts_to_check() -> None:
-    assert len(SCRIPTS) >= 2
+    assert len(SCRIPTS) >= 5
+
+
+@pytest.mark.parametrize("body", ["hyperv_host.ps1", "windows_guest.ps1"])
+def test_assembled_library_parses(body: str) -> None:
+    from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import library_text
+
+    assert _errors(PARSER.parse(library_text(body).encode("utf-8")).root_node) == []
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))

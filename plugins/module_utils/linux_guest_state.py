@@ -1,0 +1,152 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bring a Linux guest's half of the integration services to the wanted state (module logic)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import (
+    GuestProbe,
+    GuestStateError,
+    IcPlan,
+    Runner,
+    Step,
+    _path,
+    plan_ic,
+    probe,
+)
+
+NOT_A_GUEST = (
+    "this machine is not a Hyper-V guest: it has no VMBus (/sys/bus/vmbus), so there are no integration "
+    "services to configure. Nothing was changed."
+)
+
+
+def _state_of(probe_: GuestProbe, key: str) -> dict[str, t.Any]:
+    ic = probe_.services[key]
+    if ic.provider == "kernel":
+        return {"driver": ic.driver, "hv_utils": bool(probe_.modules.get("hv_utils"))}
+    unit = ic.daemon
+    return {
+        "unit": unit.name if unit else None,
+        "active": bool(unit and unit.active),
+        "enabled": bool(unit and unit.enabled),
+    }
+
+
+def _projected(before: dict[str, t.Any], wish: dict[str, t.Any], plan: IcPlan) -> dict[str, t.Any]:
+    """What check mode expects after the plan's steps."""
+    after = dict(before)
+    if "unit" in after and plan.steps:
+        if wish.get("state") in ("started", "restarted"):
+            after["active"] = True
+        elif wish.get("state") == "stopped":
+            after["active"] = False
+        if "enabled" in wish and any(s.command and s.command[1] in ("enable", "disable") for s in plan.steps):
+            after["enabled"] = wish["enabled"]
+    if "hv_utils" in after and plan.steps:
+        after["hv_utils"] = True
+    return after
+
+
+def _execute(step: Step, root: str, run: Runner) -> str | None:
+    """Run one step; the error text, or None."""
+    if step.command:
+        rc, out, err = run(step.command)
+        return None if rc == 0 else (err or out or "exit code %d" % rc).strip()
+    if step.write:
+        path, text = step.write
+        try:
+            with open(_path(root, path), "w", encoding="ascii") as handle:
+                handle.write(text)
+        except OSError as exc:
+            return str(exc)
+    return None
+
+
+def apply_guest_state(
+    wanted: dict[str, dict[str, t.Any]],
+    skip_not_offered: bool,
+    check_mode: bool,
+    root: str,
+    run: Runner,
+    release: str,
+) -> dict[str, t.Any]:
+    """Probe, plan every IC (failing before any change), run the steps, verify. Returns the module result."""
+    before = probe(root, run, release)
+    result: dict[str, t.Any] = {
+        "changed": False,
+        "hyperv_guest": before.hyperv_guest,
+        "integration_services": {},
+        "skipped": [],
+        "diff_data": {"before": {}, "after": {}},
+    }
+    if not before.hyperv_guest:
+        return dict(result, failed=True, msg=NOT_A_GUEST)
+
+    plans: dict[str, IcPlan] = {}
+    problems = []
+    for key, wish in wanted.items():
+        if key not in before.services:
+            problems.append("%s is a Windows guest service; Linux guests do not have it" % key)
+            continue
+        try:
+            plans[key] = plan_ic(before, key, wish, skip_not_offered)
+        except GuestStateError as exc:
+            problems.append(str(exc))
+    if problems:
+        return dict(result, failed=True, msg="; ".join(problems) + ". Nothing was changed.")
+
+    failures: dict[str, str] = {}
+    done: dict[str, list[str]] = {key: [] for key in plans}
+    if not check_mode:
+        for key, plan in plans.items():
+            for step in plan.steps:
+                error = _execute(step, root, run)
+                if error:
+                    failures[key] = "%s: %s failed: %s" % (key, step.description, error)
+                    break
+                done[key].append(step.description)
+    after = probe(root, run, release) if not check_mode else None
+
+    for key, plan in plans.items():
+        wish = wanted[key]
+        old = _state_of(before, key)
+        new = _projected(old, wish, plan) if after is None else _state_of(after, key)
+        entry: dict[str, t.Any] = {
+            "offered": before.services[key].offered,
+            "before": old,
+            "after": new,
+            "steps": [s.description for s in plan.steps] if check_mode else done[key],
+            "changed": bool(plan.steps) if check_mode else bool(done[key]),
+        }
+        if plan.skipped:
+            entry["skipped"] = plan.skipped
+            result["skipped"].append(key)
+        if plan.note:
+            entry["note"] = plan.note
+        if after is not None and key not in failures and "unit" in new and not plan.skipped:
+            state = wish.get("state")
+            if state in ("started", "restarted") and not new["active"]:
+                unit = after.services[key].daemon
+                failures[key] = "%s: %s is not active after starting it (ActiveState=%s)" % (
+                    key,
+                    new["unit"],
+                    unit.active_state if unit else "unknown",
+                )
+        if key in failures:
+            entry["error"] = failures[key]
+        result["integration_services"][key] = entry
+        result["diff_data"]["before"][key] = old
+        result["diff_data"]["after"][key] = new
+
+    result["changed"] = any(e["changed"] for e in result["integration_services"].values())
+    if failures:
+        changed = [k for k, e in result["integration_services"].items() if e["changed"]]
+        result["failed"] = True
+        result["msg"] = "%s. Changed: %s. Rerun to converge once the cause is fixed." % (
+            "; ".join(failures.values()),
+            ", ".join(changed) if changed else "nothing",
+        )
+    return result

@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: guest_integration_service
+short_description: Manage the guest half of Hyper-V integration services (Linux and Windows guests)
+version_added: 0.1.0
+description:
+  - Brings the guest side of Hyper-V integration services to the state you declare, in one run for every
+    service of the guest.
+  - On Linux guests it works with the kernel driver C(hv_utils) and the user-space daemons of Key-Value
+    Pair Exchange, VSS and Guest Service Interface, whatever their unit names on this distribution
+    (Debian/Ubuntu C(hv-kvp-daemon), Fedora/RHEL C(hypervkvpd), SUSE and Arch C(hv_kvp_daemon), ...),
+    detected at run time. On Linux 6.10 and later, Guest Service Interface needs C(uio_hv_generic) bound to
+    the file copy device; the module binds it.
+  - On Windows guests (a connection with a PowerShell shell) it manages the C(vmic*) services by their
+    service names, which are the same in every language.
+  - An integration service the host does not offer to this guest cannot be started; the task fails and
+    says so, unless O(skip_not_offered) is set. Heartbeat, Shutdown and Time Synchronization live in the
+    Linux kernel, so they cannot be stopped in a Linux guest (disable them on the host with
+    M(hyperv.integration.vm_integration_service)).
+  - On a machine that is not a Hyper-V guest (no VMBus) the module fails and changes nothing.
+author:
+  - hyperv.integration contributors (@hyperv-integration)
+options:
+  services:
+    description:
+      - Mapping of integration service to what you want of its guest half.
+      - The service is a key (V(heartbeat), V(shutdown), V(time_synchronization),
+        V(key_value_pair_exchange), V(vss), V(guest_service_interface)), an English or a known localized
+        name; on Windows also V(powershell_direct) (C(vmicvmsession)) and V(remote_desktop_virtualization)
+        (C(vmicrdv)).
+      - The value is a state (V(started), V(stopped), V(restarted)) or a mapping with C(state), and
+        C(enabled) (Linux, true or false, for units that can be enabled; static udev-activated units are
+        reported and left alone) or C(start_mode) (Windows, V(automatic), V(manual) or V(disabled)).
+      - V(restarted) always restarts, and so always reports a change.
+    type: dict
+    required: true
+  skip_not_offered:
+    description:
+      - Skip services that the host does not offer to this guest instead of failing.
+      - Skipped services are listed in RV(skipped).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Works out every step and reports it; runs none.
+  diff_mode:
+    support: full
+    description: Shows each requested service's state before and after.
+  platform:
+    support: full
+    platforms: [posix, windows]
+    description:
+      - Linux guests (systemd) over any connection.
+      - Windows guests over winrm, psrp or ssh with a PowerShell shell.
+notes:
+  - Every service is checked before the first change; a service that cannot be brought to the wanted state
+    fails the task and nothing is changed.
+seealso:
+  - module: hyperv.integration.guest_integration_service_info
+  - module: hyperv.integration.vm_integration_service
+"""
+
+EXAMPLES = r"""
+- name: Run the daemons of the services the host offers
+  hyperv.integration.guest_integration_service:
+    services:
+      key_value_pair_exchange: started
+      vss: started
+      guest_service_interface: started
+    skip_not_offered: true
+
+- name: Start and enable the KVP daemon (Linux)
+  hyperv.integration.guest_integration_service:
+    services:
+      key_value_pair_exchange:
+        state: started
+        enabled: true
+
+- name: Stop VSS in a Windows guest and keep it stopped
+  hyperv.integration.guest_integration_service:
+    services:
+      vss:
+        state: stopped
+        start_mode: disabled
+"""
+
+RETURN = r"""
+integration_services:
+  description:
+    - By service key, what was found and what was done.
+    - C(before) and C(after) hold the daemon's or service's state (Linux C(active), C(enabled), C(unit);
+      Windows C(status), C(start_mode)); C(steps) lists what was run (or would be, in check mode).
+  returned: success or failure after probing
+  type: dict
+  sample:
+    key_value_pair_exchange:
+      offered: true
+      before: {unit: hv-kvp-daemon.service, active: false, enabled: true}
+      after: {unit: hv-kvp-daemon.service, active: true, enabled: true}
+      changed: true
+      steps: [start hv-kvp-daemon.service]
+skipped:
+  description: Services skipped because the host does not offer them (O(skip_not_offered)).
+  returned: always
+  type: list
+  elements: str
+  sample: [guest_service_interface]
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (  # noqa: E402
+    GUEST_ARGUMENT_SPEC,
+    GuestArgumentError,
+    desired_guest_services,
+)
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_state import (  # noqa: E402
+    apply_guest_state,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=GUEST_ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        wanted = desired_guest_services(module.params["services"], windows=False)
+    except GuestArgumentError as exc:
+        module.fail_json(msg=str(exc))
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        return module.run_command(argv)
+
+    result = apply_guest_state(
+        wanted,
+        module.params["skip_not_offered"],
+        module.check_mode,
+        root="/",
+        run=run,
+        release=os.uname().release,
+    )
+    if module._diff:
+        result["diff"] = result.pop("diff_data")
+    else:
+        result.pop("diff_data")
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

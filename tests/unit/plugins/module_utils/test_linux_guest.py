@@ -1,0 +1,261 @@
+"""Linux guest probing and planning against fixture trees of several distributions and kernels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.hyperv.integration.plugins.module_utils import linux_guest as lg
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import CATALOG, by_key
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_state import (
+    NOT_A_GUEST,
+    apply_guest_state,
+)
+
+OS_RELEASE = {
+    "debian": 'ID=debian\nVERSION_ID="12"\n',
+    "ubuntu": "ID=ubuntu\nID_LIKE=debian\n",
+    "fedora": "ID=fedora\n",
+    "rhel": 'ID="rhel"\nID_LIKE="fedora"\n',
+    "sles": 'ID="sles"\nID_LIKE="suse"\n',
+    "arch": "ID=arch\n",
+}
+
+
+class FakeSystemd:
+    """systemctl show/start/stop/enable/disable over a dict of units; records every command."""
+
+    def __init__(self, units: dict[str, tuple[str, str]], start_fails: set[str] | None = None) -> None:
+        self.units = {name: list(state) for name, state in units.items()}  # name -> [active, unit_file]
+        self.start_fails = start_fails or set()
+        self.commands: list[list[str]] = []
+
+    def __call__(self, argv: list[str]) -> tuple[int, str, str]:
+        self.commands.append(argv)
+        if argv[:2] == ["systemctl", "show"]:
+            blocks = []
+            for name in argv[argv.index("--") + 1 :]:
+                if name in self.units:
+                    active, file_state = self.units[name]
+                    blocks.append(
+                        "Id=%s\nLoadState=loaded\nActiveState=%s\nUnitFileState=%s" % (name, active, file_state)
+                    )
+                else:
+                    blocks.append("Id=%s\nLoadState=not-found\nActiveState=inactive\nUnitFileState=" % name)
+            return 0, "\n\n".join(blocks) + "\n", ""
+        if argv[0] == "systemctl":
+            verb, name = argv[1], argv[-1]
+            if verb in ("start", "restart"):
+                if name in self.start_fails:
+                    return 0, "", ""  # starts, then stops at once (e.g. BindsTo a missing device)
+                self.units[name][0] = "active"
+            elif verb == "stop":
+                self.units[name][0] = "inactive"
+            elif verb in ("enable", "disable"):
+                self.units[name][1] = "enabled" if verb == "enable" else "disabled"
+            return 0, "", ""
+        if argv[0] == "modprobe":
+            return 0, "", ""
+        return 1, "", "unexpected command %r" % argv
+
+
+def make_guest(
+    root: Path,
+    family: str = "debian",
+    offered: tuple[str, ...] = ("heartbeat", "shutdown", "time_synchronization", "key_value_pair_exchange", "vss"),
+    modules: tuple[str, ...] = ("hv_vmbus", "hv_utils"),
+    fcopy_driver: str | None = "hv_utils",
+    vmbus: bool = True,
+) -> Path:
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text(OS_RELEASE[family])
+    for name in modules:
+        (root / "sys/module" / name).mkdir(parents=True)
+    if vmbus:
+        devices = root / "sys/bus/vmbus/devices"
+        devices.mkdir(parents=True)
+        (root / "sys/bus/vmbus/drivers/hv_utils").mkdir(parents=True)
+        (root / "sys/bus/vmbus/drivers/uio_hv_generic").mkdir(parents=True)
+        (root / "sys/bus/vmbus/drivers/uio_hv_generic/new_id").write_text("")
+        for index, key in enumerate(offered):
+            device = devices / ("0000000%d-0000-0000-0000-000000000000" % index)
+            device.mkdir()
+            (device / "class_id").write_text("{%s}\n" % by_key(key).vmbus_class_guid)
+            driver = fcopy_driver if key == "guest_service_interface" else "hv_utils"
+            if driver:
+                os.symlink("../../../bus/vmbus/drivers/%s" % driver, device / "driver")
+    return root
+
+
+DEBIAN_UNITS = {
+    "hv-kvp-daemon.service": ("inactive", "enabled"),
+    "hv-vss-daemon.service": ("active", "enabled"),
+    "hv-fcopy-daemon.service": ("inactive", "enabled"),
+}
+FEDORA_UNITS = {
+    "hypervkvpd.service": ("inactive", "static"),
+    "hypervvssd.service": ("active", "static"),
+    "hypervfcopyd.service": ("inactive", "disabled"),
+}
+
+
+def test_debian_guest_probe(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0-27-amd64")
+    info = found.as_dict()
+    assert info["hyperv_guest"] is True and info["os_family"] == "debian"
+    by = {ic["key"]: ic for ic in info["integration_services"]}
+    assert [ic["key"] for ic in info["integration_services"]] == [ic.key for ic in CATALOG]
+    assert by["heartbeat"]["offered"] and by["heartbeat"]["driver"] == "hv_utils" and by["heartbeat"]["daemon"] is None
+    assert by["guest_service_interface"]["offered"] is False
+    assert by["key_value_pair_exchange"]["daemon"] == {
+        "installed": True,
+        "unit": "hv-kvp-daemon.service",
+        "active": False,
+        "active_state": "inactive",
+        "unit_file_state": "enabled",
+        "activation": "enabled",
+    }
+    assert info["modules"]["hv_utils"] is True and info["modules"]["hv_sock"] is False
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        ("ubuntu", "ubuntu"),
+        ("fedora", "redhat"),
+        ("rhel", "redhat"),
+        ("sles", "suse"),
+        ("arch", "archlinux"),
+        ("debian", "debian"),
+    ],
+)
+def test_os_family(tmp_path: Path, family: str, expected: str) -> None:
+    assert lg.os_family(str(make_guest(tmp_path, family))) == expected
+
+
+def test_fedora_static_units_are_udev_activated_and_not_enabled(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, "fedora")
+    found = lg.probe(str(root), FakeSystemd(FEDORA_UNITS), "6.8.0")
+    kvp = found.services["key_value_pair_exchange"]
+    assert kvp.daemon.name == "hypervkvpd.service" and kvp.as_dict()["daemon"]["activation"] == "udev"
+    plan = lg.plan_ic(found, "key_value_pair_exchange", {"state": "started", "enabled": True}, False)
+    assert [s.command for s in plan.steps] == [["systemctl", "start", "--", "hypervkvpd.service"]]
+    assert "static" in plan.note and "udev" in plan.note
+
+
+def test_fcopy_on_610_binds_uio_before_starting(tmp_path: Path) -> None:
+    units = dict(DEBIAN_UNITS, **{"hv_fcopy_uio_daemon.service": ("inactive", "disabled")})
+    del units["hv-fcopy-daemon.service"]
+    root = make_guest(tmp_path, "sles", offered=("guest_service_interface",), fcopy_driver=None)
+    found = lg.probe(str(root), FakeSystemd(units), "6.12.1-default")
+    gsi = found.services["guest_service_interface"]
+    assert gsi.needs_uio and gsi.driver is None and gsi.daemon.name == "hv_fcopy_uio_daemon.service"
+    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert [s.description for s in plan.steps] == [
+        "load uio_hv_generic",
+        "bind uio_hv_generic to the fcopy device class",
+        "start hv_fcopy_uio_daemon.service",
+    ]
+    assert plan.steps[1].write == (
+        "/sys/bus/vmbus/drivers/uio_hv_generic/new_id",
+        "34d14be3-dee4-41c8-9ae7-6b174977c192",
+    )
+
+
+def test_fcopy_on_610_already_bound_needs_only_the_daemon(tmp_path: Path) -> None:
+    root = make_guest(
+        tmp_path,
+        "sles",
+        offered=("guest_service_interface",),
+        fcopy_driver="uio_hv_generic",
+        modules=("hv_vmbus", "hv_utils", "uio_hv_generic"),
+    )
+    units = {"hv_fcopy_uio_daemon.service": ("inactive", "disabled")}
+    found = lg.probe(str(root), FakeSystemd(units), "6.10.0")
+    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert [s.description for s in plan.steps] == ["start hv_fcopy_uio_daemon.service"]
+
+
+def test_kernel_ics_cannot_be_stopped_and_point_to_the_host(tmp_path: Path) -> None:
+    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    with pytest.raises(lg.GuestStateError, match=r"hv_utils.*vm_integration_service"):
+        lg.plan_ic(found, "heartbeat", {"state": "stopped"}, False)
+
+
+def test_not_offered_fails_or_is_skipped(tmp_path: Path) -> None:
+    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    with pytest.raises(lg.GuestStateError, match=r"guest_service_interface is not offered.*vm_integration_service"):
+        lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert lg.plan_ic(found, "guest_service_interface", {"state": "started"}, True).skipped == "not offered by the host"
+
+
+def test_missing_daemon_names_the_family_package(tmp_path: Path) -> None:
+    found = lg.probe(str(make_guest(tmp_path, "ubuntu")), FakeSystemd({}), "6.8.0")
+    with pytest.raises(lg.GuestStateError, match="linux-cloud-tools-common and linux-cloud-tools-virtual"):
+        lg.plan_ic(found, "vss", {"state": "started"}, False)
+
+
+def test_check_mode_plans_and_runs_nothing(tmp_path: Path) -> None:
+    systemd = FakeSystemd(DEBIAN_UNITS)
+    result = apply_guest_state(
+        {"key_value_pair_exchange": {"state": "started"}, "vss": {"state": "stopped"}},
+        False,
+        True,
+        str(make_guest(tmp_path)),
+        systemd,
+        "6.1.0",
+    )
+    assert result["changed"] is True and "failed" not in result
+    assert result["integration_services"]["key_value_pair_exchange"]["steps"] == ["start hv-kvp-daemon.service"]
+    assert result["integration_services"]["vss"]["after"]["active"] is False
+    assert all(cmd[:2] == ["systemctl", "show"] for cmd in systemd.commands)
+
+
+def test_apply_then_rerun_is_unchanged(tmp_path: Path) -> None:
+    root = str(make_guest(tmp_path))
+    systemd = FakeSystemd(DEBIAN_UNITS)
+    wanted = {"key_value_pair_exchange": {"state": "started", "enabled": True}, "heartbeat": {"state": "started"}}
+    first = apply_guest_state(wanted, False, False, root, systemd, "6.1.0")
+    assert first["changed"] is True and "failed" not in first
+    assert first["integration_services"]["key_value_pair_exchange"]["after"]["active"] is True
+    second = apply_guest_state(wanted, False, False, root, systemd, "6.1.0")
+    assert second["changed"] is False
+
+
+def test_a_daemon_that_does_not_stay_up_is_reported(tmp_path: Path) -> None:
+    systemd = FakeSystemd(DEBIAN_UNITS, start_fails={"hv-kvp-daemon.service"})
+    result = apply_guest_state(
+        {"key_value_pair_exchange": {"state": "started"}}, False, False, str(make_guest(tmp_path)), systemd, "6.1.0"
+    )
+    assert result["failed"] is True
+    assert "hv-kvp-daemon.service is not active after starting it" in result["msg"]
+
+
+def test_problems_are_all_reported_before_any_change(tmp_path: Path) -> None:
+    systemd = FakeSystemd(DEBIAN_UNITS)
+    result = apply_guest_state(
+        {
+            "key_value_pair_exchange": {"state": "started"},
+            "shutdown": {"state": "stopped"},
+            "guest_service_interface": {"state": "started"},
+        },
+        False,
+        False,
+        str(make_guest(tmp_path)),
+        systemd,
+        "6.1.0",
+    )
+    assert result["failed"] is True and result["changed"] is False
+    assert "shutdown" in result["msg"] and "guest_service_interface" in result["msg"]
+    assert "Nothing was changed" in result["msg"]
+    assert all(cmd[:2] == ["systemctl", "show"] for cmd in systemd.commands)
+
+
+def test_not_a_hyperv_guest(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, vmbus=False, modules=())
+    assert lg.probe(str(root), FakeSystemd({}), "6.1.0").as_dict()["hyperv_guest"] is False
+    result = apply_guest_state({"vss": {"state": "started"}}, False, False, str(root), FakeSystemd({}), "6.1.0")
+    assert result["failed"] is True and result["msg"] == NOT_A_GUEST and result["changed"] is False
