@@ -35,5 +35,8 @@ git ls-files -z --cached --others --exclude-standard \
 (cd "$dest" && ansible-test sanity --python 3.11 --color no 2>&1 \
   | grep -v -E '^WARNING: Location|^Looking in|^  Downloading|━━' )
 
+stage "the lab's Linux guest image (built once, then cached in .cache/lab-image)"
+bash tests/lab/linux_image/build.sh "$REPO/.cache/lab-image"
+
 stage "unit, lab and integration tests (pytest)"
 python -m pytest tests/unit tests/lab/tests tests/integration -q -p no:cacheprovider

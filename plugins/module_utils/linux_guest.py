@@ -214,7 +214,9 @@ def probe(root: str, run: Runner, release: str) -> GuestProbe:
             offered=bool(instances),
             device=device,
             driver=driver,
-            needs_uio=ic.key == "guest_service_interface" and uio_kernel,
+            # The tree decides, the version only confirms: a device still bound to hv_utils is served
+            # by the in-kernel fcopy driver, whatever the release string says.
+            needs_uio=ic.key == "guest_service_interface" and uio_kernel and driver != "hv_utils",
         )
         daemon = LINUX_DAEMONS.get(ic.key)
         if daemon:

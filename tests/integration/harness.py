@@ -79,7 +79,7 @@ class PlaybookRun:
 
 def run_playbook(
     tmp: Path,
-    lab: Lab,
+    lab: Lab | None,
     tasks: list[dict],
     *,
     hosts: str = "hyperv_hosts",
@@ -104,7 +104,23 @@ def run_playbook(
         RESULT_LOG=str(log),
         PATH="%s:%s" % (BIN, env.get("PATH", "")),
     )
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(lab.inventory), str(playbook)]
+    if lab is None:  # this machine itself
+        local = tmp / ("%s.local-inventory.yml" % name)
+        local.write_text(
+            yaml.safe_dump(
+                {
+                    "all": {
+                        "hosts": {
+                            "localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+                        }
+                    }
+                }
+            )
+        )
+        inventory = local
+    else:
+        inventory = lab.inventory
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
     if extra_inventory:
         extra = tmp / ("%s.inventory.yml" % name)
         extra.write_text(yaml.safe_dump(extra_inventory, allow_unicode=True), encoding="utf-8")

@@ -261,7 +261,7 @@ def test_play_over_guests_delegating_to_their_host(tmp_path: Path, start_lab) ->
     guests = {
         "all": {
             "children": {
-                "guests": {
+                "my_guests": {
                     "hosts": {
                         "g1": {"hyperv_host": "hv01", "hyperv_vm_name": "web01"},
                         "g2": {"hyperv_host": "hv01", "hyperv_vm_name": "web02"},
@@ -281,7 +281,7 @@ def test_play_over_guests_delegating_to_their_host(tmp_path: Path, start_lab) ->
         "delegate_to": "{{ hyperv_host }}",
         "ignore_errors": True,
     }
-    run = run_playbook(tmp_path, lab, [task], hosts="guests", extra_inventory=guests)
+    run = run_playbook(tmp_path, lab, [task], hosts="my_guests", extra_inventory=guests)
     assert run.result("set", "g1")["status"] == "ok" and run.result("set", "g2")["status"] == "ok"
     failed = run.result("set", "g3")
     assert failed["status"] == "failed"

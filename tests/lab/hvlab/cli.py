@@ -26,7 +26,9 @@ from .server import CREDENTIALS_FILE, INFO_FILE, serve
 PID_FILE = "lab.pid"
 LOG_FILE = "lab.log"
 USERNAME = "lab-admin"
-UP_TIMEOUT = 30.0
+UP_TIMEOUT = 120.0  # Linux guest doubles boot before the lab is ready
+STOP_TIMEOUT = 30.0  # after a shutdown request: the lab stops its guest doubles first
+TERM_TIMEOUT = 10.0  # after SIGTERM (the lab stops its guests then too), before SIGKILL
 
 
 def _serve_env() -> dict[str, str]:
@@ -176,9 +178,9 @@ def cmd_down(directory: Path) -> int:
             asked = True
         except (urllib.error.URLError, OSError, ValueError):
             pass  # fall back to signals below
-    if not (asked and _wait_gone(pid, 5.0)):
+    if not (asked and _wait_gone(pid, STOP_TIMEOUT)):
         os.killpg(pid, signal.SIGTERM)  # the lab's own process group (setsid at up)
-        if not _wait_gone(pid, 3.0):
+        if not _wait_gone(pid, TERM_TIMEOUT):
             os.killpg(pid, signal.SIGKILL)
             _wait_gone(pid, 3.0)
     _cleanup(directory)

@@ -7,6 +7,7 @@ Status rules are listed, with their sources, in tests/lab/README.md ("Status rul
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any, Protocol
 
 from .catalog import CATALOG, IcDefinition
 from .counters import Counters
+
+log = logging.getLogger("hvlab.host")
 
 # Fixed namespace: VM ids are stable across runs, so tests and logs can name them.
 LAB_NAMESPACE = uuid.UUID("5b1f2c8e-7a43-4d1e-9c55-0f3a6e2b9d10")
@@ -30,12 +33,34 @@ def fold(name: str) -> str:
 
 
 class GuestSide(Protocol):
-    """What the guest contributes to the host-reported status of an enabled IC. A later
-    Windows/Linux guest double implements this (a stopped vmic* service changes the status)."""
+    """The guest half of one VM, as the host model sees it.
+
+    Life cycle, all from the lab process: constructed while the lab is built; `start()` once when the
+    lab starts, then `offers_changed()` once with the initial offer; `offers_changed()` again after
+    every IC enable/disable on that VM; `stop()` once at shutdown (it must leave nothing running).
+    `ic_status()` and `heartbeat()` are called with the host lock held, for an enabled IC of a
+    Running or Paused VM only (the host's own rules cover Off, Saved and disabled ICs): they must be
+    quick and must not wait for other threads. `offers_changed()` is called without the host lock
+    (it may block, e.g. to rewrite a guest's VMBus tree), one delivery at a time per lab.
+    `snapshot()` and `inventory_vars()` are called without the host lock too.
+    """
 
     def ic_status(self, key: str) -> tuple[str | None, str | None]: ...
 
     def heartbeat(self) -> str: ...
+
+    def offers_changed(self, offered: frozenset[str]) -> None:
+        """IC keys the host offers NOW: enabled and the VM Running."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def inventory_vars(self) -> dict[str, Any] | None:
+        """Connection host vars for the `guests` inventory group; None if not reachable."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The guest part of `lab state` (vms.NAME.guest)."""
 
 
 @dataclass
@@ -52,6 +77,21 @@ class StaticGuest:
 
     def heartbeat(self) -> str:
         return "NoContact" if self.kind == "none" else "OkApplicationsHealthy"
+
+    def offers_changed(self, offered: frozenset[str]) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def inventory_vars(self) -> dict[str, Any] | None:
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass
@@ -78,6 +118,7 @@ class VirtualMachine:
     integration_services_version: str | None
     integration_services_state: str | None
     services: dict[str, IntegrationService] = field(default_factory=dict)  # host order
+    offers_dirty: bool = True  # the guest has not been told the current offer yet
 
 
 @dataclass
@@ -92,6 +133,7 @@ class VmSpec:
     integration_services_state: str | None = None
     version_given: bool = False
     state_given: bool = False
+    guest_services: dict[str, dict[str, str]] = field(default_factory=dict)  # windows: name -> overrides
 
 
 class HyperVHost:
@@ -100,6 +142,10 @@ class HyperVHost:
         self.language = language
         self.counters = counters
         self.lock = threading.RLock()
+        # Serializes offers_changed() deliveries (never held together with `lock` while a guest
+        # is being called), so a guest always ends with the newest offer.
+        self._offers_lock = threading.Lock()
+        self._offers_closed = False
         self.vms: list[VirtualMachine] = []
         self._by_name: dict[str, list[VirtualMachine]] = {}
         # GuestCommunicationServices registry key: service GUID -> ElementName (facts section 4).
@@ -143,6 +189,12 @@ class HyperVHost:
                 return ic
         return None
 
+    def offered(self, vm: VirtualMachine) -> frozenset[str]:
+        """IC keys the host offers the guest now: enabled ICs of a Running VM."""
+        if vm.state != "Running":
+            return frozenset()
+        return frozenset(ic.key for ic in vm.services.values() if ic.enabled)
+
     def guest_status(self, vm: VirtualMachine, ic: IntegrationService) -> tuple[str | None, str | None]:
         """The guest's contribution to an enabled IC's status on a running or paused VM."""
         return vm.guest.ic_status(ic.key)
@@ -173,14 +225,39 @@ class HyperVHost:
             if ic.enabled == enabled:
                 return False
             ic.enabled = enabled
+            vm.offers_dirty = True
             self.counters.add("writes")
             return True
 
+    def flush_offers(self) -> None:
+        """Tell every guest whose offer changed what the host offers now (GuestSide.offers_changed).
+        Call it without holding `lock`: the guest may block. The offer is read after taking
+        `_offers_lock`, so of two racing flushes the later one delivers the newer offer."""
+        with self._offers_lock:
+            if self._offers_closed:
+                return
+            with self.lock:
+                pending = [(vm, self.offered(vm)) for vm in self.vms if vm.offers_dirty]
+                for vm, _offer in pending:
+                    vm.offers_dirty = False
+            for vm, offer in pending:
+                try:
+                    vm.guest.offers_changed(offer)
+                except Exception:  # a broken guest double must not fail the host call that wrote
+                    log.exception("guest of VM %r (%s): offers_changed(%s) failed", vm.name, vm.id, sorted(offer))
+
+    def close_offers(self) -> None:
+        """No more offers_changed() calls (the lab is stopping its guests); waits for one under way."""
+        with self._offers_lock:
+            self._offers_closed = True
+
     # -- reporting ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """The `vms` part of `lab state` (DESIGN.md "Lab contract"), plus ids and details."""
+        """The `vms` part of `lab state` (DESIGN.md "Lab contract"), plus ids and details.
+        Guest snapshots are taken after the host lock is released (a guest double may be slow)."""
         with self.lock:
             vms: dict[str, Any] = {}
+            guests: list[tuple[dict[str, Any], VirtualMachine]] = []
             for vm in self.vms:
                 key = vm.name if vm.name not in vms else f"{vm.name}#{vm.id}"
                 services = {}
@@ -197,10 +274,20 @@ class HyperVHost:
                     "name": vm.name,
                     "id": vm.id,
                     "state": vm.state,
-                    "guest": vm.guest_kind,
+                    "guest_kind": vm.guest_kind,
                     "heartbeat": self.heartbeat(vm),
                     "integration_services_version": vm.integration_services_version,
                     "integration_services_state": vm.integration_services_state,
                     "integration_services": services,
                 }
-            return {"vms": vms, "hvsocket_services": dict(self.hvsocket_services)}
+                guests.append((vms[key], vm))
+            result = {"vms": vms, "hvsocket_services": dict(self.hvsocket_services)}
+        for entry, vm in guests:
+            try:
+                guest = dict(vm.guest.snapshot())
+            except Exception as exc:  # state must stay readable when a guest double is broken
+                log.exception("guest of VM %r: snapshot() failed", vm.name)
+                guest = {"error": repr(exc)}
+            guest.pop("kind", None)
+            entry["guest"] = {"kind": vm.guest_kind, **guest}
+        return result

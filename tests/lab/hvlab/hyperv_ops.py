@@ -99,6 +99,12 @@ class HostOperations:
             return {"vms": [self._vm_info(vm) for vm in found], "missing": missing, "ambiguous": ambiguous}
 
     def set(self, call: LibraryCall) -> dict[str, Any]:
+        try:
+            return self._set(call)
+        finally:
+            self.host.flush_offers()  # outside the host lock: a guest double may block
+
+    def _set(self, call: LibraryCall) -> dict[str, Any]:
         _check_keys(call.params, ("vm_names", "changes"), call.operation)
         names = _names(call.params["vm_names"], call.operation, allow_null=False)
         assert names is not None

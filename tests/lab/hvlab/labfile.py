@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import BY_KEY, LANGUAGES
+from .catalog import BY_KEY, LANGUAGES, SERVICE_BY_NAME, SERVICE_STATUSES, START_MODES
 from .faults import Fault, parse_fault
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
@@ -23,7 +23,9 @@ VM_KEYS = (
     "integration_services",
     "integration_services_version",
     "integration_services_state",
+    "guest_services",
 )
+GUEST_SERVICE_KEYS = ("status", "start_mode")
 ABSENT = "absent"  # integration_services value: the VM has no such IC (e.g. old config version)
 
 
@@ -144,6 +146,8 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
         else:
             raise LabfileError(f"{where}.integration_services.{key}: must be true, false or '{ABSENT}', got {value!r}")
     vm = VmSpec(name=name, state=state, guest=guest, integration_services=wishes)
+    if "guest_services" in entry:
+        vm.guest_services = _parse_guest_services(entry["guest_services"], guest, f"{where}.guest_services")
     for key in ("integration_services_version", "integration_services_state"):
         if key in entry:
             value = entry[key]
@@ -152,3 +156,26 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
             setattr(vm, key, value)
             setattr(vm, "version_given" if key.endswith("version") else "state_given", True)
     return vm
+
+
+def _parse_guest_services(value: Any, guest: str, where: str) -> dict[str, dict[str, str]]:
+    """`guest_services: {vmicvss: {status: Stopped, start_mode: Disabled}}`: the Windows guest's
+    services at lab start, where they differ from the defaults (catalog.WINDOWS_SERVICES)."""
+    if guest != "windows":
+        raise LabfileError(f"{where}: only a VM with guest: windows has Windows services (this one is {guest!r})")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LabfileError(f"{where}: must be a mapping of service name to {{status, start_mode}}")
+    result: dict[str, dict[str, str]] = {}
+    for name, wish in value.items():
+        if name not in SERVICE_BY_NAME:
+            raise LabfileError(f"{where}: unknown service {name!r}; valid names: {', '.join(SERVICE_BY_NAME)}")
+        if not isinstance(wish, dict):
+            raise LabfileError(f"{where}.{name}: must be a mapping with status and/or start_mode")
+        _unknown(wish, GUEST_SERVICE_KEYS, f"{where}.{name}")
+        for key, allowed in (("status", SERVICE_STATUSES), ("start_mode", START_MODES)):
+            if key in wish and wish[key] not in allowed:
+                raise LabfileError(f"{where}.{name}.{key}: {wish[key]!r} is not one of {', '.join(allowed)}")
+        result[name] = dict(wish)
+    return result

@@ -182,14 +182,18 @@ def encode_response(call: LibraryCall, result: dict[str, Any] | None, error: Ope
 class Dispatcher:
     """Runs one WinRM command against a backend's operation table.
 
-    `operations` maps operation names to handlers; later work registers more (hv-socket registry,
-    guest operations). `before_call` can refuse a call as a whole (access denied)."""
+    `operations` maps operation names to handlers (the host's, or one Windows guest's);
+    `before_call` can refuse a call as a whole (access denied)."""
 
     def __init__(
-        self, operations: dict[str, Operation], before_call: Callable[[LibraryCall], None] | None = None
+        self,
+        operations: dict[str, Operation],
+        before_call: Callable[[LibraryCall], None] | None = None,
+        where: str = "",
     ) -> None:
         self.operations = operations
         self.before_call = before_call
+        self.where = where  # e.g. "the Hyper-V host hv01": named when an operation is unknown here
 
     def run(self, command: str, arguments: list[str], stdin: bytes | None) -> CommandResult:
         call: LibraryCall | None = None
@@ -199,8 +203,9 @@ class Dispatcher:
             call = parse_request(library, request_text)
             handler = self.operations.get(call.operation)
             if handler is None:
+                where = f" on {self.where}" if self.where else ""
                 raise NotRecognised(
-                    f"unknown operation {call.operation!r}; known: " + ", ".join(sorted(self.operations))
+                    f"unknown operation {call.operation!r}{where}; known here: " + ", ".join(sorted(self.operations))
                 )
             try:
                 if self.before_call is not None:

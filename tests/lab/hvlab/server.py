@@ -1,17 +1,25 @@
 """The lab process started (detached) by `lab up`: builds the model from the LABFILE, serves the
-WinRM endpoints and the control endpoint, writes DIR/inventory.yml and DIR/lab.json (the readiness
-signal `lab up` waits for), and runs until `lab down` asks it to stop."""
+WinRM endpoints (the host's and one per Windows guest) and the control endpoint, starts the guest
+doubles, writes DIR/inventory.yml and DIR/lab.json (the readiness signal `lab up` waits for), and
+runs until `lab down` asks it to stop."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import os
+import re
+import resource
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,44 +28,190 @@ import yaml
 from . import control, labfile, wsman
 from .counters import Counters, total
 from .faults import FaultSet
-from .hyperv_host import HyperVHost
+from .hyperv_host import GuestSide, HyperVHost, VirtualMachine, VmSpec
 from .hyperv_ops import HostOperations
 from .protocol import Dispatcher
+from .windows_guest import GuestOperations, WindowsGuest
 
 log = logging.getLogger("hvlab")
 INFO_FILE = "lab.json"
 CREDENTIALS_FILE = "credentials.json"
 INVENTORY_FILE = "inventory.yml"
+# A VM name that is a good ansible host name is used as is; others become guest-<id prefix>.
+INVENTORY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+LinuxGuestFactory = Callable[[str, str, Path], GuestSide]
+AUTO: Any = object()  # Lab(linux_guest=AUTO): use hvlab.linux_guest.LinuxGuest when it imports
+
+
+def load_linux_guest() -> LinuxGuestFactory | None:
+    """hvlab.linux_guest.LinuxGuest(vm_name, vm_id, lab_dir), or None (Linux VMs stay static)
+    when that module is absent or broken: the rest of the lab keeps working."""
+    try:
+        module = importlib.import_module(f"{__package__}.linux_guest")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.linux_guest":
+            log.warning("hvlab/linux_guest.py cannot be imported (%r): Linux guests stay static", exc)
+        return None
+    except Exception as exc:  # the module is being written: a SyntaxError must not stop the lab
+        log.warning("hvlab/linux_guest.py cannot be imported (%r): Linux guests stay static", exc)
+        return None
+    factory = getattr(module, "LinuxGuest", None)
+    if not callable(factory):
+        log.warning("hvlab/linux_guest.py has no LinuxGuest class: Linux guests stay static")
+        return None
+    return factory
+
+
+def inventory_name(vm: VirtualMachine, taken: set[str]) -> str:
+    """The VM name when it is a plain host name, else guest-<first 8 hex of the VM id>; a name
+    already taken (the host's, an earlier guest's) falls back the same way, then to the whole id."""
+    candidates = [f"guest-{vm.id[:8]}", f"guest-{vm.id}"]
+    if INVENTORY_NAME_RE.fullmatch(vm.name):
+        candidates.insert(0, vm.name)
+    for candidate in candidates:
+        if candidate not in taken:
+            return candidate
+    raise ValueError(f"no free inventory name for VM {vm.name!r} ({vm.id})")  # ids are unique
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """One listening socket per Windows guest: make room for them (soft limit up to the hard one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 class Lab:
-    def __init__(self, spec: labfile.LabSpec, username: str, password: str) -> None:
+    def __init__(
+        self,
+        spec: labfile.LabSpec,
+        username: str,
+        password: str,
+        lab_dir: Path | None = None,
+        linux_guest: LinuxGuestFactory | None = AUTO,
+    ) -> None:
+        """`lab_dir`: where guest doubles keep their files (DIR of `lab up`; a temporary directory,
+        removed at stop, when None and one is needed). `linux_guest`: factory for Running Linux
+        VMs; AUTO tries hvlab.linux_guest, None keeps every Linux VM static."""
+        self.username = username
+        self.password = password
         counters = Counters()
         self.host = HyperVHost(spec.host_name, spec.language, counters)
-        for vm in spec.vms:
-            self.host.add_vm(vm)
+        vms = [(self.host.add_vm(vm_spec), vm_spec) for vm_spec in spec.vms]
         self.host_faults = FaultSet(spec.faults)
         operations = HostOperations(self.host, self.host_faults)
-        backend = Dispatcher(operations.table(), operations.before_call)
-        # Endpoints by inventory name; Windows guest doubles will be added here with their own
-        # backend, faults and counters.
+        backend = Dispatcher(operations.table(), operations.before_call, where=f"the Hyper-V host {spec.host_name}")
+        # Endpoints by inventory name: the host's, then one per Windows guest (own counters, no faults).
         self.endpoints: dict[str, wsman.Endpoint] = {
             spec.host_name: wsman.Endpoint(
                 spec.host_name, "hyperv_host", backend, self.host_faults, counters, username, password
             ),
         }
+        self.inventory_names: dict[str, str] = {}  # VM id -> inventory name, every VM with a guest
+        self._lab_dir = lab_dir
+        self._temp_dir: Path | None = None
+        self.listener: wsman.Listener | None = None
+        self._started: list[VirtualMachine] = []
+        self._stopped = False
+        factory = load_linux_guest() if linux_guest is AUTO else linux_guest
+        taken = {spec.host_name}
+        for vm, vm_spec in vms:
+            if vm.guest_kind == "none":
+                continue
+            name = inventory_name(vm, taken)
+            taken.add(name)
+            self.inventory_names[vm.id] = name
+            if vm.guest_kind == "windows":
+                self._add_windows_guest(vm, vm_spec, name)
+            elif vm.state == "Running" and factory is not None:
+                vm.guest = factory(vm.name, vm.id, self.guest_dir())
         self.started = time.time()
 
+    def _add_windows_guest(self, vm: VirtualMachine, vm_spec: VmSpec, name: str) -> None:
+        counters = Counters()
+        guest = WindowsGuest(
+            vm.name,
+            self.host.language,
+            self.host.lock,
+            counters,
+            lambda: vm.state == "Running",
+            vm_spec.guest_services,
+        )
+        backend = Dispatcher(
+            GuestOperations(guest).table(),
+            where=f"the Windows guest {name} (VM {vm.name!r}; host operations go to {self.host.name})",
+        )
+        vm.guest = guest
+        self.endpoints[name] = wsman.Endpoint(
+            name,
+            "windows_guest",
+            backend,
+            FaultSet(),
+            counters,
+            self.username,
+            self.password,
+            reachable=guest.is_running,
+            vm_name=vm.name,
+        )
+
+    def guest_dir(self) -> Path:
+        if self._lab_dir is None:
+            self._temp_dir = self._temp_dir or Path(tempfile.mkdtemp(prefix="hvlab-"))
+            return self._temp_dir
+        return self._lab_dir
+
+    def winrm_vars(self, port: int) -> dict[str, Any]:
+        return {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": port,
+            "ansible_connection": "winrm",
+            "ansible_winrm_transport": "basic",
+            "ansible_winrm_scheme": "http",
+            "ansible_user": self.username,
+            "ansible_password": self.password,
+            "ansible_shell_type": "powershell",
+            "ansible_winrm_server_cert_validation": "ignore",
+        }
+
     def start(self) -> None:
-        for endpoint in self.endpoints.values():
-            wsman.start(endpoint)
+        """Serve every endpoint, start every guest double, then tell each guest what the host
+        offers it. On failure, whatever was started is stopped again before the error goes on."""
+        _raise_fd_limit(len(self.endpoints) + 1024)
+        self.listener = wsman.Listener(list(self.endpoints.values()))
+        for vm in self.host.vms:
+            if isinstance(vm.guest, WindowsGuest):
+                vm.guest.connection = self.winrm_vars(self.endpoints[self.inventory_names[vm.id]].port)
+        self.listener.start()
+        try:
+            for vm in self.host.vms:
+                self._started.append(vm)  # stopped again even if start() raises half-way
+                vm.guest.start()
+            self.host.flush_offers()  # once at start: every VM's offer is still undelivered
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        for endpoint in self.endpoints.values():
-            wsman.stop(endpoint)
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.listener is not None:
+            self.listener.stop()
+        self.host.close_offers()  # no offers_changed() once guests are being stopped
+        for vm in reversed(self._started):
+            try:
+                vm.guest.stop()
+            except Exception:  # stop the others anyway
+                log.exception("guest of VM %r: stop() failed", vm.name)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     def state(self) -> dict[str, Any]:
         model = self.host.snapshot()
+        for vm in model["vms"].values():
+            vm["inventory_name"] = self.inventory_names.get(vm["id"])
         endpoints = {name: ep.snapshot() for name, ep in self.endpoints.items()}
         host_ep = self.endpoints[self.host.name]
         return {
@@ -75,19 +229,33 @@ class Lab:
         }
 
     def inventory(self, username: str, password: str) -> dict[str, Any]:
-        host_ep = self.endpoints[self.host.name]
-        host_vars = {
-            "ansible_host": "127.0.0.1",
-            "ansible_port": host_ep.port,
-            "ansible_connection": "winrm",
-            "ansible_winrm_transport": "basic",
-            "ansible_winrm_scheme": "http",
-            "ansible_user": username,
-            "ansible_password": password,
-            "ansible_shell_type": "powershell",
-            "ansible_winrm_server_cert_validation": "ignore",
+        host_vars = dict(self.winrm_vars(self.endpoints[self.host.name].port), ansible_user=username)
+        host_vars["ansible_password"] = password
+        groups: dict[str, dict[str, Any]] = {"windows": {}, "linux": {}}
+        for vm in self.host.vms:
+            name = self.inventory_names.get(vm.id)
+            if name is None:
+                continue
+            try:
+                connection = vm.guest.inventory_vars()
+            except Exception:
+                log.exception("guest of VM %r: inventory_vars() failed; left out of the inventory", vm.name)
+                connection = None
+            if connection is not None:
+                groups[vm.guest_kind][name] = {**connection, "hyperv_host": self.host.name, "hyperv_vm_name": vm.name}
+        return {
+            "all": {
+                "children": {
+                    "hyperv_hosts": {"hosts": {self.host.name: host_vars}},
+                    "guests": {
+                        "children": {
+                            "windows_guests": {"hosts": groups["windows"]},
+                            "linux_guests": {"hosts": groups["linux"]},
+                        }
+                    },
+                }
+            }
         }
-        return {"all": {"children": {"hyperv_hosts": {"hosts": {self.host.name: host_vars}}}}}
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -108,42 +276,63 @@ def serve(labfile_path: str, directory: str, launch_id: str) -> int:
         print(f"lab up: {exc}", file=sys.stderr, flush=True)
         return 2
     credentials = json.loads((root / CREDENTIALS_FILE).read_text(encoding="utf-8"))
-    lab = Lab(spec, credentials["username"], credentials["password"])
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    lab.start()
+    try:
+        lab = Lab(spec, credentials["username"], credentials["password"], lab_dir=root)
+        lab.start()  # stops what it started when it fails
+    except Exception as exc:
+        log.exception("the lab could not start")
+        print(f"lab up: the lab could not start: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        return _run(lab, labfile_path, spec, root, credentials, launch_id, stop)
+    finally:
+        lab.stop()
+
+
+def _run(
+    lab: Lab,
+    labfile_path: str,
+    spec: labfile.LabSpec,
+    root: Path,
+    credentials: dict[str, str],
+    launch_id: str,
+    stop: threading.Event,
+) -> int:
     token = secrets.token_hex(16)
     ctl = control.start(token, lab.state, stop.set)
-
-    inventory = yaml.safe_dump(
-        lab.inventory(credentials["username"], credentials["password"]), sort_keys=False, allow_unicode=True
-    )
-    _write_private(root / INVENTORY_FILE, "# Written by tests/lab/lab up; valid while this lab runs.\n" + inventory)
-    info = {
-        "launch_id": launch_id,
-        "pid": os.getpid(),
-        "labfile": str(Path(labfile_path).resolve()),
-        "control_url": f"http://127.0.0.1:{ctl.server_address[1]}",
-        "control_token": token,
-        "endpoints": {name: ep.url for name, ep in lab.endpoints.items()},
-        "inventory": str(root / INVENTORY_FILE),
-    }
-    _write_private(root / INFO_FILE, json.dumps(info, indent=2, ensure_ascii=False))
-    log.info(
-        "lab ready: host %s (%s, %d VMs) at %s",
-        spec.host_name,
-        spec.language,
-        len(spec.vms),
-        lab.endpoints[spec.host_name].url,
-    )
-
-    while not stop.wait(0.5):
-        pass
-    log.info("stopping")
+    try:
+        inventory = yaml.safe_dump(
+            lab.inventory(credentials["username"], credentials["password"]), sort_keys=False, allow_unicode=True
+        )
+        _write_private(root / INVENTORY_FILE, "# Written by tests/lab/lab up; valid while this lab runs.\n" + inventory)
+        info = {
+            "launch_id": launch_id,
+            "pid": os.getpid(),
+            "labfile": str(Path(labfile_path).resolve()),
+            "control_url": f"http://127.0.0.1:{ctl.server_address[1]}",
+            "control_token": token,
+            "endpoints": {name: ep.url for name, ep in lab.endpoints.items()},
+            "inventory": str(root / INVENTORY_FILE),
+        }
+        _write_private(root / INFO_FILE, json.dumps(info, indent=2, ensure_ascii=False))
+        log.info(
+            "lab ready: host %s (%s, %d VMs, %d Windows guest endpoints) at %s",
+            spec.host_name,
+            spec.language,
+            len(spec.vms),
+            len(lab.endpoints) - 1,
+            lab.endpoints[spec.host_name].url,
+        )
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping")
+    finally:
+        ctl.shutdown()
+        ctl.server_close()
     lab.stop()
-    ctl.shutdown()
-    ctl.server_close()
     try:
         if json.loads((root / INFO_FILE).read_text(encoding="utf-8")).get("launch_id") == launch_id:
             (root / INFO_FILE).unlink()

@@ -1,8 +1,14 @@
 """WS-Management (WinRM) endpoint over HTTP with Basic auth, on 127.0.0.1.
 
-One lab process serves several endpoints (the Hyper-V host now; Windows guests later), each on
-its own port with its own backend, faults, counters and shells. Only the actions pywinrm and
-ansible's winrm connection use are answered; everything else is a logged SOAP fault.
+One lab process serves several endpoints (the Hyper-V host and one per Windows guest), each on
+its own port with its own backend, faults, counters and shells. One thread accepts connections for
+all of them (a lab with 1000 Windows VMs has 1000 endpoints); each connection gets its own thread.
+Only the actions pywinrm and ansible's winrm connection use are answered; everything else is a
+logged SOAP fault.
+
+An endpoint whose machine is unreachable (a Windows guest whose VM is not Running) accepts each TCP
+connection and closes it at once, without reading or answering: pywinrm raises a requests
+ConnectionError ("Connection aborted"), which ansible's winrm connection reports as UNREACHABLE.
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ import binascii
 import collections
 import hmac
 import logging
+import selectors
 import socket
+import socketserver
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -37,7 +46,7 @@ class Backend(Protocol):
 @dataclass
 class Endpoint:
     name: str  # inventory name of the machine this endpoint stands for
-    kind: str  # "hyperv_host" (later: "windows_guest")
+    kind: str  # "hyperv_host" | "windows_guest"
     backend: Backend
     faults: FaultSet
     counters: Counters
@@ -45,8 +54,12 @@ class Endpoint:
     password: str
     shells: ShellTable = field(default_factory=ShellTable)
     recent: collections.deque[dict[str, Any]] = field(default_factory=lambda: collections.deque(maxlen=50))
+    reachable: Callable[[], bool] = lambda: True  # False: connections are closed unanswered
+    vm_name: str | None = None  # windows_guest: the VM this endpoint is the guest of
+    refused_connections: int = 0
+    _refused_lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
-    thread: threading.Thread | None = None
+    listener: Listener | None = None
 
     @property
     def port(self) -> int:
@@ -57,10 +70,18 @@ class Endpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/wsman"
 
+    def refuse(self, client: str) -> None:
+        with self._refused_lock:
+            self.refused_connections += 1
+        log.warning("%s: connection from %s closed unanswered (VM %r is not Running)", self.name, client, self.vm_name)
+
     def snapshot(self) -> dict[str, Any]:
         recent = list(self.recent)  # one atomic copy: other threads append while we iterate
         return {
             "kind": self.kind,
+            "vm": self.vm_name,
+            "reachable": self.reachable(),
+            "refused_connections": self.refused_connections,
             "port": self.port,
             "url": self.url,
             "counters": self.counters.snapshot(),
@@ -74,6 +95,18 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # 20+ clients connect at once in the concurrency test
     allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind would resolve the address (socket.getfqdn) for every endpoint.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        endpoint: Endpoint = self.endpoint  # type: ignore[attr-defined]
+        if endpoint.reachable():
+            return True
+        endpoint.refuse(client_address[0])
+        return False  # socketserver closes the connection without reading from it
 
 
 class WsmanHandler(BaseHTTPRequestHandler):
@@ -122,6 +155,10 @@ class WsmanHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         ep = self.endpoint
+        if not ep.reachable():  # a kept-alive connection from before the VM stopped
+            ep.refuse(self.client_address[0])
+            self.close_connection = True
+            return
         ep.counters.add("requests")
         if "Content-Length" not in self.headers:
             self.close_connection = True
@@ -147,20 +184,74 @@ class WsmanHandler(BaseHTTPRequestHandler):
         self._reply(405, b"", {"Allow": "POST"})
 
 
-def start(endpoint: Endpoint) -> None:
-    """Bind a random free port on 127.0.0.1 and serve in a background thread."""
-    server = _Server(("127.0.0.1", 0), WsmanHandler)
-    server.endpoint = endpoint  # type: ignore[attr-defined]
-    server.service = WsmanService(endpoint)  # type: ignore[attr-defined]
-    endpoint.server = server
-    endpoint.thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"wsman-{endpoint.name}", daemon=True
-    )
-    endpoint.thread.start()
-    log.info("%s: %s endpoint on %s", endpoint.name, endpoint.kind, endpoint.url)
+class Listener:
+    """Accepts connections for many endpoints in one thread (selectors), and hands each one to
+    its endpoint's ThreadingHTTPServer, which serves it in a thread of its own."""
+
+    def __init__(self, endpoints: list[Endpoint]) -> None:
+        self.endpoints = list(endpoints)
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self.thread: threading.Thread | None = None
+        for endpoint in self.endpoints:
+            server = _Server(("127.0.0.1", 0), WsmanHandler)  # bind a random free port now
+            server.endpoint = endpoint  # type: ignore[attr-defined]
+            server.service = WsmanService(endpoint)  # type: ignore[attr-defined]
+            endpoint.server = server
+            endpoint.listener = self
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._serve, name="wsman-accept", daemon=True)
+        self.thread.start()
+        for endpoint in self.endpoints:
+            log.info("%s: %s endpoint on %s", endpoint.name, endpoint.kind, endpoint.url)
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._wake_r, selectors.EVENT_READ, None)
+            for endpoint in self.endpoints:
+                assert endpoint.server is not None
+                selector.register(endpoint.server.socket, selectors.EVENT_READ, endpoint.server)
+            while not self._stopping.is_set():
+                for key, _events in selector.select(timeout=1.0):
+                    if key.data is not None and not self._stopping.is_set():
+                        self._accept(key.data)
+
+    @staticmethod
+    def _accept(server: _Server) -> None:
+        # What socketserver's serve_forever does for one ready listening socket.
+        try:
+            request, client_address = server.get_request()
+        except OSError:
+            return
+        if server.verify_request(request, client_address):
+            try:
+                server.process_request(request, client_address)  # ThreadingMixIn: a new thread
+            except Exception:
+                server.handle_error(request, client_address)
+                server.shutdown_request(request)
+        else:
+            server.shutdown_request(request)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake_w.send(b"x")
+        if self.thread is not None:
+            self.thread.join(5.0)
+        for endpoint in self.endpoints:
+            if endpoint.server is not None:
+                endpoint.server.server_close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def start(endpoint: Endpoint) -> Listener:
+    """Bind a random free port on 127.0.0.1 for one endpoint and serve it in the background."""
+    listener = Listener([endpoint])
+    listener.start()
+    return listener
 
 
 def stop(endpoint: Endpoint) -> None:
-    if endpoint.server is not None:
-        endpoint.server.shutdown()
-        endpoint.server.server_close()
+    if endpoint.listener is not None:
+        endpoint.listener.stop()

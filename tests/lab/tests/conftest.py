@@ -68,14 +68,67 @@ class RunningLab:
     def set(self, vm_names: list[str], changes: list[dict[str, Any]], check_mode: bool = False) -> dict[str, Any]:
         return self.call("vm_integration_service_set", {"vm_names": vm_names, "changes": changes}, check_mode)
 
+    def guest(self, name: str) -> GuestClient:
+        """Client of the Windows guest endpoint with this inventory name."""
+        return GuestClient(self, name)
+
+
+@dataclass
+class GuestClient:
+    """The guest library's operations (protocol doc section 7) on one Windows guest endpoint."""
+
+    running: RunningLab
+    name: str
+    _client: Protocol | None = None
+
+    @property
+    def url(self) -> str:
+        return self.running.lab.endpoints[self.name].url
+
+    def protocol(self, timeout: int = 20) -> Protocol:
+        return Protocol(
+            self.url,
+            transport="basic",
+            username=self.running.username,
+            password=self.running.password,
+            operation_timeout_sec=timeout,
+            read_timeout_sec=timeout + 10,
+            ca_trust_path=None,
+            proxy=None,
+        )
+
+    def client(self) -> Protocol:
+        if self._client is None:
+            self._client = self.protocol()
+        return self._client
+
+    def call(self, operation: str, params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
+        return labclient.call(self.client(), labclient.request(operation, params, check_mode))
+
+    def info(self, names: list[str]) -> dict[str, Any]:
+        response = self.call("guest_service_info", {"names": names})
+        assert response["ok"], response
+        return response["result"]
+
+    def set(self, services: list[dict[str, Any]], check_mode: bool = False) -> dict[str, Any]:
+        items = [{"state": None, "start_mode": None, **item} for item in services]
+        response = self.call("guest_service_set", {"services": items}, check_mode)
+        assert response["ok"], response
+        return response["result"]
+
+    def counters(self) -> dict[str, int]:
+        return self.running.state()["endpoints"][self.name]["counters"]
+
 
 @pytest.fixture
 def make_lab() -> Iterator[Any]:
     started: list[Lab] = []
 
-    def factory(config: dict[str, Any] | str) -> RunningLab:
+    def factory(config: dict[str, Any] | str, linux_guest: Any = None, lab_dir: Path | None = None) -> RunningLab:
+        """linux_guest: None keeps Linux VMs static (these tests do not need the Linux guest
+        image); pass a factory, or hvlab.server.AUTO for hvlab.linux_guest when it exists."""
         data = labfile.read_yaml(config) if isinstance(config, str) else config
-        lab = Lab(labfile.parse(data), "lab-admin", secrets.token_urlsafe(12))
+        lab = Lab(labfile.parse(data), "lab-admin", secrets.token_urlsafe(12), lab_dir, linux_guest)
         lab.start()
         started.append(lab)
         ep = lab.endpoints[lab.host.name]

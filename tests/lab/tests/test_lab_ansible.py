@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,60 @@ def test_dropped_connection_fails_the_task(make_lab: Any, tmp_path: Path, at: st
     assert "failed=1" in result.stdout or "unreachable=1" in result.stdout
     # send: the command never ran; receive: it ran and only the answer was lost.
     assert lab.counters()["writes"] == (1 if at == "receive" else 0)
+
+
+GUEST_PLAYBOOK = """
+- hosts: windows_guests
+  gather_facts: false
+  tasks:
+    - lab_call: {operation: guest_service_info, params: {names: [vmicvss, vmicheartbeat]}}
+      register: info
+    - lab_call:
+        operation: guest_service_set
+        params: {services: [{name: vmicvss, state: stopped, start_mode: null}]}
+      register: stopped
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.copy:
+        dest: "{{ playbook_dir }}/out.json"
+        content: "{{ {'info': hostvars['web01'].info, 'stopped': hostvars['web01'].stopped,
+                      'vm': hostvars[guest].hyperv_vm_name, 'host': hostvars[guest].hyperv_host} | to_json }}"
+      vars:
+        guest: "{{ groups['windows_guests'] | reject('equalto', 'web01') | first }}"
+"""
+
+
+def test_guests_over_winrm(make_lab: Any, tmp_path: Path) -> None:
+    lab = make_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE"},
+            "vms": [
+                {"name": "web01", "guest": "windows"},
+                {"name": "Aus VM", "state": "Off", "guest": "windows"},
+                {"name": "lin01", "guest": "linux"},
+            ],
+        }
+    )
+    path = inventory(lab, tmp_path)
+    listed = json.loads(ansible("ansible-inventory", ["-i", str(path), "--list"], tmp_path).stdout)
+    assert sorted(listed["guests"]["children"]) == ["linux_guests", "windows_guests"]
+    assert sorted(listed["windows_guests"]["hosts"]) == sorted(
+        ["web01", lab.state()["vms"]["Aus VM"]["inventory_name"]]
+    )
+    assert "hosts" not in listed.get("linux_guests", {})  # no Linux guest double in this lab
+
+    (tmp_path / "site.yml").write_text(GUEST_PLAYBOOK, encoding="utf-8")
+    result = ansible("ansible-playbook", ["-i", str(path), "site.yml"], tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr  # 4: some host was unreachable
+    assert re.search(r"guest-[0-9a-f]{8}\s+: ok=0\s+changed=0\s+unreachable=1", result.stdout), result.stdout
+    assert re.search(r"web01\s+: ok=2\s", result.stdout), result.stdout
+    out = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    services = out["info"]["response"]["result"]["services"]
+    assert [s["display_name"] for s in services] == ["Hyper-V-Volumeschattenkopie-Anforderer", "Hyper-V-Taktdienst"]
+    assert out["stopped"]["response"]["result"]["services"][0]["changed"] is True
+    assert (out["vm"], out["host"]) == ("Aus VM", "hv01")
+    state = lab.state()
+    assert state["vms"]["web01"]["integration_services"]["vss"]["primary_status"] == "LostCommunication"
+    assert state["endpoints"]["web01"]["counters"]["writes"] == 1
+    assert state["host"]["counters"]["commands"] == 0

@@ -123,6 +123,36 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
     assert state["vms"]["web01"]["integration_services"]["heartbeat"]["secondary_status"] == "Ok"
     assert state["host"]["language"] == "de-DE"
 
+    # The Windows guest: its own endpoint, in the guests group with the host's credentials.
+    guests = inventory["all"]["children"]["guests"]["children"]
+    assert guests["linux_guests"]["hosts"] == {}  # Prüf'VM is off: no Linux guest double
+    web = guests["windows_guests"]["hosts"]["web01"]
+    assert (web["hyperv_host"], web["hyperv_vm_name"]) == ("hv01", "web01")
+    assert web["ansible_port"] != host["ansible_port"]
+    assert {k: v for k, v in web.items() if k not in ("ansible_port", "hyperv_host", "hyperv_vm_name")} == {
+        k: v for k, v in host.items() if k != "ansible_port"
+    }
+    guest = Protocol(
+        f"http://127.0.0.1:{web['ansible_port']}/wsman",
+        transport="basic",
+        username=web["ansible_user"],
+        password=web["ansible_password"],
+        ca_trust_path=None,
+        proxy=None,
+    )
+    response = labclient.call(
+        guest,
+        labclient.request(
+            "guest_service_set", {"services": [{"name": "vmicvss", "state": "stopped", "start_mode": None}]}
+        ),
+    )
+    assert response["result"]["services"][0]["after"]["status"] == "Stopped"
+    state = json.loads(lab("state", "--dir", str(lab_dir)).stdout)
+    assert state["vms"]["web01"]["integration_services"]["vss"]["primary_status"] == "LostCommunication"
+    assert state["vms"]["web01"]["guest"]["services"]["vmicvss"]["status"] == "Stopped"
+    assert state["endpoints"]["web01"]["counters"]["writes"] == 1
+    assert state["counters"]["commands"] == 2 and state["counters"]["writes"] == 2
+
     down = lab("down", "--dir", str(lab_dir))
     assert "stopped" in down.stdout
     assert not alive(pid)
@@ -156,16 +186,36 @@ def test_two_labs_side_by_side_and_up_twice(tmp_path: Path) -> None:
 
 
 def test_up_is_fast_with_1000_vms(tmp_path: Path, lab_dir: Path) -> None:
+    # 1000 Windows guests: 1000 guest endpoints besides the host's.
     data = {
         "host": {"name": "big"},
-        "vms": [{"name": f"vm-{i:04d}", "state": "Running", "guest": "linux"} for i in range(1000)],
+        "vms": [{"name": f"vm-{i:04d}", "state": "Running", "guest": "windows"} for i in range(1000)],
     }
     labfile = write_labfile(tmp_path / "big.yml", data)
     start = time.monotonic()
     lab("up", str(labfile), "--dir", str(lab_dir))
     assert time.monotonic() - start < 2.0
     state = json.loads(lab("state", "--dir", str(lab_dir)).stdout)
-    assert len(state["vms"]) == 1000
+    assert len(state["vms"]) == 1000 and len(state["endpoints"]) == 1001
+    inventory = yaml.safe_load((lab_dir / "inventory.yml").read_text())
+    guests = inventory["all"]["children"]["guests"]["children"]["windows_guests"]["hosts"]
+    assert len(guests) == 1000
+    last = guests["vm-0999"]
+    response = labclient.call(
+        Protocol(
+            f"http://127.0.0.1:{last['ansible_port']}/wsman",
+            transport="basic",
+            username=last["ansible_user"],
+            password=last["ansible_password"],
+            ca_trust_path=None,
+            proxy=None,
+        ),
+        labclient.request("guest_service_info", {"names": ["vmicvss"]}),
+    )
+    assert response["result"]["services"][0]["status"] == "Running"
+    start = time.monotonic()
+    lab("down", "--dir", str(lab_dir))
+    assert time.monotonic() - start < 2.0
 
 
 def test_labfile_errors_fail_up_clearly(tmp_path: Path, lab_dir: Path) -> None:

@@ -38,9 +38,37 @@ def test_defaults_and_yaml_12_booleans() -> None:
         ("faults: [{type: access_denied, times: 0}]", "'times' must be a positive integer"),
         ("vms: [{name: a}]\nfaults: [{type: write_error, vm: b, service: vss}]", "no VM named 'b'"),
         ("vms: [{name: a}]\nfaults: [{type: write_error, vm: a, service: VSS}]", "unknown service 'VSS'"),
+        ("vms: [{name: a, guest_services: {}}]", "vms[0].guest_services: only a VM with guest: windows"),
+        ("vms: [{name: a, guest: linux, guest_services: {}}]", "only a VM with guest: windows"),
+        ("vms: [{name: a, guest: windows, guest_services: [vmicvss]}]", "vms[0].guest_services: must be a mapping"),
+        ("vms: [{name: a, guest: windows, guest_services: {vmicfoo: {}}}]", "unknown service 'vmicfoo'; valid"),
+        ("vms: [{name: a, guest: windows, guest_services: {VMICVSS: {}}}]", "unknown service 'VMICVSS'"),
+        ("vms: [{name: a, guest: windows, guest_services: {vmicvss: Stopped}}]", "vmicvss: must be a mapping"),
+        ("vms: [{name: a, guest: windows, guest_services: {vmicvss: {state: Stopped}}}]", "unknown key(s) state"),
+        (
+            "vms: [{name: a, guest: windows, guest_services: {vmicvss: {status: Paused}}}]",
+            "vms[0].guest_services.vmicvss.status: 'Paused' is not one of Running, Stopped",
+        ),
+        (
+            "vms: [{name: a, guest: windows, guest_services: {vmicvss: {start_mode: manual}}}]",
+            "start_mode: 'manual' is not one of Automatic, Manual, Disabled",
+        ),
     ],
 )
 def test_mistakes_are_reported(text: str, message: str) -> None:
     with pytest.raises(labfile.LabfileError) as error:
         parse(text)
     assert message in str(error.value)
+
+
+def test_guest_services() -> None:
+    spec = parse(
+        "vms:\n  - name: w\n    guest: windows\n"
+        "    guest_services: {vmicvss: {status: Stopped, start_mode: Disabled}, vmicrdv: {status: Stopped}}\n"
+        "  - name: v\n    guest: windows\n    guest_services:\n"
+    )
+    assert spec.vms[0].guest_services == {
+        "vmicvss": {"status": "Stopped", "start_mode": "Disabled"},
+        "vmicrdv": {"status": "Stopped"},
+    }
+    assert spec.vms[1].guest_services == {}

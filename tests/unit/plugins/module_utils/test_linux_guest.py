@@ -259,3 +259,11 @@ def test_not_a_hyperv_guest(tmp_path: Path) -> None:
     assert lg.probe(str(root), FakeSystemd({}), "6.1.0").as_dict()["hyperv_guest"] is False
     result = apply_guest_state({"vss": {"state": "started"}}, False, False, str(root), FakeSystemd({}), "6.1.0")
     assert result["failed"] is True and result["msg"] == NOT_A_GUEST and result["changed"] is False
+
+
+def test_fcopy_still_bound_to_hv_utils_needs_no_uio_whatever_uname_says(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, offered=("guest_service_interface",), fcopy_driver="hv_utils")
+    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.18.44")
+    assert found.services["guest_service_interface"].needs_uio is False
+    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert [s.description for s in plan.steps] == ["start hv-fcopy-daemon.service"]

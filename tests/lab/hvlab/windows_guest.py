@@ -1,0 +1,238 @@
+"""Windows guest double: the vmic* services of one Windows VM (hyperv-facts.md section 2) and the
+guest library's operations on them (protocol doc section 7). Each Windows VM has its own WinRM
+endpoint whose backend runs these operations; the host model asks the same object for the guest
+half of the VM's IC statuses (hyperv_host.GuestSide), so stopping vmicvss in the guest changes what
+Get-VMIntegrationService reports on the host.
+
+The guest shares the host's lock: a guest write and a host read never interleave.
+Status rules and their sources: tests/lab/README.md ("Status rules").
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
+from .counters import Counters
+from .protocol import LibraryCall, NotRecognised, Operation
+
+COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}  # Win32_ComputerSystem
+SERVICE_COMMAND_EXCEPTION = "Microsoft.PowerShell.Commands.ServiceCommandException"
+WANTED_STATES = ("started", "stopped", "restarted")
+
+
+@dataclass
+class GuestService:
+    definition: WindowsServiceDefinition
+    status: str  # ServiceControllerStatus name: Running | Stopped
+    start_mode: str  # ServiceStartMode name: Automatic | Manual | Disabled
+    has_run: bool  # it ran at some time in this lab's life (NoContact vs LostCommunication)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self.has_run = self.has_run or status == "Running"
+
+
+class WindowsGuest:
+    """The guest half of one Windows VM (implements hyperv_host.GuestSide)."""
+
+    def __init__(
+        self,
+        vm_name: str,
+        language: str,
+        lock: threading.RLock,
+        counters: Counters,
+        is_running: Callable[[], bool],
+        overrides: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        self.vm_name = vm_name
+        self.language = language
+        self.lock = lock  # the host's lock
+        self.counters = counters  # this guest endpoint's counters
+        self.is_running = is_running
+        self.services: dict[str, GuestService] = {}
+        for definition in WINDOWS_SERVICES:
+            wish = (overrides or {}).get(definition.name, {})
+            status = wish.get("status", definition.status)
+            # A service that is Running when the lab starts has run (at boot); one that starts out
+            # Stopped has never been in contact with the host in this lab's life.
+            self.services[definition.name] = GuestService(
+                definition, status, wish.get("start_mode", definition.start_mode), has_run=status == "Running"
+            )
+        self.offered: frozenset[str] = frozenset()
+        self.connection: dict[str, Any] | None = None  # winrm host vars, set once the endpoint has a port
+
+    # -- hyperv_host.GuestSide ----------------------------------------------------------------
+    @staticmethod
+    def _silent(service: GuestService) -> str:
+        # Msvm_*Component OperationalStatus: NoContact = "not installed or has not yet been
+        # contacted", LostCommunication = "no longer responding normally" (README, Status rules).
+        return "LostCommunication" if service.has_run else "NoContact"
+
+    def ic_status(self, key: str) -> tuple[str | None, str | None]:
+        definition = SERVICE_FOR_IC.get(key)
+        if definition is None:  # every catalog IC has a service; keep the static answer otherwise
+            return "Ok", None
+        service = self.services[definition.name]
+        if service.status == "Running":
+            return "Ok", ("Ok" if key == "heartbeat" else None)
+        return self._silent(service), None
+
+    def heartbeat(self) -> str:
+        service = self.services["vmicheartbeat"]
+        return "OkApplicationsHealthy" if service.status == "Running" else self._silent(service)
+
+    def offers_changed(self, offered: frozenset[str]) -> None:
+        with self.lock:
+            self.offered = offered  # kept for `lab state`; the services do not react (see README)
+
+    def start(self) -> None:
+        pass  # nothing runs outside the lab process: the endpoint is served with the others
+
+    def stop(self) -> None:
+        pass
+
+    def inventory_vars(self) -> dict[str, Any] | None:
+        return dict(self.connection) if self.connection is not None else None
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "services": {s.name: {"status": s.status, "start_mode": s.start_mode} for s in self.services.values()},
+                "has_run": [s.name for s in self.services.values() if s.has_run],
+                "offered": sorted(self.offered),
+                "reachable": self.is_running(),
+            }
+
+    # -- helpers for the operations -----------------------------------------------------------
+    def find(self, name: str) -> GuestService | None:
+        """Service names compare case-insensitively on Windows; no wildcards here."""
+        return self.services.get(name.lower())
+
+    def display_name(self, service: GuestService) -> str:
+        return service.definition.display_names[self.language]
+
+
+def _check_keys(params: dict[str, Any], required: tuple[str, ...], operation: str) -> None:
+    missing = [k for k in required if k not in params]
+    extra = sorted(k for k in params if k not in required)
+    if missing or extra:
+        raise NotRecognised(f"{operation} params not recognised: missing {missing}, unknown {extra}")
+
+
+class GuestOperations:
+    """The Windows guest library's operations (protocol doc section 7) on one WindowsGuest."""
+
+    def __init__(self, guest: WindowsGuest) -> None:
+        self.guest = guest
+
+    def table(self) -> dict[str, Operation]:
+        return {"guest_service_info": self.info, "guest_service_set": self.set}
+
+    # -- guest_service_info -------------------------------------------------------------------
+    def info(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("names",), call.operation)
+        names = call.params["names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise NotRecognised(f"{call.operation} params.names must be a list of strings")
+        with self.guest.lock:
+            return {"computer": dict(COMPUTER), "services": [self._describe(name) for name in names]}
+
+    def _describe(self, name: str) -> dict[str, Any]:
+        service = self.guest.find(name)
+        if service is None:
+            return {"name": name, "exists": False, "display_name": None, "status": None, "start_mode": None}
+        return {
+            "name": service.name,
+            "exists": True,
+            "display_name": self.guest.display_name(service),
+            "status": service.status,
+            "start_mode": service.start_mode,
+        }
+
+    # -- guest_service_set --------------------------------------------------------------------
+    def set(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("services",), call.operation)
+        items = call.params["services"]
+        shape = '{"name": string, "state": started|stopped|restarted|null, "start_mode": one of START_MODES|null}'
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict)
+            and set(i) == {"name", "state", "start_mode"}
+            and isinstance(i["name"], str)
+            and (i["state"] is None or i["state"] in WANTED_STATES)
+            and (i["start_mode"] is None or i["start_mode"] in START_MODES)
+            for i in items
+        ):
+            raise NotRecognised(
+                f"{call.operation} params.services must be a list of "
+                + shape.replace("one of START_MODES", "|".join(START_MODES))
+            )
+        with self.guest.lock:
+            missing: list[str] = []
+            for item in items:  # step 1: every service must exist before anything is written
+                if self.guest.find(item["name"]) is None and item["name"] not in missing:
+                    missing.append(item["name"])
+            if missing:
+                return {"missing": missing, "services": []}
+            return {"missing": [], "services": [self._apply(item, call.check_mode) for item in items]}
+
+    def _apply(self, item: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+        service = self.guest.find(item["name"])
+        assert service is not None
+        before = {"status": service.status, "start_mode": service.start_mode}
+        status, start_mode = service.status, service.start_mode
+        error = None
+        restarted = False
+        if item["start_mode"] is not None and item["start_mode"] != start_mode:  # Set-Service first
+            start_mode = item["start_mode"]
+            self._write(check_mode, lambda: setattr(service, "start_mode", item["start_mode"]))
+        wanted = item["state"]
+        needs_start = wanted == "restarted" or (wanted == "started" and status != "Running")
+        if wanted == "stopped" and status != "Stopped":
+            status = "Stopped"
+            self._write(check_mode, lambda: service.set_status("Stopped"))
+        elif needs_start and start_mode == "Disabled":
+            if status == "Running":  # Restart-Service stops it, then cannot start it
+                status = "Stopped"
+                self._write(check_mode, lambda: service.set_status("Stopped"))
+            error = self._cannot_start(service)  # Windows refuses; predicted in check mode too
+        elif needs_start:
+            restarted = wanted == "restarted"
+            status = "Running"
+            self._write(check_mode, lambda: service.set_status("Running"))
+        # Read again, as the library does; in check mode `after` is what would result.
+        after = {"status": status, "start_mode": start_mode}
+        if not check_mode:
+            after = {"status": service.status, "start_mode": service.start_mode}
+        return {
+            "name": service.name,
+            "before": before,
+            "after": after,
+            "changed": after != before or restarted,
+            "error": error,
+        }
+
+    def _write(self, check_mode: bool, change: Callable[[], None]) -> None:
+        if not check_mode:
+            change()
+            self.guest.counters.add("writes")
+
+    def _cannot_start(self, service: GuestService) -> dict[str, Any]:
+        # Start-Service's ServiceCommandException (category OpenError) for a Disabled service. The
+        # text stays English: the lab localizes display names only.
+        return {
+            "type": SERVICE_COMMAND_EXCEPTION,
+            "message": (
+                f"Service '{self.guest.display_name(service)} ({service.name})' cannot be started due to the "
+                f"following error: Cannot start service {service.name} on computer '.'."
+            ),
+            "category": "OpenError",
+            "service": service.name,
+        }

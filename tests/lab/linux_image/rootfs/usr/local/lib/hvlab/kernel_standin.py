@@ -1,0 +1,139 @@
+"""Lab guest image only: stand-in for udev device activation and for systemd-modules-load.
+
+A container has no udev (read-only /sys, no uevents), so device-activated units never start, and it
+cannot load kernel modules. This service (hvlab-kernel-standin.service, pulled in by
+sysinit.target) does the part of both that the Hyper-V guest side depends on:
+
+- When a node appears in /dev/vmbus (the lab host adds it while it offers the integration
+  service), it starts the units that the udev rules name for it with ENV{SYSTEMD_WANTS} (Debian's
+  60-hyperv-daemons.rules: KERNEL=="vmbus/hv_kvp", TAG+="systemd",
+  ENV{SYSTEMD_WANTS}+="hv-kvp-daemon.service"), as systemd does for a udev-tagged device. Nodes
+  present at start count as appearing (udev's coldplug). Rules are read as udev reads them: by
+  file name across /etc, /run, /usr/local/lib and /usr/lib (/lib), the first directory winning,
+  a link to /dev/null disabling the file.
+- At start, it loads the modules listed in modules-load.d with the lab's modprobe stand-in (only
+  the stand-in's own modules can load; see modprobe.py).
+"""
+
+import fnmatch
+import glob
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+DEV_DIR = "/dev/vmbus"
+RULE_DIRS = (
+    "/etc/udev/rules.d",
+    "/run/udev/rules.d",
+    "/usr/local/lib/udev/rules.d",
+    "/usr/lib/udev/rules.d",
+    "/lib/udev/rules.d",
+)
+MODULES_LOAD_DIRS = (
+    "/etc/modules-load.d",
+    "/run/modules-load.d",
+    "/usr/local/lib/modules-load.d",
+    "/usr/lib/modules-load.d",
+    "/lib/modules-load.d",
+)
+MODPROBE = "/usr/local/sbin/modprobe"
+POLL_SECONDS = 0.2
+MATCH = re.compile(r'(KERNEL|SUBSYSTEM)=="([^"]*)"')
+WANTS = re.compile(r'ENV\{SYSTEMD_WANTS\}(\+?=)"([^"]*)"')
+
+
+def config_files(dirs, suffix):
+    """Files by name, the first directory holding a name winning (udev and systemd order)."""
+    chosen = {}
+    for directory in dirs:
+        for path in glob.glob(os.path.join(directory, "*" + suffix)):
+            chosen.setdefault(os.path.basename(path), path)
+    return [chosen[name] for name in sorted(chosen) if os.path.realpath(chosen[name]) != "/dev/null"]
+
+
+def rule_lines(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read().replace("\\\n", "")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def wanted_units(kernel_name):
+    """Units the rules add to SYSTEMD_WANTS for a misc device named kernel_name (vmbus/hv_kvp)."""
+    units = []
+    for path in config_files(RULE_DIRS, ".rules"):
+        for line in rule_lines(path):
+            if 'TAG+="systemd"' not in line.replace(" ", ""):
+                continue
+            matches = MATCH.findall(line)
+            if not matches:
+                continue
+            subjects = {"KERNEL": kernel_name, "SUBSYSTEM": "misc"}
+            if not all(fnmatch.fnmatchcase(subjects[key], pattern) for key, pattern in matches):
+                continue
+            for operator, value in WANTS.findall(line):
+                if operator == "=":
+                    units = []
+                units.extend(value.split())
+    return list(dict.fromkeys(units))
+
+
+def device_added(name):
+    units = wanted_units("vmbus/" + name)
+    if not units:
+        return
+    print("%s/%s appeared: starting %s" % (DEV_DIR, name, " ".join(units)), file=sys.stderr)
+    result = subprocess.run(["systemctl", "start", "--no-block", *units], check=False)
+    if result.returncode != 0:
+        print("systemctl start %s failed (%d)" % (" ".join(units), result.returncode), file=sys.stderr)
+
+
+def load_modules():
+    names = []
+    for path in config_files(MODULES_LOAD_DIRS, ".conf"):
+        for line in rule_lines(path):
+            if not line.startswith(";"):
+                names.append(line.split()[0])
+    for name in names:
+        subprocess.run([MODPROBE, "-q", name], check=False)
+
+
+def notify(message):
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode(), address)
+
+
+def present():
+    try:
+        return set(os.listdir(DEV_DIR))
+    except OSError:
+        return set()
+
+
+def main():
+    load_modules()
+    seen = set()
+    ready = False
+    while True:
+        now = present()
+        for name in sorted(now - seen):
+            device_added(name)
+        seen = now
+        if not ready:
+            notify("READY=1")  # coldplug jobs are queued: boot waits for them, as for udev's trigger
+            ready = True
+        time.sleep(POLL_SECONDS)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
