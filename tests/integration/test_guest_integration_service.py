@@ -160,6 +160,7 @@ def test_linux_guest_follows_what_the_host_offers(tmp_path: Path, start_lab) -> 
     stop = run_playbook(tmp_path, lab, [_guest_task({gsi: "stopped"})], hosts="linux_guests", name="stop")
     assert stop.result("set")["status"] == "ok", stop.stdout
     assert stop.recap("lin01")["changed"] == 1
+    assert _host_status(tmp_path, lab, "lin01", gsi) == "LostCommunication"  # the host notices
 
     check = run_playbook(tmp_path, lab, [_guest_task({gsi: "started"})], hosts="linux_guests", check=True, name="check")
     assert check.result("set")["status"] == "ok", check.stdout
