@@ -26,7 +26,8 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
     by_key,
 )
 
-Runner = t.Callable[[list[str]], tuple[int, str, str]]
+# typing aliases, not list[str]: this line runs on the target, which may have Python 3.8.
+Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]  # noqa: UP006
 
 VMBUS_DEVICES = "/sys/bus/vmbus/devices"
 SYS_MODULE = "/sys/module"
@@ -40,15 +41,21 @@ UNIT_FILE_ACTIVATION = {
 }
 
 
+class GuestStateError(Exception):
+    """The wish cannot be met; the message names the IC and says what to do."""
+
+
 @dataclass
 class Unit:
     name: str
     active_state: str  # active, inactive, failed, activating, ...
     unit_file_state: str  # enabled, disabled, static, masked, ...
+    masked: bool = False
 
     @property
     def active(self) -> bool:
-        return self.active_state in ("active", "reloading", "activating")
+        # "activating" is left out: a unit that crash-loops sits in activating/auto-restart.
+        return self.active_state in ("active", "reloading")
 
     @property
     def can_enable(self) -> bool:
@@ -173,18 +180,38 @@ def vmbus_devices(root: str) -> dict[str, list[tuple[str, str | None]]]:
 
 
 def systemd_units(run: Runner, names: t.Sequence[str]) -> dict[str, Unit]:
-    """The units among ``names`` that systemd knows (one systemctl call)."""
+    """The units among ``names`` that systemd knows, keyed by the name asked for (one systemctl call).
+
+    ``systemctl show`` prints one block per name, in order, even for unknown ones; pairing blocks with
+    names by position keeps aliases working (Id would be the unit's primary name).
+    """
     if not names:
         return {}
-    rc, out, _err = run(["systemctl", "show", "--property=Id,LoadState,ActiveState,UnitFileState", "--", *names])
+    rc, out, err = run(["systemctl", "show", "--property=Id,LoadState,ActiveState,UnitFileState", "--", *names])
     if rc != 0:
-        return {}
+        raise GuestStateError(
+            "cannot ask systemd about the Hyper-V daemons (systemctl show failed: %s); this module needs "
+            "systemd" % (err or out).strip()
+        )
     units: dict[str, Unit] = {}
-    for block in out.strip().split("\n\n"):
+    for name, block in zip(names, out.strip().split("\n\n")):  # noqa: B905 - strict= needs Python 3.10
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if props.get("LoadState") == "loaded" and props.get("Id"):
-            units[props["Id"]] = Unit(props["Id"], props.get("ActiveState", ""), props.get("UnitFileState", ""))
+        load = props.get("LoadState")
+        if load in ("loaded", "masked"):
+            units[name] = Unit(
+                name, props.get("ActiveState", ""), props.get("UnitFileState", ""), masked=load == "masked"
+            )
     return units
+
+
+def _pick_unit(units: dict[str, Unit], candidates: t.Sequence[str], uio: bool) -> Unit | None:
+    """The first known candidate; for fcopy, the UIO daemon exactly when the device needs it."""
+    ordered = (
+        [name for name in candidates if ("uio" in name) == uio]
+        if any("uio" in c for c in candidates)
+        else list(candidates)
+    )
+    return next((units[name] for name in ordered if name in units), None)
 
 
 def probe(root: str, run: Runner, release: str) -> GuestProbe:
@@ -221,16 +248,13 @@ def probe(root: str, run: Runner, release: str) -> GuestProbe:
         daemon = LINUX_DAEMONS.get(ic.key)
         if daemon:
             ic_probe.daemon_candidates = daemon.units
-            ic_probe.daemon = next((units[name] for name in daemon.units if name in units), None)
+            uio = ic_probe.needs_uio or driver == UIO_DRIVER
+            ic_probe.daemon = _pick_unit(units, daemon.units, uio)
         result.services[ic.key] = ic_probe
     return result
 
 
 # --- desired state ----------------------------------------------------------------------------------
-
-
-class GuestStateError(Exception):
-    """The wish cannot be met; the message names the IC and says what to do."""
 
 
 @dataclass
@@ -244,7 +268,7 @@ class Step:
 class IcPlan:
     key: str
     steps: list[Step] = field(default_factory=list)
-    skipped: str | None = None
+    not_offered: bool = False
     note: str | None = None
 
 
@@ -269,7 +293,7 @@ def plan_ic(probe_: GuestProbe, key: str, wish: dict[str, t.Any], skip_not_offer
             raise GuestStateError("%s has no daemon to enable: it lives in the kernel driver hv_utils" % key)
     if wants_running and not ic.offered:
         if skip_not_offered:
-            plan.skipped = "not offered by the host"
+            plan.not_offered = True
             return plan
         raise GuestStateError(
             "%s is not offered by the host to this guest (no VMBus device with class %s); "
@@ -289,6 +313,11 @@ def plan_ic(probe_: GuestProbe, key: str, wish: dict[str, t.Any], skip_not_offer
             "the daemon for %s is not installed (none of the units %s exists); %s"
             % (key, ", ".join(ic.daemon_candidates), hint)
         )
+    if unit.masked:
+        raise GuestStateError("%s: %s is masked; unmask it first (systemctl unmask %s)" % (key, unit.name, unit.name))
+    if wants_running and not ic.needs_uio and ic.driver is None and not probe_.modules.get("hv_utils"):
+        # The daemon talks to the kernel through hv_utils (hyperv-facts.md section 3).
+        plan.steps.append(Step("load the kernel module hv_utils", command=["modprobe", "hv_utils"]))
     if wants_running and ic.needs_uio and ic.driver != UIO_DRIVER:
         # Linux >= 6.10: the fcopy daemon talks to /dev/uioN through uio_hv_generic (facts section 3).
         if not probe_.modules.get(UIO_DRIVER):

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import (
@@ -61,6 +62,8 @@ def _execute(step: Step, root: str, run: Runner) -> str | None:
             with open(_path(root, path), "w", encoding="ascii") as handle:
                 handle.write(text)
         except OSError as exc:
+            if exc.errno == errno.EEXIST:  # new_id already holds the class: the kernel knows it
+                return None
             return str(exc)
     return None
 
@@ -74,12 +77,15 @@ def apply_guest_state(
     release: str,
 ) -> dict[str, t.Any]:
     """Probe, plan every IC (failing before any change), run the steps, verify. Returns the module result."""
-    before = probe(root, run, release)
+    try:
+        before = probe(root, run, release)
+    except GuestStateError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc) + ". Nothing was changed.", "diff_data": {}}
     result: dict[str, t.Any] = {
         "changed": False,
         "hyperv_guest": before.hyperv_guest,
         "integration_services": {},
-        "skipped": [],
+        "not_offered": [],
         "diff_data": {"before": {}, "after": {}},
     }
     if not before.hyperv_guest:
@@ -108,7 +114,10 @@ def apply_guest_state(
                     failures[key] = "%s: %s failed: %s" % (key, step.description, error)
                     break
                 done[key].append(step.description)
-    after = probe(root, run, release) if not check_mode else None
+    try:
+        after = probe(root, run, release) if not check_mode else None
+    except GuestStateError as exc:
+        return dict(result, failed=True, changed=any(done.values()), msg="after the changes: %s" % exc)
 
     for key, plan in plans.items():
         wish = wanted[key]
@@ -121,12 +130,13 @@ def apply_guest_state(
             "steps": [s.description for s in plan.steps] if check_mode else done[key],
             "changed": bool(plan.steps) if check_mode else bool(done[key]),
         }
-        if plan.skipped:
-            entry["skipped"] = plan.skipped
-            result["skipped"].append(key)
+        if plan.not_offered:
+            # Not "skipped": Ansible would count a result with a true "skipped" as a skipped task.
+            entry["not_offered"] = True
+            result["not_offered"].append(key)
         if plan.note:
             entry["note"] = plan.note
-        if after is not None and key not in failures and "unit" in new and not plan.skipped:
+        if after is not None and key not in failures and "unit" in new and not plan.not_offered:
             state = wish.get("state")
             if state in ("started", "restarted") and not new["active"]:
                 unit = after.services[key].daemon

@@ -43,7 +43,7 @@ options:
   skip_not_offered:
     description:
       - Skip services that the host does not offer to this guest instead of failing.
-      - Skipped services are listed in RV(skipped).
+      - Those services are listed in RV(not_offered).
     type: bool
     default: false
 attributes:
@@ -106,8 +106,8 @@ integration_services:
       after: {unit: hv-kvp-daemon.service, active: true, enabled: true}
       changed: true
       steps: [start hv-kvp-daemon.service]
-skipped:
-  description: Services skipped because the host does not offer them (O(skip_not_offered)).
+not_offered:
+  description: Services left alone because the host does not offer them (O(skip_not_offered)).
   returned: always
   type: list
   elements: str

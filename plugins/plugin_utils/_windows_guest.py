@@ -12,7 +12,6 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
     windows_service_name,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import host_error_message
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
@@ -26,7 +25,9 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
     try:
         return _powershell.call(action, _powershell.WINDOWS_GUEST_LIBRARY, operation, params, check_mode)
     except _powershell.HostOperationError as exc:
-        text = host_error_message(guest, exc).replace("Hyper-V host", "Windows guest", 1)
+        text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
+        if exc.category == "PermissionDenied" or exc.error_type == "System.UnauthorizedAccessException":
+            text += " Managing services needs an administrator account in the guest."
         raise WindowsGuestError(text + (" Nothing was changed." if writes else "")) from exc
     except _powershell.PowerShellCallError as exc:
         text = "Windows guest %s: %s." % (guest, exc)
@@ -70,6 +71,14 @@ def guest_set(
         ]
     }
     answer = _call(action, guest, "guest_service_set", params, check_mode, writes=True)
+    if answer.get("not_a_guest"):
+        computer = answer.get("computer") or {}
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": "%s is not a Hyper-V guest (it reports %s / %s), so its vmic* services are not changed. "
+            "Nothing was changed." % (guest, computer.get("manufacturer"), computer.get("model")),
+        }
     if answer.get("missing"):
         return {
             "failed": True,
@@ -77,7 +86,7 @@ def guest_set(
             "msg": "Windows guest %s has no service %s. Nothing was changed."
             % (guest, ", ".join("%s (%s)" % (n, keys_by_name.get(n, n)) for n in answer["missing"])),
         }
-    result: dict[str, t.Any] = {"changed": False, "integration_services": {}, "skipped": []}
+    result: dict[str, t.Any] = {"changed": False, "integration_services": {}, "not_offered": []}
     before: dict[str, t.Any] = {}
     after: dict[str, t.Any] = {}
     failures = []

@@ -18,9 +18,16 @@ $ProgressPreference = 'SilentlyContinue'
 function Get-ErrorRecordData {
     # Untyped parameters: [string] would turn $null into '' and the protocol says null.
     param ($ErrorRecord, $VmName, $Service)
+    # The innermost exception often holds the reason (Start-Service wraps the Win32 error).
+    $message = $ErrorRecord.Exception.Message
+    $inner = $ErrorRecord.Exception
+    while ($null -ne $inner.InnerException) { $inner = $inner.InnerException }
+    if ($inner -ne $ErrorRecord.Exception -and $inner.Message -and -not $message.Contains($inner.Message)) {
+        $message = "$message $($inner.Message)"
+    }
     @{
         type     = $ErrorRecord.Exception.GetType().FullName
-        message  = $ErrorRecord.Exception.Message
+        message  = $message
         # Category is not localized, unlike the message: the controller decides on it.
         category = $ErrorRecord.CategoryInfo.Category.ToString()
         vm       = $VmName

@@ -179,9 +179,11 @@ class GuestOperations:
             for item in items:  # step 1: every service must exist before anything is written
                 if self.guest.find(item["name"]) is None and item["name"] not in missing:
                     missing.append(item["name"])
+            # A lab guest is always a Hyper-V VM: the library's not-a-guest refusal never applies.
+            base = {"not_a_guest": False, "computer": dict(COMPUTER)}
             if missing:
-                return {"missing": missing, "services": []}
-            return {"missing": [], "services": [self._apply(item, call.check_mode) for item in items]}
+                return dict(base, missing=missing, services=[])
+            return dict(base, missing=[], services=[self._apply(item, call.check_mode) for item in items])
 
     def _apply(self, item: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         service = self.guest.find(item["name"])

@@ -107,6 +107,8 @@ def test_stop_and_start_a_service_and_the_host_follows(guest_lab: Any) -> None:
     assert host_ic(guest_lab, "web01", "vss") == ("Ok", None)
     result = guest.set([{"name": "vmicvss", "state": "stopped"}])
     assert result == {
+        "not_a_guest": False,
+        "computer": {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"},
         "missing": [],
         "services": [
             {
@@ -188,7 +190,7 @@ def test_missing_service_writes_nothing(guest_lab: Any) -> None:
             {"name": "vmicnope", "start_mode": "Manual"},
         ]
     )
-    assert result == {"missing": ["vmicnope"], "services": []}
+    assert result["missing"] == ["vmicnope"] and result["services"] == [] and result["not_a_guest"] is False
     assert guest.counters()["writes"] == 0
     assert guest_lab.state()["vms"]["web01"]["guest"]["services"]["vmicvss"]["status"] == "Running"
 

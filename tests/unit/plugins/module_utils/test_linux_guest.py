@@ -27,20 +27,31 @@ OS_RELEASE = {
 class FakeSystemd:
     """systemctl show/start/stop/enable/disable over a dict of units; records every command."""
 
-    def __init__(self, units: dict[str, tuple[str, str]], start_fails: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        units: dict[str, tuple[str, str]],
+        start_fails: set[str] | None = None,
+        masked: set[str] | None = None,
+        rc: int = 0,
+    ) -> None:
         self.units = {name: list(state) for name, state in units.items()}  # name -> [active, unit_file]
         self.start_fails = start_fails or set()
+        self.masked = masked or set()
+        self.rc = rc
         self.commands: list[list[str]] = []
 
     def __call__(self, argv: list[str]) -> tuple[int, str, str]:
         self.commands.append(argv)
         if argv[:2] == ["systemctl", "show"]:
+            if self.rc:
+                return self.rc, "", "System has not been booted with systemd as init system (PID 1)."
             blocks = []
             for name in argv[argv.index("--") + 1 :]:
                 if name in self.units:
                     active, file_state = self.units[name]
+                    load = "masked" if name in self.masked else "loaded"
                     blocks.append(
-                        "Id=%s\nLoadState=loaded\nActiveState=%s\nUnitFileState=%s" % (name, active, file_state)
+                        "Id=%s\nLoadState=%s\nActiveState=%s\nUnitFileState=%s" % (name, load, active, file_state)
                     )
                 else:
                     blocks.append("Id=%s\nLoadState=not-found\nActiveState=inactive\nUnitFileState=" % name)
@@ -189,7 +200,7 @@ def test_not_offered_fails_or_is_skipped(tmp_path: Path) -> None:
     found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
     with pytest.raises(lg.GuestStateError, match=r"guest_service_interface is not offered.*vm_integration_service"):
         lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
-    assert lg.plan_ic(found, "guest_service_interface", {"state": "started"}, True).skipped == "not offered by the host"
+    assert lg.plan_ic(found, "guest_service_interface", {"state": "started"}, True).not_offered is True
 
 
 def test_missing_daemon_names_the_family_package(tmp_path: Path) -> None:
@@ -267,3 +278,56 @@ def test_fcopy_still_bound_to_hv_utils_needs_no_uio_whatever_uname_says(tmp_path
     assert found.services["guest_service_interface"].needs_uio is False
     plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == ["start hv-fcopy-daemon.service"]
+
+
+def test_result_key_is_not_offered_never_skipped(tmp_path: Path) -> None:
+    result = apply_guest_state(
+        {"guest_service_interface": {"state": "started"}},
+        True,
+        False,
+        str(make_guest(tmp_path)),
+        FakeSystemd(DEBIAN_UNITS),
+        "6.1.0",
+    )
+    assert "skipped" not in result  # Ansible would count the whole task as skipped
+    assert result["not_offered"] == ["guest_service_interface"] and result["changed"] is False
+
+
+def test_masked_unit_says_unmask(tmp_path: Path) -> None:
+    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS, masked={"hv-kvp-daemon.service"}), "6.1.0")
+    assert found.services["key_value_pair_exchange"].daemon.masked
+    with pytest.raises(lg.GuestStateError, match=r"masked; unmask it first \(systemctl unmask hv-kvp-daemon.service\)"):
+        lg.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
+
+
+def test_without_systemd_the_module_says_so(tmp_path: Path) -> None:
+    result = apply_guest_state(
+        {"vss": {"state": "started"}}, False, False, str(make_guest(tmp_path)), FakeSystemd({}, rc=1), "6.1.0"
+    )
+    assert result["failed"] is True and "needs systemd" in result["msg"] and "Nothing was changed" in result["msg"]
+
+
+def test_suse_with_both_fcopy_units_picks_the_one_the_kernel_needs(tmp_path: Path) -> None:
+    units = {
+        "hv_fcopy_daemon.service": ("inactive", "disabled"),
+        "hv_fcopy_uio_daemon.service": ("inactive", "disabled"),
+    }
+    old = lg.probe(
+        str(make_guest(tmp_path / "old", "sles", offered=("guest_service_interface",))), FakeSystemd(units), "6.4.0"
+    )
+    assert old.services["guest_service_interface"].daemon.name == "hv_fcopy_daemon.service"
+    new = lg.probe(
+        str(make_guest(tmp_path / "new", "sles", offered=("guest_service_interface",), fcopy_driver=None)),
+        FakeSystemd(units),
+        "6.12.0",
+    )
+    assert new.services["guest_service_interface"].daemon.name == "hv_fcopy_uio_daemon.service"
+
+
+def test_daemon_ic_loads_hv_utils_when_nothing_drives_the_device(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, modules=("hv_vmbus",))
+    for device in (root / "sys/bus/vmbus/devices").iterdir():
+        (device / "driver").unlink()
+    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    plan = lg.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
+    assert [s.description for s in plan.steps] == ["load the kernel module hv_utils", "start hv-kvp-daemon.service"]
