@@ -109,6 +109,7 @@ class GuestProbe:
     modules: dict[str, bool]
     services: dict[str, IcProbe] = field(default_factory=dict)
     ptp_hyperv: bool = False
+    modules_at_boot: dict[str, bool] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -116,6 +117,7 @@ class GuestProbe:
             "kernel": self.kernel,
             "os_family": self.os_family,
             "modules": self.modules,
+            "modules_at_boot": self.modules_at_boot,
             "time_source": {"ptp_hyperv": self.ptp_hyperv},
             "integration_services": [self.services[ic.key].as_dict() for ic in CATALOG if ic.key in self.services],
         }
@@ -159,6 +161,36 @@ def os_family(root: str) -> str:
         if word == "arch":
             return "archlinux"
     return words[0] or "unknown"
+
+
+# Where systemd-modules-load and Debian's /etc/modules name modules to load at boot (modules-load.d(5)).
+MODULES_LOAD_DIRS = (
+    "/etc/modules-load.d",
+    "/run/modules-load.d",
+    "/usr/local/lib/modules-load.d",
+    "/usr/lib/modules-load.d",
+    "/lib/modules-load.d",
+)
+
+
+def modules_loaded_at_boot(root: str, names: t.Sequence[str]) -> dict[str, bool]:
+    listed: set[str] = set()
+    files = [_path(root, "/etc/modules")]
+    for folder in MODULES_LOAD_DIRS:
+        try:
+            files.extend(
+                os.path.join(_path(root, folder), n)
+                for n in sorted(os.listdir(_path(root, folder)))
+                if n.endswith(".conf")
+            )
+        except OSError:
+            continue
+    for path in files:
+        for line in (_read(path) or "").splitlines():
+            word = line.split("#", 1)[0].strip()
+            if word and not word.startswith(";"):
+                listed.add(word.split()[0].replace("-", "_"))
+    return {name: name in listed for name in names}
 
 
 def vmbus_devices(root: str) -> dict[str, list[tuple[str, str | None]]]:
@@ -227,6 +259,8 @@ def probe(root: str, run: Runner, release: str) -> GuestProbe:
         os_family=os_family(root),
         modules=modules,
         ptp_hyperv=os.path.exists(_path(root, "/dev/ptp_hyperv")),
+        # hv_sock (Hyper-V sockets) must be loaded now and at boot for AF_VSOCK over VMBus (facts section 3).
+        modules_at_boot=modules_loaded_at_boot(root, ("hv_sock",)),
     )
     devices = vmbus_devices(root)
     candidates = [unit for daemon in LINUX_DAEMONS.values() for unit in daemon.units]

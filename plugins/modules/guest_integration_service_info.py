@@ -77,6 +77,13 @@ modules:
   returned: on Linux
   type: dict
   sample: {hv_vmbus: true, hv_utils: true, hv_sock: false, uio_hv_generic: false}
+modules_at_boot:
+  description:
+    - Whether C(hv_sock) (Hyper-V sockets) is named in C(/etc/modules) or a C(modules-load.d) file, so that
+      it is loaded at boot (Linux).
+  returned: on Linux
+  type: dict
+  sample: {hv_sock: true}
 time_source:
   description: Whether the Hyper-V PTP clock is available as C(/dev/ptp_hyperv) (Linux).
   returned: on Linux

@@ -165,3 +165,77 @@ $operations = @{
     vm_integration_service_info = ${function:Invoke-VmIntegrationServiceInfo}
     vm_integration_service_set  = ${function:Invoke-VmIntegrationServiceSet}
 }
+
+# --- Hyper-V socket service registrations (protocol doc section 8; hyperv-facts.md section 4) -------
+
+$GuestCommunicationServices = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\GuestCommunicationServices'
+
+function Get-HvSocketEntry {
+    # GUID (upper, no braces) -> @{ key = subkey name as it is; name = ElementName or $null }.
+    $entries = [ordered]@{}
+    if (-not (Test-Path -LiteralPath $GuestCommunicationServices)) { return $entries }
+    foreach ($key in @(Get-ChildItem -LiteralPath $GuestCommunicationServices)) {
+        $parsed = [guid]::Empty
+        if (-not [guid]::TryParse($key.PSChildName.Trim('{', '}'), [ref]$parsed)) { continue }
+        $value = $key.GetValue('ElementName', $null)
+        $entries[$parsed.ToString().ToUpperInvariant()] = @{ key = $key.PSChildName; name = $value }
+    }
+    return $entries
+}
+
+function Invoke-HvSocketServiceInfo {
+    param ($Request)
+    $entries = Get-HvSocketEntry
+    @{
+        services = @(foreach ($guid in $entries.Keys) {
+                @{ service_id = $guid; key = $entries[$guid].key; name = $entries[$guid].name }
+            })
+    }
+}
+
+function Set-OneHvSocketEntry {
+    param ($Entries, $Item, [bool]$CheckMode)
+    $guid = $Item.guid
+    $existing = $Entries[$guid]
+    $before = @{ present = ($null -ne $existing); name = if ($existing) { $existing.name } else { $null } }
+    $entry = @{ service_id = $guid; before = $before; after = @{ present = $before.present; name = $before.name }; changed = $false; error = $null }
+    try {
+        if ($Item.state -eq 'absent') {
+            if ($existing) {
+                if (-not $CheckMode) { Remove-Item -LiteralPath (Join-Path -Path $GuestCommunicationServices -ChildPath $existing.key) -Recurse }
+                $entry.after = @{ present = $false; name = $null }
+            }
+        }
+        else {
+            $path = Join-Path -Path $GuestCommunicationServices -ChildPath $(if ($existing) { $existing.key } else { $guid })
+            if (-not $existing -and -not $CheckMode) { $null = New-Item -Path $path -Force }
+            $entry.after.present = $true
+            if ($null -ne $Item.name -and $Item.name -cne $before.name) {
+                if (-not $CheckMode) { Set-ItemProperty -LiteralPath $path -Name 'ElementName' -Value ([string]$Item.name) -Type String }
+                $entry.after.name = [string]$Item.name
+            }
+        }
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $guid
+    }
+    if (-not $CheckMode) {
+        $now = (Get-HvSocketEntry)[$guid]
+        $entry.after = @{ present = ($null -ne $now); name = if ($now) { $now.name } else { $null } }
+    }
+    $entry.changed = ($entry.after.present -ne $before.present) -or ($entry.after.name -cne $before.name)
+    return $entry
+}
+
+function Invoke-HvSocketServiceSet {
+    param ($Request)
+    # Every GUID parses before the first write ([guid]::Parse throws FormatException otherwise).
+    $items = @(foreach ($wish in @($Request.params.services)) {
+            @{ guid = [guid]::Parse([string]$wish.service_id).ToString().ToUpperInvariant(); name = $wish.name; state = [string]$wish.state }
+        })
+    $entries = Get-HvSocketEntry
+    @{ services = @(foreach ($item in $items) { Set-OneHvSocketEntry -Entries $entries -Item $item -CheckMode ([bool]$Request.check_mode) }) }
+}
+
+$operations['hvsocket_service_info'] = ${function:Invoke-HvSocketServiceInfo}
+$operations['hvsocket_service_set'] = ${function:Invoke-HvSocketServiceSet}

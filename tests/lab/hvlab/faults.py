@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import BY_KEY
+from .hvsocket import parse_guid
 
 # type -> {parameter: required?}; `times` is accepted by every type.
 FAULT_TYPES: dict[str, dict[str, bool]] = {
@@ -19,6 +20,7 @@ FAULT_TYPES: dict[str, dict[str, bool]] = {
     "drop_connection": {"at": False},
     "delay": {"seconds": True},
     "access_denied": {},
+    "registry_error": {"service_id": True, "message": False},
 }
 DROP_POINTS = ("receive", "send")
 
@@ -71,6 +73,17 @@ def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
             raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
         if params["service"] not in BY_KEY:
             raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: " + ", ".join(BY_KEY))
+        if "message" in params and not isinstance(params["message"], str):
+            raise ValueError(f"{where}: 'message' must be a string")
+    elif ftype == "registry_error":
+        value = params["service_id"]
+        guid = parse_guid(value) if isinstance(value, str) else None
+        if guid is None:
+            raise ValueError(
+                f"{where}: 'service_id' must be a GUID like 00000AC9-FACB-11E6-BD58-64006A7986D3 "
+                f"(quote it), got {value!r}"
+            )
+        params["service_id"] = guid
         if "message" in params and not isinstance(params["message"], str):
             raise ValueError(f"{where}: 'message' must be a string")
     elif ftype == "drop_connection":

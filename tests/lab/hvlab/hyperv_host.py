@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .catalog import CATALOG, IcDefinition
 from .counters import Counters
+from .hvsocket import BUILTIN_SERVICES, Change, ServiceRegistry, subkey_guid
 
 log = logging.getLogger("hvlab.host")
 
@@ -148,8 +149,8 @@ class HyperVHost:
         self._offers_closed = False
         self.vms: list[VirtualMachine] = []
         self._by_name: dict[str, list[VirtualMachine]] = {}
-        # GuestCommunicationServices registry key: service GUID -> ElementName (facts section 4).
-        self.hvsocket_services: dict[str, str] = {}
+        # The GuestCommunicationServices registry key (facts section 4): subkey -> ElementName.
+        self.hvsocket = ServiceRegistry(BUILTIN_SERVICES)
 
     # -- building -----------------------------------------------------------------------------
     def add_vm(self, spec: VmSpec) -> VirtualMachine:
@@ -170,6 +171,17 @@ class HyperVHost:
         self.vms.append(vm)
         self._by_name.setdefault(fold(spec.name), []).append(vm)
         return vm
+
+    def add_hvsocket_services(self, entries: dict[str, str | None]) -> None:
+        """LABFILE `hvsocket_services` (validated): add these subkeys. An entry for the GUID of a
+        built-in one replaces it (spelling and ElementName); a name already there gets the new value."""
+        with self.lock:
+            for key, name in entries.items():
+                guid = subkey_guid(key)
+                old = self.hvsocket.find(guid) if guid is not None else self.hvsocket.find_name(key)
+                if old is not None:
+                    self.hvsocket.apply(Change("remove", old))
+                self.hvsocket.apply(Change("create", key, name))
 
     # -- reading ------------------------------------------------------------------------------
     def find(self, name: str) -> list[VirtualMachine]:
@@ -229,6 +241,13 @@ class HyperVHost:
             self.counters.add("writes")
             return True
 
+    def write_hvsocket(self, change: Change) -> None:
+        """One real write to GuestCommunicationServices (a subkey created, renamed or removed)."""
+        with self.lock:
+            self.hvsocket.apply(change)
+            self.counters.add("writes")
+            log.info("host %s: registry %s %r (ElementName %r)", self.name, change.kind, change.key, change.name)
+
     def flush_offers(self) -> None:
         """Tell every guest whose offer changed what the host offers now (GuestSide.offers_changed).
         Call it without holding `lock`: the guest may block. The offer is read after taking
@@ -281,7 +300,13 @@ class HyperVHost:
                     "integration_services": services,
                 }
                 guests.append((vms[key], vm))
-            result = {"vms": vms, "hvsocket_services": dict(self.hvsocket_services)}
+            result = {
+                "vms": vms,
+                "hvsocket_services": self.hvsocket.services(),
+                "hvsocket_registry": [
+                    {"key": key, "service_id": subkey_guid(key), "name": name} for key, name in self.hvsocket.entries()
+                ],
+            }
         for entry, vm in guests:
             try:
                 guest = dict(vm.guest.snapshot())

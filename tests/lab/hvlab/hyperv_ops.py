@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .faults import FaultSet
+from .hvsocket import REGISTRY_PATH, ServiceRegistry, parse_guid, subkey_guid
 from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine
 from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 
+log = logging.getLogger("hvlab.ops")
+
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
+HVSOCKET_ITEM_KEYS = {"service_id", "name", "state"}
+HVSOCKET_STATES = ("present", "absent")
+# [guid]::Parse on a string that is no GUID (.NET Framework's message, as PowerShell wraps it).
+GUID_FORMAT_MESSAGE = (
+    'Exception calling "Parse" with "1" argument(s): '
+    '"Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."'
+)
 
 
 def _check_keys(params: dict[str, Any], required: tuple[str, ...], operation: str) -> None:
@@ -37,6 +48,8 @@ class HostOperations:
         return {
             "vm_integration_service_info": self.info,
             "vm_integration_service_set": self.set,
+            "hvsocket_service_info": self.hvsocket_info,
+            "hvsocket_service_set": self.hvsocket_set,
         }
 
     def before_call(self, call: LibraryCall) -> None:
@@ -182,3 +195,73 @@ class HostOperations:
             "changed": after != before,
             "error": error,
         }
+
+    # -- Hyper-V socket service registrations (protocol doc section 8) ---------------------------
+    def hvsocket_info(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, (), call.operation)
+        with self.host.lock:
+            services = [
+                {"service_id": guid, "key": key, "name": name}
+                for key, name in self.host.hvsocket.entries()
+                if (guid := subkey_guid(key)) is not None
+            ]
+        return {"services": services}
+
+    def hvsocket_set(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("services",), call.operation)
+        items = call.params["services"]
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict)
+            and set(item) == HVSOCKET_ITEM_KEYS
+            and isinstance(item["service_id"], str)
+            and (item["name"] is None or isinstance(item["name"], str))
+            and item["state"] in HVSOCKET_STATES
+            for item in items
+        ):
+            raise NotRecognised(
+                f"{call.operation} params.services must be a list of "
+                '{"service_id": string, "name": string or null, "state": "present" or "absent"}'
+            )
+        # Every GUID parses before the first write: one bad GUID fails the whole call, nothing written.
+        wishes: list[tuple[str, str | None, str]] = []
+        for item in items:
+            guid = parse_guid(item["service_id"])
+            if guid is None:
+                raise OperationError(
+                    "System.FormatException",
+                    GUID_FORMAT_MESSAGE,
+                    service=item["service_id"],
+                    category="InvalidArgument",
+                )
+            wishes.append((guid, item["name"], item["state"]))
+        with self.host.lock:
+            # Check mode works on a scratch copy, so a later item sees what the earlier ones would do.
+            registry = self.host.hvsocket.copy() if call.check_mode else self.host.hvsocket
+            services = [self._hvsocket_apply(registry, *wish, check_mode=call.check_mode) for wish in wishes]
+        return {"services": services}
+
+    def _hvsocket_apply(
+        self, registry: ServiceRegistry, guid: str, name: str | None, state: str, check_mode: bool
+    ) -> dict[str, Any]:
+        before = registry.state_of(guid)
+        error = None
+        change = registry.plan(guid, name, state)
+        if change is not None:
+            if check_mode:
+                registry.apply(change)  # the scratch copy
+            else:
+                fault = self.faults.take("registry_error", lambda f: f.params["service_id"] == guid)
+                if fault is not None:
+                    log.warning("%s: fault registry_error: %s of %r refused", self.host.name, change.kind, change.key)
+                    error = {
+                        "type": "System.UnauthorizedAccessException",
+                        "message": fault.params.get("message")
+                        or f"Access to the registry key '{REGISTRY_PATH}\\{change.key}' is denied.",
+                        "category": "PermissionDenied",
+                        "vm": None,
+                        "service": guid,
+                    }
+                else:
+                    self.host.write_hvsocket(change)
+        after = registry.state_of(guid)  # read again, as the library does
+        return {"service_id": guid, "before": before, "after": after, "changed": after != before, "error": error}

@@ -12,9 +12,10 @@ import yaml
 
 from .catalog import BY_KEY, LANGUAGES, SERVICE_BY_NAME, SERVICE_STATUSES, START_MODES
 from .faults import Fault, parse_fault
+from .hvsocket import MAX_KEY_NAME, registry_fold, subkey_guid
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
-TOP_KEYS = ("host", "vms", "faults")
+TOP_KEYS = ("host", "vms", "hvsocket_services", "faults")
 HOST_KEYS = ("name", "language")
 VM_KEYS = (
     "name",
@@ -54,6 +55,8 @@ class LabSpec:
     language: str
     vms: list[VmSpec] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    # Extra GuestCommunicationServices subkeys: name as spelled -> ElementName (None: no value).
+    hvsocket_services: dict[str, str | None] = field(default_factory=dict)
 
 
 def read_yaml(text: str) -> Any:
@@ -84,7 +87,7 @@ def _unknown(found: dict[str, Any], allowed: tuple[str, ...], where: str) -> Non
 
 def parse(data: Any) -> LabSpec:
     if not isinstance(data, dict):
-        raise LabfileError("the top level must be a mapping with host, vms and optional faults")
+        raise LabfileError("the top level must be a mapping with host, vms and optional hvsocket_services, faults")
     _unknown(data, TOP_KEYS, "top level")
     host = data.get("host") or {}
     if not isinstance(host, dict):
@@ -103,6 +106,8 @@ def parse(data: Any) -> LabSpec:
         raise LabfileError("vms: must be a list")
     for index, entry in enumerate(vms):
         spec.vms.append(_parse_vm(entry, f"vms[{index}]"))
+
+    spec.hvsocket_services = _parse_hvsocket_services(data.get("hvsocket_services"), "hvsocket_services")
 
     faults = data.get("faults") or []
     if not isinstance(faults, list):
@@ -178,4 +183,34 @@ def _parse_guest_services(value: Any, guest: str, where: str) -> dict[str, dict[
             if key in wish and wish[key] not in allowed:
                 raise LabfileError(f"{where}.{name}.{key}: {wish[key]!r} is not one of {', '.join(allowed)}")
         result[name] = dict(wish)
+    return result
+
+
+def _parse_hvsocket_services(value: Any, where: str) -> dict[str, str | None]:
+    """`hvsocket_services: {GUID or subkey name: ElementName}`: subkeys of the host's
+    GuestCommunicationServices key besides the built-in ones (hvsocket.BUILTIN_SERVICES). A key is
+    used as the subkey name exactly as written (any case, braces or not); ElementName null means the
+    subkey has no ElementName value. An entry for a built-in GUID replaces that built-in entry."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LabfileError(f"{where}: must be a mapping of service GUID (or subkey name) to ElementName")
+    result: dict[str, str | None] = {}
+    seen: dict[str, str] = {}  # GUID or folded name -> the key that claimed it
+    for key, name in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise LabfileError(f"{where}: subkey name {key!r} must be a non-empty string (quote it)")
+        if "\\" in key or len(key) > MAX_KEY_NAME:
+            raise LabfileError(
+                f"{where}: {key!r} is not a registry key name (no backslash, at most {MAX_KEY_NAME} characters)"
+            )
+        if name is not None and not isinstance(name, str):
+            raise LabfileError(f"{where}.{key}: ElementName must be a string or null (quote it), got {name!r}")
+        guid = subkey_guid(key)
+        claim = guid if guid is not None else registry_fold(key)
+        if claim in seen:
+            what = f"service {guid}" if guid is not None else "registry key (names are case-insensitive)"
+            raise LabfileError(f"{where}: {seen[claim]!r} and {key!r} are the same {what}")
+        seen[claim] = key
+        result[key] = name
     return result

@@ -100,6 +100,7 @@ class Lab:
         counters = Counters()
         self.host = HyperVHost(spec.host_name, spec.language, counters)
         vms = [(self.host.add_vm(vm_spec), vm_spec) for vm_spec in spec.vms]
+        self.host.add_hvsocket_services(spec.hvsocket_services)
         self.host_faults = FaultSet(spec.faults)
         operations = HostOperations(self.host, self.host_faults)
         backend = Dispatcher(operations.table(), operations.before_call, where=f"the Hyper-V host {spec.host_name}")
@@ -217,6 +218,7 @@ class Lab:
         return {
             "vms": model["vms"],
             "hvsocket_services": model["hvsocket_services"],
+            "hvsocket_registry": model["hvsocket_registry"],
             "counters": total([ep["counters"] for ep in endpoints.values()]),
             "host": {
                 "name": self.host.name,

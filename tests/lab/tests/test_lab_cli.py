@@ -55,6 +55,7 @@ LABFILE = {
         },
         {"name": "Prüf'VM", "state": "Off", "guest": "linux"},
     ],
+    "hvsocket_services": {"{00000ac9-facb-11e6-bd58-64006a7986d3}": "Prüf'Agent $(x)"},
     "faults": [],
 }
 
@@ -109,7 +110,12 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
 
     state = json.loads(lab("state", "--dir", str(lab_dir)).stdout)
     assert set(state) >= {"vms", "hvsocket_services", "counters"}
-    assert state["hvsocket_services"] == {}
+    assert state["hvsocket_services"] == {
+        "00000AC9-FACB-11E6-BD58-64006A7986D3": "Prüf'Agent $(x)",
+        "999E53D4-3D5C-4C3E-8779-BED06EC056E1": "VM Session Service",
+        "A5201C21-2770-4C11-A68E-F182EDB29220": "VM Session Service-2",
+    }
+    assert state["hvsocket_registry"][-1]["key"] == "{00000ac9-facb-11e6-bd58-64006a7986d3}"
     assert state["counters"]["commands"] == 1 and state["counters"]["writes"] == 1
     vm = state["vms"]["Prüf'VM"]
     assert vm["state"] == "Off"

@@ -45,6 +45,30 @@ def test_defaults_and_yaml_12_booleans() -> None:
         ("vms: [{name: a, guest: windows, guest_services: {VMICVSS: {}}}]", "unknown service 'VMICVSS'"),
         ("vms: [{name: a, guest: windows, guest_services: {vmicvss: Stopped}}]", "vmicvss: must be a mapping"),
         ("vms: [{name: a, guest: windows, guest_services: {vmicvss: {state: Stopped}}}]", "unknown key(s) state"),
+        ("hvsocket_services: [a]", "hvsocket_services: must be a mapping of service GUID"),
+        ("hvsocket_services: {1: a}", "hvsocket_services: subkey name 1 must be a non-empty string"),
+        ("hvsocket_services: {'': a}", "subkey name '' must be a non-empty string"),
+        ("hvsocket_services: {'a\\\\b': x}", "is not a registry key name"),
+        ("hvsocket_services: {x: 5}", "hvsocket_services.x: ElementName must be a string or null"),
+        ("hvsocket_services: {x: true}", "hvsocket_services.x: ElementName must be a string or null"),
+        ("hvsocket_services: {x: [a]}", "ElementName must be a string or null"),
+        (
+            "hvsocket_services: {00000ac9-facb-11e6-bd58-64006a7986d3: a, '{00000AC9-FACB-11E6-BD58-64006A7986D3}': b}",
+            "are the same service 00000AC9-FACB-11E6-BD58-64006A7986D3",
+        ),
+        ("hvsocket_services: {Foo: a, FOO: b}", "'Foo' and 'FOO' are the same registry key"),
+        ("hvsocket_service: {}", "top level: unknown key(s) hvsocket_service"),
+        ("faults: [{type: registry_error}]", "(registry_error): 'service_id' is required"),
+        ("faults: [{type: registry_error, service_id: port-2761}]", "'service_id' must be a GUID"),
+        ("faults: [{type: registry_error, service_id: 2761}]", "'service_id' must be a GUID"),
+        (
+            "faults: [{type: registry_error, service_id: 00000ac9-facb-11e6-bd58-64006a7986d3, vm: a}]",
+            "unknown key(s) vm",
+        ),
+        (
+            "faults: [{type: registry_error, service_id: 00000ac9-facb-11e6-bd58-64006a7986d3, message: 5}]",
+            "'message' must be a string",
+        ),
         (
             "vms: [{name: a, guest: windows, guest_services: {vmicvss: {status: Paused}}}]",
             "vms[0].guest_services.vmicvss.status: 'Paused' is not one of Running, Stopped",
@@ -72,3 +96,20 @@ def test_guest_services() -> None:
         "vmicrdv": {"status": "Stopped"},
     }
     assert spec.vms[1].guest_services == {}
+
+
+def test_hvsocket_services() -> None:
+    spec = parse(
+        "hvsocket_services:\n"
+        "  '{00000ac9-facb-11e6-bd58-64006a7986d3}': \"Prüf'Agent $(x) `y`\"\n"
+        "  NotAGuid: plain\n"
+        "  3CE544E1-2645-4383-B332-FEDF8A18736B:\n"
+        "faults: [{type: registry_error, service_id: '{00000ac9-facb-11e6-bd58-64006a7986d3}', times: 1}]\n"
+    )
+    assert spec.hvsocket_services == {
+        "{00000ac9-facb-11e6-bd58-64006a7986d3}": "Prüf'Agent $(x) `y`",
+        "NotAGuid": "plain",
+        "3CE544E1-2645-4383-B332-FEDF8A18736B": None,
+    }
+    assert spec.faults[0].params == {"service_id": "00000AC9-FACB-11E6-BD58-64006A7986D3"}
+    assert parse("vms: []").hvsocket_services == {}

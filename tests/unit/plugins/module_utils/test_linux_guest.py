@@ -331,3 +331,12 @@ def test_daemon_ic_loads_hv_utils_when_nothing_drives_the_device(tmp_path: Path)
     found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
     plan = lg.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == ["load the kernel module hv_utils", "start hv-kvp-daemon.service"]
+
+
+def test_hv_sock_at_boot_from_modules_load_d(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, modules=("hv_vmbus", "hv_utils", "hv_sock"))
+    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    assert found.modules["hv_sock"] is True and found.modules_at_boot == {"hv_sock": False}
+    (root / "etc/modules-load.d").mkdir()
+    (root / "etc/modules-load.d/hyperv.conf").write_text("# Hyper-V sockets\nhv-sock\n")
+    assert lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0").as_dict()["modules_at_boot"] == {"hv_sock": True}
