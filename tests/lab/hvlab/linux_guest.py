@@ -110,6 +110,9 @@ OTHER_DEVICES = (
 )
 # /sys/module entries of a Hyper-V guest at boot (name -> modules it uses).
 LOADED_MODULES = {"hv_vmbus": (), "hv_utils": ("hv_vmbus",), "hv_netvsc": ("hv_vmbus",), "hv_storvsc": ("hv_vmbus",)}
+# Their /proc/modules sizes on Debian 12's 6.1 (the modprobe stand-in uses the same table).
+MODULE_SIZES = {"hv_vmbus": 159744, "hv_utils": 57344, "hv_netvsc": 126976, "hv_storvsc": 28672}
+MODULE_TABLE = "proc-modules"  # in status_dir: /run/hvlab/proc-modules, bound over /proc/modules at boot
 # Misc minors for the stand-in nodes: unassigned in include/linux/miscdevice.h and below the
 # dynamic range of current kernels, so opening one fails with ENODEV instead of reaching a device.
 MISC_MAJOR = 10
@@ -530,11 +533,23 @@ class LinuxGuest:
                 _write(driver / "uevent", f"DRIVER={module}\n")
                 (directory / "drivers").mkdir()
                 (directory / "drivers" / f"vmbus:{module}").symlink_to(f"../../../bus/vmbus/drivers/{module}")
+        _write(self.status_dir / MODULE_TABLE, self._module_table(), 0o444)
         for device in OTHER_DEVICES:
             self._add_device(device)
         for key in sorted(self._offered):
             self._add_device(IC_DEVICES[key])
         self._tree_live = True
+
+    @staticmethod
+    def _module_table() -> str:
+        """/proc/modules at boot: name size refcount holders state address, newest first (the
+        address is what a process without CAP_SYSLOG sees)."""
+        lines = []
+        for module in reversed(LOADED_MODULES):
+            users = sorted(m for m, deps in LOADED_MODULES.items() if module in deps)
+            used_by = "".join(user + "," for user in users) or "-"
+            lines.append(f"{module} {MODULE_SIZES[module]} {len(users)} {used_by} Live 0x0000000000000000\n")
+        return "".join(lines)
 
     def _driver(self, device: VmbusDevice) -> str | None:
         if self.fcopy_uio and device.key == "guest_service_interface":

@@ -224,6 +224,31 @@ def test_hv_sock_loads_with_modprobe(guest: LinuxGuest) -> None:
     assert "in use" in result.stderr
 
 
+def test_module_lists_follow_modprobe(guest: LinuxGuest) -> None:
+    """What community.general.modprobe reads: /proc/modules, then modules.builtin."""
+    out(guest, 'test -f "/lib/modules/$(uname -r)/modules.builtin"')
+    assert out(guest, 'grep -c hv_ "/lib/modules/$(uname -r)/modules.builtin" || true') == "0"
+    # The lab's module table is /proc/modules when the kernel running the lab has one to bind over.
+    table = "/proc/modules" if Path("/proc/modules").exists() else "/run/hvlab/proc-modules"
+    boot = out(guest, f"cat {table}").splitlines()
+    assert [line.split()[0] for line in boot] == ["hv_storvsc", "hv_netvsc", "hv_utils", "hv_vmbus"]
+    assert boot[-1].split()[2:] == ["3", "hv_netvsc,hv_storvsc,hv_utils,", "Live", "0x0000000000000000"]
+    assert ssh(guest, f"grep '^hv_sock ' {table}").returncode == 1
+    out(guest, "modprobe -n hv_sock && modprobe -n -r hv_utils; test $? = 1 && test ! -e /sys/module/hv_sock")
+    assert ssh(guest, "modprobe --first-time -r hv_sock").returncode == 1
+    out(guest, "modprobe hv_sock")
+    assert out(guest, f"grep '^hv_sock ' {table}").split()[1:] == ["28672", "0", "-", "Live", "0x0000000000000000"]
+    out(guest, "test -d /sys/module/hv_sock && modprobe hv_sock")
+    result = ssh(guest, "modprobe -n --first-time hv_sock")
+    assert (result.returncode, result.stderr.strip()) == (
+        1,
+        "modprobe: ERROR: could not insert 'hv_sock': Module already in kernel",
+    )
+    out(guest, "modprobe -r hv_sock && test ! -e /sys/module/hv_sock")
+    assert ssh(guest, f"grep '^hv_sock ' {table}").returncode == 1
+    assert out(guest, f"cat {table}").splitlines() == boot
+
+
 def running_processes_mentioning(text: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):

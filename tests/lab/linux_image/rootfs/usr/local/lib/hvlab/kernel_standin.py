@@ -13,6 +13,11 @@ sysinit.target) does the part of both that the Hyper-V guest side depends on:
   a link to /dev/null disabling the file.
 - At start, it loads the modules listed in modules-load.d with the lab's modprobe stand-in (only
   the stand-in's own modules can load; see modprobe.py).
+- At start, it gives the guest the kernel's module lists: /lib/modules/$(uname -r)/modules.builtin
+  (empty: nothing Hyper-V related is built in; the release is only known at boot), and the lab's
+  module table /run/hvlab/proc-modules bound over /proc/modules, when the kernel running the lab
+  has a /proc/modules to bind over (a kernel without CONFIG_MODULES has none, and procfs cannot
+  get a new file).
 """
 
 import fnmatch
@@ -40,6 +45,8 @@ MODULES_LOAD_DIRS = (
     "/lib/modules-load.d",
 )
 MODPROBE = "/usr/local/sbin/modprobe"
+MODULE_TABLE = "/run/hvlab/proc-modules"  # written by the lab at boot, then by the modprobe stand-in
+PROC_MODULES = "/proc/modules"
 POLL_SECONDS = 0.2
 MATCH = re.compile(r'(KERNEL|SUBSYSTEM)=="([^"]*)"')
 WANTS = re.compile(r'ENV\{SYSTEMD_WANTS\}(\+?=)"([^"]*)"')
@@ -103,6 +110,28 @@ def load_modules():
         subprocess.run([MODPROBE, "-q", name], check=False)
 
 
+def kernel_module_files():
+    release = os.uname().release
+    directory = os.path.join("/lib/modules", release)
+    os.makedirs(directory, exist_ok=True)
+    builtin = os.path.join(directory, "modules.builtin")
+    if not os.path.exists(builtin):
+        with open(builtin, "w", encoding="utf-8"):
+            pass
+    if not os.path.exists(MODULE_TABLE):
+        print("%s missing: /proc/modules stays the kernel's" % MODULE_TABLE, file=sys.stderr)
+        return
+    if not os.path.exists(PROC_MODULES):
+        print("the kernel has no %s (no CONFIG_MODULES): nothing to bind over" % PROC_MODULES, file=sys.stderr)
+        return
+    table, proc = os.stat(MODULE_TABLE), os.stat(PROC_MODULES)
+    if (table.st_dev, table.st_ino) == (proc.st_dev, proc.st_ino):
+        return  # bound already (the service was restarted)
+    result = subprocess.run(["mount", "--bind", MODULE_TABLE, PROC_MODULES], check=False)
+    if result.returncode != 0:
+        print("binding %s over %s failed (%d)" % (MODULE_TABLE, PROC_MODULES, result.returncode), file=sys.stderr)
+
+
 def notify(message):
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
@@ -121,6 +150,7 @@ def present():
 
 
 def main():
+    kernel_module_files()
     load_modules()
     seen = set()
     ready = False

@@ -10,7 +10,13 @@ hv_netvsc, hv_storvsc) and lets this stand-in load and unload hv_sock (Hyper-V s
     modprobe -r hv_sock       removes it (vsock too when nothing else holds it)
     modprobe -r hv_utils      fails: "Module hv_utils is in use", as with bound VMBus devices
 
-Any other module goes to the real modprobe, which fails as it does in any container.
+    modprobe -n hv_sock       dry run: checks, changes nothing
+    modprobe --first-time ... fails if the module is already loaded (insert) or not loaded (-r)
+
+The lab's module table (/run/hvlab/proc-modules, real /proc/modules format, bound over
+/proc/modules at boot when the kernel has one) follows: a line per stand-in module loaded as a
+module, with its use count and holders. Any other module goes to the real modprobe, which fails
+as it does in any container.
 """
 
 import os
@@ -22,6 +28,18 @@ REAL_MODPROBE = ("/usr/bin/kmod", "modprobe")
 LOADABLE = {"hv_sock": ("vsock",), "vsock": ()}  # stand-in modules -> what they depend on
 IN_USE = ("hv_vmbus", "hv_utils", "hv_netvsc", "hv_storvsc")  # loaded at boot, held by devices
 OPTIONS_WITH_VALUE = ("-C", "--config", "-d", "--dirname", "-S", "--set-version")
+SHORT_FLAGS = set("rqanvbsfi")
+MODULE_TABLE = "/run/hvlab/proc-modules"  # the guest's /proc/modules (kernel_standin.py binds it)
+# Sizes as Debian 12's 6.1 kernel shows them; the address is what a process without CAP_SYSLOG sees.
+SIZES = {
+    "hv_vmbus": 159744,
+    "hv_utils": 57344,
+    "hv_netvsc": 126976,
+    "hv_storvsc": 28672,
+    "hv_sock": 28672,
+    "vsock": 61440,
+}
+ADDRESS = "0x0000000000000000"
 
 
 def real(args):
@@ -75,17 +93,58 @@ def insert(name):
     write(os.path.join(directory, "refcnt"), "0\n")
 
 
-def remove(name, quiet):
+def holders(name):
+    try:
+        return sorted(os.listdir(os.path.join(SYS_MODULE, name, "holders")))
+    except OSError:
+        return []
+
+
+def table_line(name):
+    """A /proc/modules line: name size refcount holders state address."""
+    users = holders(name)
+    used_by = "".join(user + "," for user in users) or "-"
+    return "%s %d %d %s Live %s\n" % (name, SIZES.get(name, 16384), refcount(name, 0), used_by, ADDRESS)
+
+
+def sync_table():
+    """Brings the module table in line with /sys/module for the stand-in's modules (newest first)."""
+    try:
+        with open(MODULE_TABLE, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except OSError:
+        return  # not in a lab guest
+    known = set(LOADABLE) | set(IN_USE)
+    listed = [line.split()[0] for line in lines if line.split()]
+    new = [table_line(name) for name in sorted(known - set(listed)) if modular(name)]
+    kept = []
+    for line in lines:
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] not in known:
+            kept.append(line)
+        elif modular(fields[0]):
+            kept.append(table_line(fields[0]))
+    with open(MODULE_TABLE, "w", encoding="utf-8") as handle:  # in place: /proc/modules is bound to it
+        handle.writelines(new + kept)
+
+
+def fail(quiet, message):
+    if not quiet:
+        print("modprobe: " + message, file=sys.stderr)
+    return 1
+
+
+def remove(name, quiet, dry_run=False):
     if not loaded(name):
         return 0  # modprobe -r of a module that is not loaded succeeds quietly
     if name in IN_USE or refcount(name, 0) > 0:
-        if not quiet:
-            print("modprobe: FATAL: Module %s is in use." % name, file=sys.stderr)
-        return 1
+        return fail(quiet, "FATAL: Module %s is in use." % name)
     if not modular(name):
-        if not quiet:
-            print("modprobe: FATAL: Module %s is builtin." % name, file=sys.stderr)
-        return 1
+        return fail(quiet, "FATAL: Module %s is builtin." % name)
+    if dry_run:
+        return 0
     shutil.rmtree(os.path.join(SYS_MODULE, name))
     for dependency in LOADABLE[name]:
         link = os.path.join(SYS_MODULE, dependency, "holders", name)
@@ -97,7 +156,7 @@ def remove(name, quiet):
 
 
 def main(args):
-    remove_mode = quiet = all_mode = dry_run = False
+    remove_mode = quiet = all_mode = dry_run = first_time = False
     names = []
     skip = False
     for arg in args:
@@ -113,9 +172,15 @@ def main(args):
             all_mode = True
         elif arg in ("-n", "--dry-run", "--show"):
             dry_run = True
+        elif arg == "--first-time":
+            first_time = True
         elif arg.startswith("-"):
-            if arg.startswith("--") or not set(arg[1:]) <= set("vbsfi"):
+            if arg.startswith("--") or not set(arg[1:]) <= SHORT_FLAGS:
                 real(args)  # anything unusual: the real modprobe decides
+            remove_mode = remove_mode or "r" in arg
+            quiet = quiet or "q" in arg
+            all_mode = all_mode or "a" in arg
+            dry_run = dry_run or "n" in arg
         else:
             names.append(arg)
     if not (remove_mode or all_mode):
@@ -125,12 +190,17 @@ def main(args):
         real(args)
     status = 0
     for name in names:
-        if dry_run:
-            continue
-        if remove_mode:
-            status = max(status, remove(name, quiet))
-        elif name in LOADABLE:
+        if first_time and loaded(name) != remove_mode:
+            if remove_mode:
+                status = max(status, fail(quiet, "FATAL: Module %s is not in kernel." % name))
+            else:
+                status = max(status, fail(quiet, "ERROR: could not insert '%s': Module already in kernel" % name))
+        elif remove_mode:
+            status = max(status, remove(name, quiet, dry_run))
+        elif name in LOADABLE and not dry_run:
             insert(name)
+    if not dry_run:
+        sync_table()
     return status
 
 
