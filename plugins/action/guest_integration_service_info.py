@@ -6,37 +6,21 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import GUEST_INFO_ARGUMENT_SPEC
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import is_windows
+from ansible_collections.hyperv.integration.plugins.plugin_utils._guest_action import GuestAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import WindowsGuestError, guest_info
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC = GUEST_INFO_ARGUMENT_SPEC
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
+class ActionModule(GuestAction):
+    MODULE = "hyperv.integration.guest_integration_service_info"
 
-    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
-        self._supports_check_mode = True
-        self._supports_async = False
-        result = super().run(tmp, task_vars)
-        del tmp
-        if not is_windows(self):
-            result.update(
-                self._execute_module(
-                    module_name="hyperv.integration.guest_integration_service_info",
-                    module_args=self._task.args,
-                    task_vars=task_vars,
-                )
-            )
-            return result
+    def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
         self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            result.update(guest_info(self, _powershell.target_label(self, task_vars)))
+            result.update(guest_info(self, guest))
         except WindowsGuestError as exc:
             result.update(failed=True, msg=str(exc))
         return result
