@@ -183,7 +183,8 @@ def test_daemon_units_are_the_debian_units(guest: LinuxGuest) -> None:
 def test_kvp_daemon_runs_while_offered(guest: LinuxGuest, offers: Callable[[frozenset[str]], None]) -> None:
     # Offered since boot: the udev stand-in started it, as udev does on a real guest.
     wait_for("hv-kvp-daemon active", lambda: unit_state(guest, KVP.unit) == "active")
-    assert guest.ic_status("key_value_pair_exchange") == ("Ok", None)
+    # The stand-in daemon records its state just after systemd marks the unit active: wait for it.
+    wait_for("KVP status Ok", lambda: guest.ic_status("key_value_pair_exchange") == ("Ok", None))
     out(guest, f"systemctl restart {KVP.unit}")
     time.sleep(0.5)
     assert unit_state(guest, KVP.unit) == "active"
@@ -192,14 +193,17 @@ def test_kvp_daemon_runs_while_offered(guest: LinuxGuest, offers: Callable[[froz
     offers(DEFAULT_OFFERS - {"key_value_pair_exchange"})
     wait_for("hv-kvp-daemon to stop", lambda: unit_state(guest, KVP.unit) != "active")
     assert unit_state(guest, KVP.unit) == "failed"  # the daemon exits non-zero when its device goes
-    assert guest.ic_status("key_value_pair_exchange") == ("LostCommunication", None)
+    wait_for(
+        "KVP status LostCommunication",
+        lambda: guest.ic_status("key_value_pair_exchange") == ("LostCommunication", None),
+    )
     assert guest.snapshot()["daemons"][KVP.unit] == "failed"
     ssh(guest, f"systemctl start {KVP.unit}")
     wait_for("hv-kvp-daemon to fail", lambda: unit_state(guest, KVP.unit) == "failed")
 
     offers(DEFAULT_OFFERS)
     wait_for("hv-kvp-daemon restarted by the udev stand-in", lambda: unit_state(guest, KVP.unit) == "active")
-    assert guest.ic_status("key_value_pair_exchange") == ("Ok", None)
+    wait_for("KVP status Ok again", lambda: guest.ic_status("key_value_pair_exchange") == ("Ok", None))
     assert "/var/lib/hyperv/.kvp_pool_0" in out(guest, "ls -d /var/lib/hyperv/.kvp_pool_*")
 
 
