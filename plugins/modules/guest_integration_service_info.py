@@ -21,13 +21,9 @@ description:
 author:
   - hyperv.integration contributors (@hyperv-integration)
 options: {}
+extends_documentation_fragment:
+  - hyperv.integration.attributes.info_module
 attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to compare.
   platform:
     support: full
     platforms: [posix, windows]

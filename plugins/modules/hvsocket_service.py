@@ -70,6 +70,8 @@ options:
         description: Allow removing a registration that Hyper-V itself makes.
         type: bool
         default: false
+extends_documentation_fragment:
+  - hyperv.integration.attributes.hyperv_host
 attributes:
   check_mode:
     support: full
@@ -77,10 +79,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows each entry before and after.
-  platform:
-    support: full
-    platforms: windows
-    description: Runs against a Windows Hyper-V host.
 notes:
   - Registering by O(name) alone reads the registry first, so it costs a second PowerShell call.
   - Linux kernels that still have C(MAX_HOST_LISTEN_PORT) in C(hyperv_transport.c) cannot connect to host

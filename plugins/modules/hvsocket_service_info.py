@@ -15,17 +15,9 @@ description:
 author:
   - hyperv.integration contributors (@hyperv-integration)
 options: {}
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to compare.
-  platform:
-    support: full
-    platforms: windows
-    description: Runs against a Windows Hyper-V host.
+extends_documentation_fragment:
+  - hyperv.integration.attributes.info_module
+  - hyperv.integration.attributes.hyperv_host
 seealso:
   - module: hyperv.integration.hvsocket_service
 """

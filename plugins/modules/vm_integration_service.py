@@ -47,6 +47,8 @@ options:
       - Services not listed are left as they are.
     type: dict
     required: true
+extends_documentation_fragment:
+  - hyperv.integration.attributes.hyperv_host
 attributes:
   check_mode:
     support: full
@@ -54,10 +56,6 @@ attributes:
   diff_mode:
     support: full
     description: Shows the state of each requested service on each VM before and after.
-  platform:
-    support: full
-    platforms: windows
-    description: Runs against a Windows Hyper-V host.
 notes:
   - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
     or an administrator).

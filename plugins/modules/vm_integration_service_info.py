@@ -26,17 +26,9 @@ options:
       - A string is always one name, even when it contains commas.
     type: raw
     aliases: [vm, vm_name]
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to compare.
-  platform:
-    support: full
-    platforms: windows
-    description: Runs against a Windows Hyper-V host.
+extends_documentation_fragment:
+  - hyperv.integration.attributes.info_module
+  - hyperv.integration.attributes.hyperv_host
 seealso:
   - module: hyperv.integration.vm_integration_service
 """

@@ -1,0 +1,27 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attribute blocks shared by the collection's modules."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Modules that only read.
+    INFO_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Reads only; there is nothing to compare.
+"""
+
+    # Modules that run against a Hyper-V host.
+    HYPERV_HOST = r"""
+attributes:
+  platform:
+    support: full
+    platforms: windows
+    description: Runs against a Windows Hyper-V host.
+"""
