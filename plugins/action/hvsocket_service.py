@@ -57,7 +57,7 @@ def resolve_wish(wish: dict[str, t.Any], entries: dict[str, str | None] | None) 
     else:
         raise ArgumentError("each service needs name, service_id or vsock_port")
     if state == "present" and name is None:
-        raise ArgumentError("registering %s needs name (its ElementName)" % guid)
+        raise ArgumentError("registering " + guid + " needs name, the friendly name to register")
     return {
         "service_id": guid,
         "name": name if state == "present" else None,
