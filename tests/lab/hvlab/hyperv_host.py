@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -99,6 +100,9 @@ class StaticGuest:
 class IntegrationService:
     definition: IcDefinition
     enabled: bool
+    # Clock time (HyperVHost.clock) until which the guest has not answered this IC since it was last
+    # enabled: its status is NoContact until then (LABFILE guest_answer_delay). 0: no wait.
+    answers_at: float = 0.0
 
     @property
     def key(self) -> str:
@@ -119,6 +123,7 @@ class VirtualMachine:
     integration_services_version: str | None
     integration_services_state: str | None
     services: dict[str, IntegrationService] = field(default_factory=dict)  # host order
+    guest_answer_delay: float = 0.0  # seconds from an IC's enabling until the guest answers it
     offers_dirty: bool = True  # the guest has not been told the current offer yet
 
 
@@ -135,6 +140,7 @@ class VmSpec:
     version_given: bool = False
     state_given: bool = False
     guest_services: dict[str, dict[str, str]] = field(default_factory=dict)  # windows: name -> overrides
+    guest_answer_delay: float = 0.0  # seconds (LABFILE; the host-level value when the VM gives none)
 
 
 class HyperVHost:
@@ -143,6 +149,7 @@ class HyperVHost:
         self.language = language
         self.counters = counters
         self.lock = threading.RLock()
+        self.clock = time.monotonic  # for guest_answer_delay; tests may replace it
         # Serializes offers_changed() deliveries (never held together with `lock` while a guest
         # is being called), so a guest always ends with the newest offer.
         self._offers_lock = threading.Lock()
@@ -164,6 +171,7 @@ class HyperVHost:
         if not spec.state_given:
             ic_state = UP_TO_DATE if version else None
         vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest), version, ic_state)
+        vm.guest_answer_delay = spec.guest_answer_delay
         for definition in CATALOG:
             wish = spec.integration_services.get(definition.key, definition.default_enabled)
             if wish is not None:
@@ -207,8 +215,15 @@ class HyperVHost:
             return frozenset()
         return frozenset(ic.key for ic in vm.services.values() if ic.enabled)
 
+    def awaiting_guest(self, ic: IntegrationService) -> bool:
+        """Whether the IC was enabled less than the VM's guest_answer_delay ago: the guest's side of it
+        has not connected yet (real Hyper-V reports NoContact until it does)."""
+        return ic.answers_at > 0 and self.clock() < ic.answers_at
+
     def guest_status(self, vm: VirtualMachine, ic: IntegrationService) -> tuple[str | None, str | None]:
         """The guest's contribution to an enabled IC's status on a running or paused VM."""
+        if self.awaiting_guest(ic):
+            return "NoContact", None  # "not yet been contacted" (README, Status rules)
         return vm.guest.ic_status(ic.key)
 
     def ic_status(self, vm: VirtualMachine, ic: IntegrationService) -> tuple[str | None, str | None]:
@@ -228,6 +243,8 @@ class HyperVHost:
         hb = vm.services.get("heartbeat")
         if hb is None or not hb.enabled:
             return "Disabled"
+        if self.awaiting_guest(hb):
+            return "NoContact"
         return vm.guest.heartbeat()
 
     # -- writing ------------------------------------------------------------------------------
@@ -237,6 +254,8 @@ class HyperVHost:
             if ic.enabled == enabled:
                 return False
             ic.enabled = enabled
+            # The guest answers a newly enabled IC after guest_answer_delay seconds (0: at once).
+            ic.answers_at = self.clock() + vm.guest_answer_delay if enabled and vm.guest_answer_delay > 0 else 0.0
             vm.offers_dirty = True
             self.counters.add("writes")
             return True
@@ -277,6 +296,7 @@ class HyperVHost:
         with self.lock:
             vms: dict[str, Any] = {}
             guests: list[tuple[dict[str, Any], VirtualMachine]] = []
+            now = self.clock()
             for vm in self.vms:
                 key = vm.name if vm.name not in vms else f"{vm.name}#{vm.id}"
                 services = {}
@@ -288,12 +308,15 @@ class HyperVHost:
                         "secondary_status": secondary,
                         "name": self.ic_name(ic),
                         "id": self.ic_id(vm, ic),
+                        # seconds until the guest answers this newly enabled IC (guest_answer_delay)
+                        "answers_in": round(max(0.0, ic.answers_at - now), 3) if ic.answers_at else 0.0,
                     }
                 vms[key] = {
                     "name": vm.name,
                     "id": vm.id,
                     "state": vm.state,
                     "guest_kind": vm.guest_kind,
+                    "guest_answer_delay": vm.guest_answer_delay,
                     "heartbeat": self.heartbeat(vm),
                     "integration_services_version": vm.integration_services_version,
                     "integration_services_state": vm.integration_services_state,

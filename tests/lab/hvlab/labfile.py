@@ -16,7 +16,7 @@ from .hvsocket import MAX_KEY_NAME, registry_fold, subkey_guid
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
 TOP_KEYS = ("host", "vms", "hvsocket_services", "faults")
-HOST_KEYS = ("name", "language")
+HOST_KEYS = ("name", "language", "guest_answer_delay")
 VM_KEYS = (
     "name",
     "state",
@@ -25,6 +25,7 @@ VM_KEYS = (
     "integration_services_version",
     "integration_services_state",
     "guest_services",
+    "guest_answer_delay",
 )
 GUEST_SERVICE_KEYS = ("status", "start_mode")
 ABSENT = "absent"  # integration_services value: the VM has no such IC (e.g. old config version)
@@ -100,12 +101,16 @@ def parse(data: Any) -> LabSpec:
     if language not in LANGUAGES:
         raise LabfileError(f"host.language: {language!r} is not one of {', '.join(LANGUAGES)}")
     spec = LabSpec(host_name=name, language=language)
+    delay = _seconds(host.get("guest_answer_delay", 0), "host.guest_answer_delay")
 
     vms = data.get("vms") or []
     if not isinstance(vms, list):
         raise LabfileError("vms: must be a list")
     for index, entry in enumerate(vms):
-        spec.vms.append(_parse_vm(entry, f"vms[{index}]"))
+        vm = _parse_vm(entry, f"vms[{index}]")
+        if "guest_answer_delay" not in entry:
+            vm.guest_answer_delay = delay  # the host-level value is every VM's default
+        spec.vms.append(vm)
 
     spec.hvsocket_services = _parse_hvsocket_services(data.get("hvsocket_services"), "hvsocket_services")
 
@@ -122,6 +127,13 @@ def parse(data: Any) -> LabSpec:
             raise LabfileError(f"faults[{index}] (write_error): no VM named {fault.params['vm']!r}")
         spec.faults.append(fault)
     return spec
+
+
+def _seconds(value: Any, where: str) -> float:
+    """A number of seconds >= 0 (int or float; not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise LabfileError(f"{where}: must be a number of seconds >= 0, got {value!r}")
+    return float(value)
 
 
 def _parse_vm(entry: Any, where: str) -> VmSpec:
@@ -151,6 +163,8 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
         else:
             raise LabfileError(f"{where}.integration_services.{key}: must be true, false or '{ABSENT}', got {value!r}")
     vm = VmSpec(name=name, state=state, guest=guest, integration_services=wishes)
+    if "guest_answer_delay" in entry:
+        vm.guest_answer_delay = _seconds(entry["guest_answer_delay"], f"{where}.guest_answer_delay")
     if "guest_services" in entry:
         vm.guest_services = _parse_guest_services(entry["guest_services"], guest, f"{where}.guest_services")
     for key in ("integration_services_version", "integration_services_state"):

@@ -77,6 +77,11 @@ def test_defaults_and_yaml_12_booleans() -> None:
             "vms: [{name: a, guest: windows, guest_services: {vmicvss: {start_mode: manual}}}]",
             "start_mode: 'manual' is not one of Automatic, Manual, Disabled",
         ),
+        ("host: {guest_answer_delay: -1}", "host.guest_answer_delay: must be a number of seconds >= 0, got -1"),
+        ("host: {guest_answer_delay: '5'}", "host.guest_answer_delay: must be a number of seconds >= 0"),
+        ("vms: [{name: a, guest_answer_delay: true}]", "vms[0].guest_answer_delay: must be a number of seconds"),
+        ("vms: [{name: a, guest_answer_delay: .nan}]", "vms[0].guest_answer_delay: must be a number of seconds"),
+        ("vms: [{name: a, guest_answer_delay: null}]", "vms[0].guest_answer_delay: must be a number of seconds"),
     ],
 )
 def test_mistakes_are_reported(text: str, message: str) -> None:
@@ -113,3 +118,12 @@ def test_hvsocket_services() -> None:
     }
     assert spec.faults[0].params == {"service_id": "00000AC9-FACB-11E6-BD58-64006A7986D3"}
     assert parse("vms: []").hvsocket_services == {}
+
+
+def test_guest_answer_delay_host_default_and_vm_override() -> None:
+    spec = parse(
+        "host: {guest_answer_delay: 2.5}\n"
+        "vms: [{name: a}, {name: b, guest_answer_delay: 0}, {name: c, guest_answer_delay: 7}]\n"
+    )
+    assert [vm.guest_answer_delay for vm in spec.vms] == [2.5, 0.0, 7.0]
+    assert parse("vms: [{name: a}]").vms[0].guest_answer_delay == 0.0  # default: the guest answers at once
