@@ -265,6 +265,17 @@ LINUX_DAEMONS: dict[str, LinuxDaemon] = {
     ),
 }
 
+
+def daemon_packages(family: str) -> list[str]:
+    """The packages that provide the Linux daemons on a distribution family, in catalog order."""
+    found: list[str] = []
+    for daemon in LINUX_DAEMONS.values():
+        for package in daemon.packages.get(family, ()):
+            if package not in found:
+                found.append(package)
+    return found
+
+
 # Linux 6.10 removed the in-kernel fcopy driver (commit ec314f61e4fc): the fcopy device is then served by
 # uio_hv_generic, which binds nothing until told the class GUID through new_id (hyperv-facts.md section 3).
 FCOPY_UIO_KERNEL = (6, 10)

@@ -66,6 +66,14 @@ os_family:
   returned: on Linux
   type: str
   sample: debian
+daemon_packages:
+  description:
+    - The packages that provide the integration service daemons on this distribution family (Linux), from
+      the collection's catalog; empty for a family the catalog does not know.
+  returned: on Linux
+  type: list
+  elements: str
+  sample: [hyperv-daemons]
 modules:
   description:
     - Whether the kernel modules C(hv_vmbus), C(hv_utils), C(hv_sock) and C(uio_hv_generic) are loaded
@@ -123,13 +131,15 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import daemon_packages  # noqa: E402
 from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import probe  # noqa: E402
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     found = probe("/", module.run_command, os.uname().release)
-    module.exit_json(changed=False, os="linux", **found.as_dict())
+    packages = daemon_packages(found.os_family)
+    module.exit_json(changed=False, os="linux", daemon_packages=packages, **found.as_dict())
 
 
 if __name__ == "__main__":

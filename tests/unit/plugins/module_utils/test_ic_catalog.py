@@ -72,3 +72,16 @@ def test_host_guid_lookup_from_ic_id_any_case() -> None:
     assert cat.by_host_guid(guid).key == "guest_service_interface"
     assert cat.by_host_guid("{" + guid.lower() + "}").key == "guest_service_interface"
     assert cat.by_host_guid("00000000-0000-0000-0000-000000000001") is None
+
+
+@pytest.mark.parametrize(
+    ("family", "packages"),
+    [
+        ("debian", ["hyperv-daemons"]),
+        ("ubuntu", ["linux-cloud-tools-common", "linux-cloud-tools-virtual"]),
+        ("archlinux", ["hyperv"]),
+        ("gentoo", []),
+    ],
+)
+def test_daemon_packages_per_family_once_each(family: str, packages: list[str]) -> None:
+    assert cat.daemon_packages(family) == packages
