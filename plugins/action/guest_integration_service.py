@@ -8,6 +8,8 @@ import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (
     GUEST_ARGUMENT_SPEC,
+    GUEST_REQUIRED_ONE_OF,
+    HV_SOCK_ON_WINDOWS,
     GuestArgumentError,
     desired_guest_services,
 )
@@ -22,7 +24,12 @@ class ActionModule(GuestAction):
     MODULE = "hyperv.integration.guest_integration_service"
 
     def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, required_one_of=GUEST_REQUIRED_ONE_OF
+        )
+        if args.get("hv_sock") is not None:
+            result.update(failed=True, changed=False, msg="Windows guest %s: %s" % (guest, HV_SOCK_ON_WINDOWS))
+            return result
         try:
             wanted = desired_guest_services(args["services"], windows=True)
             result.update(guest_set(self, guest, wanted, bool(self._task.check_mode), bool(self._task.diff)))

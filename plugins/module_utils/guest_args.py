@@ -12,9 +12,15 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
 )
 
 GUEST_ARGUMENT_SPEC: dict[str, t.Any] = {
-    "services": {"type": "dict", "required": True},
+    "services": {"type": "dict"},
     "skip_not_offered": {"type": "bool", "default": False},
+    "hv_sock": {"type": "bool"},
 }
+GUEST_REQUIRED_ONE_OF = [["services", "hv_sock"]]
+HV_SOCK_ON_WINDOWS = (
+    "hv_sock is a Linux guest setting (the hv_sock kernel module); Windows guests have Hyper-V sockets built "
+    "in. Leave hv_sock out for Windows guests. Nothing was changed."
+)
 GUEST_INFO_ARGUMENT_SPEC: dict[str, t.Any] = {}
 
 STATES = ("started", "stopped", "restarted")
@@ -31,6 +37,8 @@ def desired_guest_services(value: t.Any, windows: bool) -> dict[str, dict[str, t
     A value is a state word (``started``) or a mapping with ``state``, and ``enabled`` (Linux: the
     daemon's unit) or ``start_mode`` (Windows: the vmic* service).
     """
+    if value is None:
+        return {}  # only hv_sock was asked for
     if not isinstance(value, dict) or not value:
         raise GuestArgumentError("services must be a mapping of integration service to state, e.g. {vss: started}")
     family = "Windows" if windows else "Linux"

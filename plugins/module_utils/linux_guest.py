@@ -30,6 +30,9 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
 Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]  # noqa: UP006
 
 VMBUS_DEVICES = "/sys/bus/vmbus/devices"
+HV_SOCK = "hv_sock"
+# Where this collection has hv_sock loaded at boot: modules-load.d(5), read by systemd-modules-load.
+HV_SOCK_LOAD_FILE = "/etc/modules-load.d/hv_sock.conf"
 SYS_MODULE = "/sys/module"
 UNIT_FILE_ACTIVATION = {
     "enabled": "enabled",
@@ -110,6 +113,8 @@ class GuestProbe:
     services: dict[str, IcProbe] = field(default_factory=dict)
     ptp_hyperv: bool = False
     modules_at_boot: dict[str, bool] = field(default_factory=dict)
+    modules_builtin: list[str] = field(default_factory=list)
+    boot_sources: dict[str, list[str]] = field(default_factory=dict)  # module -> files loading it at boot
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -118,6 +123,7 @@ class GuestProbe:
             "os_family": self.os_family,
             "modules": self.modules,
             "modules_at_boot": self.modules_at_boot,
+            "modules_builtin": self.modules_builtin,
             "time_source": {"ptp_hyperv": self.ptp_hyperv},
             "integration_services": [self.services[ic.key].as_dict() for ic in CATALOG if ic.key in self.services],
         }
@@ -173,24 +179,40 @@ MODULES_LOAD_DIRS = (
 )
 
 
-def modules_loaded_at_boot(root: str, names: t.Sequence[str]) -> dict[str, bool]:
-    listed: set[str] = set()
-    files = [_path(root, "/etc/modules")]
+def module_boot_sources(root: str, names: t.Sequence[str]) -> dict[str, list[str]]:
+    """For each module name, the files (guest paths) that have it loaded at boot."""
+    files = ["/etc/modules"]
     for folder in MODULES_LOAD_DIRS:
         try:
-            files.extend(
-                os.path.join(_path(root, folder), n)
-                for n in sorted(os.listdir(_path(root, folder)))
-                if n.endswith(".conf")
-            )
+            files.extend("%s/%s" % (folder, n) for n in sorted(os.listdir(_path(root, folder))) if n.endswith(".conf"))
         except OSError:
             continue
+    found: dict[str, list[str]] = {name: [] for name in names}
     for path in files:
-        for line in (_read(path) or "").splitlines():
+        for line in (_read(_path(root, path)) or "").splitlines():
             word = line.split("#", 1)[0].strip()
             if word and not word.startswith(";"):
-                listed.add(word.split()[0].replace("-", "_"))
-    return {name: name in listed for name in names}
+                module = word.split()[0].replace("-", "_")
+                if module in found and path not in found[module]:
+                    found[module].append(path)
+    return found
+
+
+def modules_loaded_at_boot(root: str, names: t.Sequence[str]) -> dict[str, bool]:
+    return {name: bool(paths) for name, paths in module_boot_sources(root, names).items()}
+
+
+def builtin_modules(root: str, release: str) -> set[str]:
+    """Modules built into the running kernel (modules.builtin, as kmod reads it)."""
+    for folder in ("/lib/modules", "/usr/lib/modules"):
+        text = _read(_path(root, "%s/%s/modules.builtin" % (folder, release)))
+        if text is not None:
+            return {
+                os.path.basename(line.strip())[: -len(".ko")].replace("-", "_")
+                for line in text.splitlines()
+                if line.strip().endswith(".ko")
+            }
+    return set()
 
 
 def vmbus_devices(root: str) -> dict[str, list[tuple[str, str | None]]]:
@@ -249,10 +271,13 @@ def _pick_unit(units: dict[str, Unit], candidates: t.Sequence[str], uio: bool) -
 def probe(root: str, run: Runner, release: str) -> GuestProbe:
     """Everything the guest sees, in one pass: VMBus devices, modules, daemons, time source."""
     hyperv_guest = os.path.isdir(_path(root, VMBUS_DEVICES))
+    builtin = builtin_modules(root, release)
+    # A built-in module has no /sys/module entry unless it has parameters: modules.builtin says it is there.
     modules = {
-        name: os.path.isdir(_path(root, "%s/%s" % (SYS_MODULE, name)))
-        for name in ("hv_vmbus", "hv_utils", "hv_sock", UIO_DRIVER)
+        name: name in builtin or os.path.isdir(_path(root, "%s/%s" % (SYS_MODULE, name)))
+        for name in ("hv_vmbus", "hv_utils", HV_SOCK, UIO_DRIVER)
     }
+    boot_sources = module_boot_sources(root, (HV_SOCK,))
     result = GuestProbe(
         hyperv_guest=hyperv_guest,
         kernel=release,
@@ -260,7 +285,9 @@ def probe(root: str, run: Runner, release: str) -> GuestProbe:
         modules=modules,
         ptp_hyperv=os.path.exists(_path(root, "/dev/ptp_hyperv")),
         # hv_sock (Hyper-V sockets) must be loaded now and at boot for AF_VSOCK over VMBus (facts section 3).
-        modules_at_boot=modules_loaded_at_boot(root, ("hv_sock",)),
+        modules_at_boot={name: bool(paths) for name, paths in boot_sources.items()},
+        modules_builtin=sorted(name for name in modules if name in builtin),
+        boot_sources=boot_sources,
     )
     devices = vmbus_devices(root)
     candidates = [unit for daemon in LINUX_DAEMONS.values() for unit in daemon.units]
@@ -296,6 +323,7 @@ class Step:
     description: str
     command: list[str] | None = None  # a command to run
     write: tuple[str, str] | None = None  # (path, text) to write
+    remove: str | None = None  # path to delete
 
 
 @dataclass
@@ -381,3 +409,56 @@ def plan_ic(probe_: GuestProbe, key: str, wish: dict[str, t.Any], skip_not_offer
     elif state == "restarted":
         plan.steps.append(Step("restart %s" % unit.name, command=["systemctl", "restart", "--", unit.name]))
     return plan
+
+
+def _load_file_text(root: str, keep_hv_sock: bool) -> str:
+    """HV_SOCK_LOAD_FILE's lines with or without hv_sock (other lines a user put there are kept)."""
+    lines = [
+        line
+        for line in (_read(_path(root, HV_SOCK_LOAD_FILE)) or "").splitlines()
+        if line.split("#", 1)[0].strip().replace("-", "_") != HV_SOCK
+    ]
+    if keep_hv_sock:
+        if not lines:
+            lines.append("# Hyper-V sockets (AF_VSOCK over VMBus), written by hyperv.integration")
+        lines.append(HV_SOCK)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def plan_hv_sock(probe_: GuestProbe, root: str, wanted: bool) -> list[Step]:
+    """Steps that make hv_sock loaded now and at boot (``wanted``), or neither."""
+    loaded = bool(probe_.modules.get(HV_SOCK))
+    builtin = HV_SOCK in probe_.modules_builtin
+    sources = probe_.boot_sources.get(HV_SOCK, [])
+    steps: list[Step] = []
+    if wanted:
+        if not loaded:
+            steps.append(Step("load the kernel module hv_sock", command=["modprobe", HV_SOCK]))
+        if not builtin and not sources:
+            steps.append(
+                Step(
+                    "load hv_sock at boot (%s)" % HV_SOCK_LOAD_FILE,
+                    write=(HV_SOCK_LOAD_FILE, _load_file_text(root, keep_hv_sock=True)),
+                )
+            )
+        return steps
+    if builtin:
+        raise GuestStateError("hv_sock is built into this kernel (modules.builtin); it cannot be unloaded")
+    others = [path for path in sources if path != HV_SOCK_LOAD_FILE]
+    if others:
+        raise GuestStateError(
+            "hv_sock is loaded at boot by %s, which this module does not manage; remove it there first"
+            % ", ".join(others)
+        )
+    if sources:
+        text = _load_file_text(root, keep_hv_sock=False)
+        description = "stop loading hv_sock at boot (%s)" % HV_SOCK_LOAD_FILE
+        keeps_modules = any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+        steps.append(
+            Step(description, write=(HV_SOCK_LOAD_FILE, text))
+            if keeps_modules
+            else Step(description, remove=HV_SOCK_LOAD_FILE)
+        )
+    if loaded:
+        steps.append(Step("unload the kernel module hv_sock", command=["modprobe", "-r", HV_SOCK]))
+    return steps

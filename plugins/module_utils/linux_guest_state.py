@@ -5,15 +5,18 @@
 from __future__ import annotations
 
 import errno
+import os
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import (
+    HV_SOCK,
     GuestProbe,
     GuestStateError,
     IcPlan,
     Runner,
     Step,
     _path,
+    plan_hv_sock,
     plan_ic,
     probe,
 )
@@ -59,13 +62,29 @@ def _execute(step: Step, root: str, run: Runner) -> str | None:
     if step.write:
         path, text = step.write
         try:
+            if path.startswith("/etc/"):  # a configuration file (sysfs files exist or must not be made)
+                os.makedirs(os.path.dirname(_path(root, path)), exist_ok=True)
             with open(_path(root, path), "w", encoding="ascii") as handle:
                 handle.write(text)
         except OSError as exc:
             if exc.errno == errno.EEXIST:  # new_id already holds the class: the kernel knows it
                 return None
             return str(exc)
+    if step.remove:
+        try:
+            os.unlink(_path(root, step.remove))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return str(exc)
     return None
+
+
+def _hv_sock_state(probe_: GuestProbe) -> dict[str, bool]:
+    return {
+        "loaded": bool(probe_.modules.get(HV_SOCK)),
+        "at_boot": bool(probe_.modules_at_boot.get(HV_SOCK)) or HV_SOCK in probe_.modules_builtin,
+    }
 
 
 def apply_guest_state(
@@ -75,6 +94,7 @@ def apply_guest_state(
     root: str,
     run: Runner,
     release: str,
+    hv_sock: bool | None = None,
 ) -> dict[str, t.Any]:
     """Probe, plan every IC (failing before any change), run the steps, verify. Returns the module result."""
     try:
@@ -101,6 +121,12 @@ def apply_guest_state(
             plans[key] = plan_ic(before, key, wish, skip_not_offered)
         except GuestStateError as exc:
             problems.append(str(exc))
+    hv_sock_steps: list[Step] = []
+    if hv_sock is not None:
+        try:
+            hv_sock_steps = plan_hv_sock(before, root, hv_sock)
+        except GuestStateError as exc:
+            problems.append(str(exc))
     if problems:
         return dict(result, failed=True, msg="; ".join(problems) + ". Nothing was changed.")
 
@@ -114,6 +140,13 @@ def apply_guest_state(
                     failures[key] = "%s: %s failed: %s" % (key, step.description, error)
                     break
                 done[key].append(step.description)
+        done[HV_SOCK] = []
+        for step in hv_sock_steps:
+            error = _execute(step, root, run)
+            if error:
+                failures[HV_SOCK] = "hv_sock: %s failed: %s" % (step.description, error)
+                break
+            done[HV_SOCK].append(step.description)
     try:
         after = probe(root, run, release) if not check_mode else None
     except GuestStateError as exc:
@@ -151,9 +184,29 @@ def apply_guest_state(
         result["diff_data"]["before"][key] = old
         result["diff_data"]["after"][key] = new
 
-    result["changed"] = any(e["changed"] for e in result["integration_services"].values())
+    if hv_sock is not None:
+        old = _hv_sock_state(before)
+        new = {"loaded": hv_sock, "at_boot": hv_sock} if after is None else _hv_sock_state(after)
+        if after is not None and HV_SOCK not in failures and new != {"loaded": hv_sock, "at_boot": hv_sock}:
+            failures[HV_SOCK] = "hv_sock: still %s after the changes" % new
+        entry = {
+            "before": old,
+            "after": new,
+            "steps": [s.description for s in hv_sock_steps] if check_mode else done.get(HV_SOCK, []),
+            "changed": bool(hv_sock_steps) if check_mode else bool(done.get(HV_SOCK)),
+        }
+        if HV_SOCK in failures:
+            entry["error"] = failures[HV_SOCK]
+        result["hv_sock"] = entry
+        result["diff_data"]["before"][HV_SOCK] = old
+        result["diff_data"]["after"][HV_SOCK] = new
+
+    entries = list(result["integration_services"].items()) + (
+        [(HV_SOCK, result["hv_sock"])] if "hv_sock" in result else []
+    )
+    result["changed"] = any(e["changed"] for _key, e in entries)
     if failures:
-        changed = [k for k, e in result["integration_services"].items() if e["changed"]]
+        changed = [k for k, e in entries if e["changed"]]
         result["failed"] = True
         result["msg"] = "%s. Changed: %s. Rerun to converge once the cause is fixed." % (
             "; ".join(failures.values()),

@@ -38,14 +38,25 @@ options:
         C(enabled) (Linux, true or false, for units that can be enabled; static udev-activated units are
         reported and left alone) or C(start_mode) (Windows, V(automatic), V(manual) or V(disabled)).
       - V(restarted) always restarts, and so always reports a change.
+      - At least one of O(services) and O(hv_sock) is required.
     type: dict
-    required: true
   skip_not_offered:
     description:
       - Skip services that the host does not offer to this guest instead of failing.
       - Those services are listed in RV(not_offered).
     type: bool
     default: false
+  hv_sock:
+    description:
+      - Linux guests only. V(true) loads the kernel module C(hv_sock) (Hyper-V sockets, C(AF_VSOCK) over
+        VMBus) now and at boot; V(false) unloads it and stops loading it at boot.
+      - At boot means a line C(hv_sock) in C(/etc/modules-load.d/hv_sock.conf) (read by
+        C(systemd-modules-load)); a module already named in C(/etc/modules) or another C(modules-load.d)
+        file counts as loaded at boot and is left where it is. V(false) fails, and changes nothing, when
+        another file loads it, or when C(hv_sock) is built into the kernel.
+      - Omit it to leave C(hv_sock) alone. Host services that guests reach over Hyper-V sockets are
+        registered with M(hyperv.integration.hvsocket_service).
+    type: bool
 attributes:
   check_mode:
     support: full
@@ -83,6 +94,10 @@ EXAMPLES = r"""
         state: started
         enabled: true
 
+- name: Load hv_sock now and at every boot, for applications that use Hyper-V sockets (Linux)
+  hyperv.integration.guest_integration_service:
+    hv_sock: true
+
 - name: Stop VSS in a Windows guest and keep it stopped
   hyperv.integration.guest_integration_service:
     services:
@@ -106,6 +121,17 @@ integration_services:
       after: {unit: hv-kvp-daemon.service, active: true, enabled: true}
       changed: true
       steps: [start hv-kvp-daemon.service]
+hv_sock:
+  description:
+    - Present when O(hv_sock) is given. C(before) and C(after) say whether C(hv_sock) is loaded and whether
+      it is loaded at boot; C(steps) lists what was run (or would be, in check mode).
+  returned: when O(hv_sock) is given
+  type: dict
+  sample:
+    before: {loaded: false, at_boot: false}
+    after: {loaded: true, at_boot: true}
+    changed: true
+    steps: [load the kernel module hv_sock, load hv_sock at boot (/etc/modules-load.d/hv_sock.conf)]
 not_offered:
   description: Services left alone because the host does not offer them (O(skip_not_offered)).
   returned: always
@@ -120,6 +146,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (  # noqa: E402
     GUEST_ARGUMENT_SPEC,
+    GUEST_REQUIRED_ONE_OF,
     GuestArgumentError,
     desired_guest_services,
 )
@@ -129,7 +156,9 @@ from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_sta
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=GUEST_ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=GUEST_ARGUMENT_SPEC, required_one_of=GUEST_REQUIRED_ONE_OF, supports_check_mode=True
+    )
     try:
         wanted = desired_guest_services(module.params["services"], windows=False)
     except GuestArgumentError as exc:
@@ -145,6 +174,7 @@ def main() -> None:
         root="/",
         run=run,
         release=os.uname().release,
+        hv_sock=module.params["hv_sock"],
     )
     if module._diff:
         result["diff"] = result.pop("diff_data")

@@ -88,6 +88,12 @@ modules_at_boot:
   returned: on Linux
   type: dict
   sample: {hv_sock: true}
+modules_builtin:
+  description: Which of the modules in RV(modules) are built into the kernel (C(modules.builtin)) (Linux).
+  returned: on Linux
+  type: list
+  elements: str
+  sample: []
 time_source:
   description: Whether the Hyper-V PTP clock is available as C(/dev/ptp_hyperv) (Linux).
   returned: on Linux

@@ -340,3 +340,112 @@ def test_hv_sock_at_boot_from_modules_load_d(tmp_path: Path) -> None:
     (root / "etc/modules-load.d").mkdir()
     (root / "etc/modules-load.d/hyperv.conf").write_text("# Hyper-V sockets\nhv-sock\n")
     assert lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0").as_dict()["modules_at_boot"] == {"hv_sock": True}
+
+
+class FakeKernel(FakeSystemd):
+    """FakeSystemd whose modprobe loads and unloads modules under root/sys/module, as a kernel would."""
+
+    def __init__(self, root: Path, fail_modprobe: bool = False) -> None:
+        super().__init__(DEBIAN_UNITS)
+        self.root = root
+        self.fail_modprobe = fail_modprobe
+
+    def __call__(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[0] != "modprobe":
+            return super().__call__(argv)
+        self.commands.append(argv)
+        if self.fail_modprobe:
+            return 1, "", "modprobe: FATAL: Module hv_sock not found in directory /lib/modules/6.1.0"
+        module = self.root / "sys/module" / argv[-1]
+        if "-r" in argv:
+            if module.is_dir():
+                module.rmdir()
+        else:
+            module.mkdir(parents=True, exist_ok=True)
+        return 0, "", ""
+
+
+LOAD_FILE = "etc/modules-load.d/hv_sock.conf"
+
+
+def test_hv_sock_true_loads_now_and_at_boot_then_converges(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    kernel = FakeKernel(root)
+    first = apply_guest_state({}, False, False, str(root), kernel, "6.1.0", hv_sock=True)
+    assert first["changed"] is True and not first.get("failed"), first
+    assert first["hv_sock"]["before"] == {"loaded": False, "at_boot": False}
+    assert first["hv_sock"]["after"] == {"loaded": True, "at_boot": True}
+    assert ["modprobe", "hv_sock"] in kernel.commands
+    assert "hv_sock" in (root / LOAD_FILE).read_text().splitlines()
+    kernel.commands.clear()
+    second = apply_guest_state({}, False, False, str(root), kernel, "6.1.0", hv_sock=True)
+    assert second["changed"] is False and second["hv_sock"]["steps"] == []
+    assert not [c for c in kernel.commands if c[0] == "modprobe"]
+
+
+def test_hv_sock_check_mode_reports_steps_and_changes_nothing(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    kernel = FakeKernel(root)
+    result = apply_guest_state({}, False, True, str(root), kernel, "6.1.0", hv_sock=True)
+    assert result["changed"] is True
+    assert result["hv_sock"]["steps"] == [
+        "load the kernel module hv_sock",
+        "load hv_sock at boot (/etc/modules-load.d/hv_sock.conf)",
+    ]
+    assert not (root / LOAD_FILE).exists() and not (root / "sys/module/hv_sock").exists()
+    assert not [c for c in kernel.commands if c[0] == "modprobe"]
+
+
+def test_hv_sock_already_listed_elsewhere_writes_no_file_of_ours(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, modules=("hv_vmbus", "hv_utils", "hv_sock"))
+    (root / "etc/modules").write_text("# /etc/modules\nhv_sock\n")
+    result = apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=True)
+    assert result["changed"] is False and not (root / LOAD_FILE).exists()
+    refused = apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=False)
+    assert refused["failed"] is True and "/etc/modules" in refused["msg"] and "Nothing was changed" in refused["msg"]
+    assert (root / "sys/module/hv_sock").is_dir()
+
+
+def test_hv_sock_false_unloads_and_keeps_other_modules_in_our_file(tmp_path: Path) -> None:
+    root = make_guest(tmp_path, modules=("hv_vmbus", "hv_utils", "hv_sock"))
+    (root / "etc/modules-load.d").mkdir()
+    (root / LOAD_FILE).write_text("vsock\nhv_sock\n")
+    result = apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=False)
+    assert result["changed"] is True and result["hv_sock"]["after"] == {"loaded": False, "at_boot": False}
+    assert (root / LOAD_FILE).read_text() == "vsock\n"
+    assert not (root / "sys/module/hv_sock").exists()
+
+
+def test_hv_sock_false_removes_the_file_it_wrote(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=True)
+    result = apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=False)
+    assert result["changed"] is True and not (root / LOAD_FILE).exists()
+
+
+def test_hv_sock_built_in_counts_as_loaded_and_cannot_be_removed(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    (root / "lib/modules/6.1.0").mkdir(parents=True)
+    (root / "lib/modules/6.1.0/modules.builtin").write_text("kernel/net/vmw_vsock/hv_sock.ko\n")
+    kernel = FakeKernel(root)
+    result = apply_guest_state({}, False, False, str(root), kernel, "6.1.0", hv_sock=True)
+    assert result["changed"] is False and result["hv_sock"]["after"] == {"loaded": True, "at_boot": True}
+    assert not kernel.commands or all(c[0] != "modprobe" for c in kernel.commands)
+    refused = apply_guest_state({}, False, False, str(root), kernel, "6.1.0", hv_sock=False)
+    assert refused["failed"] is True and "built into this kernel" in refused["msg"]
+
+
+def test_hv_sock_modprobe_failure_says_what_was_done(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    result = apply_guest_state(
+        {"vss": {"state": "started"}},
+        False,
+        False,
+        str(root),
+        FakeKernel(root, fail_modprobe=True),
+        "6.1.0",
+        hv_sock=True,
+    )
+    assert result["failed"] is True
+    assert "hv_sock: load the kernel module hv_sock failed" in result["msg"] and "not found" in result["msg"]
+    assert not (root / LOAD_FILE).exists()  # stopped at the first failed step
