@@ -7,8 +7,13 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import desired_services, vm_names
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction, HostCallFailed
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
+    ArgumentError,
+    desired_services,
+    vm_names,
+)
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
     ic_label,
     missing_services_problem,
@@ -19,6 +24,8 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report im
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "name": {"type": "raw", "required": True, "aliases": ["vm", "vm_name"]},
     "services": {"type": "dict", "required": True},
+    "wait": {"type": "bool", "default": False},
+    "wait_timeout": {"type": "int", "default": _host_wait.DEFAULT_TIMEOUT},
 }
 
 
@@ -57,15 +64,24 @@ def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
     return vms, {"before": before, "after": after}
 
 
+def changes_done(vms: list[dict[str, t.Any]]) -> list[str]:
+    """The changes made (or, in check mode, that would be made), e.g. "VM 'web01' vss enabled"."""
+    done = []
+    for vm in vms:
+        for key, item in vm["integration_services"].items():
+            if "error" not in item and item["changed"]:
+                done.append("VM %r %s %s" % (vm["name"], key, _state_word(item["enabled"])))
+    return done
+
+
 def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
     """Say which writes failed, and which were done, so the user knows where the host stands."""
-    failed, done = [], []
+    failed = []
     for vm in vms:
         for key, item in vm["integration_services"].items():
             if "error" in item:
                 failed.append("VM %r %s: %s" % (vm["name"], key, item["error"]))
-            elif item["changed"]:
-                done.append("VM %r %s %s" % (vm["name"], key, _state_word(item["enabled"])))
+    done = changes_done(vms)
     if not failed:
         return None
     message = "Hyper-V host %s: %d change(s) failed: %s." % (host, len(failed), "; ".join(failed))
@@ -79,8 +95,13 @@ class ActionModule(HostAction):
     def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
         names = vm_names(args["name"], allow_empty=True)
         wanted = desired_services(args["services"])
+        if args["wait_timeout"] < 0:
+            raise ArgumentError("wait_timeout must be 0 or more seconds, got %d" % args["wait_timeout"])
         if not names:  # e.g. "every VM of the host" on a host that has none
-            return dict(result, changed=False, vms=[])
+            result.update(changed=False, vms=[])
+            if args["wait"]:
+                result["wait"] = skipped_wait("no VM was named")
+            return result
 
         params = {
             "vm_names": names,
@@ -110,4 +131,59 @@ class ActionModule(HostAction):
         failure = write_failure_message(self.host, vms)
         if failure:
             result.update(failed=True, msg=failure)
+            if args["wait"]:
+                result["wait"] = skipped_wait("some changes failed")
+            return result
+        if args["wait"]:
+            self.wait_for_guests(result, vms, wanted, args["wait_timeout"])
         return result
+
+    def wait_for_guests(
+        self, result: dict[str, t.Any], vms: list[dict[str, t.Any]], wanted: dict[str, bool], timeout: int
+    ) -> None:
+        """wait=true: read the host until the guests answer every service asked enabled (see _host_wait)."""
+        keys = _host_wait.waited_keys(wanted)
+        running, not_running = _host_wait.split_by_state(vms)
+        if self._task.check_mode:
+            result["wait"] = skipped_wait("check mode: nothing was changed, so no guest was waited for")
+            return
+        if not keys or not running:
+            reason = "no service is asked to be enabled" if not keys else "no VM named is Running"
+            result["wait"] = dict(skipped_wait(reason), not_running=not_running)
+            return
+
+        def poll(names: list[str]) -> dict[str, t.Any]:
+            return self.call_host("vm_integration_service_info", {"vm_names": names}, writes=False)
+
+        done = changes_done(vms)
+        try:
+            report = _host_wait.wait_for_guests(poll, running, keys, timeout)
+        except HostCallFailed as exc:
+            made = "; ".join(done) if done else "nothing (the services were already as requested)"
+            result.update(
+                failed=True,
+                msg="While waiting for the guests to answer: %s The changes were made and stay made: %s." % (exc, made),
+            )
+            return
+        report["vms"] = running
+        report["services"] = keys
+        report["not_running"] = not_running + report["not_running"]
+        report["skipped"] = None
+        result["wait"] = report
+        if not report["answered"]:
+            result.update(failed=True, msg=_host_wait.timeout_message(self.host, report, timeout, done))
+
+
+def skipped_wait(reason: str) -> dict[str, t.Any]:
+    """The ``wait`` return value when nothing was waited for (no host read made)."""
+    return {
+        "skipped": reason,
+        "answered": None,
+        "polls": 0,
+        "elapsed": 0.0,
+        "vms": [],
+        "services": [],
+        "not_answering": [],
+        "not_running": [],
+        "not_found": [],
+    }

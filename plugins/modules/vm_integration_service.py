@@ -47,6 +47,28 @@ options:
       - Services not listed are left as they are.
     type: dict
     required: true
+  wait:
+    description:
+      - After the changes, wait until the guests answer. Every service that O(services) asks to be
+        enabled, on every VM in O(name) that is C(Running), must report primary status C(Ok) on the host.
+      - VMs that are not C(Running) (C(Off), C(Saved), C(Paused)) have no guest that could answer and are
+        not waited for; RV(wait.not_running) lists them. Services asked to be disabled are not waited for.
+      - A C(Running) VM with nothing inside to answer (no guest operating system, or its integration
+        services not installed or stopped) keeps reporting C(NoContact) and the wait times out. Leave such
+        VMs out of O(name) when you wait.
+      - The host is read once right after the changes (if every service already answers, the task returns
+        at once), then every 2 seconds. Each read is one PowerShell call on the host for all VMs.
+      - On timeout the task fails with a table of VM, service and status, and says which changes were
+        made; the changes stay made.
+      - Nothing is waited for in check mode (nothing was changed), nor when a change failed.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - How long to wait, in seconds, with O(wait=true), counted from the end of the changes.
+      - V(0) reads the host once and fails if some service has not answered yet.
+    type: int
+    default: 120
 extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
 attributes:
@@ -61,6 +83,8 @@ notes:
     or an administrator).
   - The guest must also run its half of a service for the service to work; enabling it on the host only
     offers it to the guest.
+  - With O(wait=true) the task can fail after it changed something (the guests did not answer in time);
+    it still reports C(changed) for what it changed.
   - When a change fails part-way (for example one VM refuses a change), the task fails, its message says
     which changes were made and which were not, and RV(vms) shows the state of each; running the task
     again converges.
@@ -107,6 +131,15 @@ EXAMPLES = r"""
     services:
       key_value_pair_exchange: enabled
   delegate_to: "{{ hyperv_host }}"
+
+- name: Enable the services and wait until the guests answer them (up to 5 minutes)
+  hyperv.integration.vm_integration_service:
+    name: [web01, web02]
+    services:
+      key_value_pair_exchange: enabled
+      vss: enabled
+    wait: true
+    wait_timeout: 300
 """
 
 RETURN = r"""
@@ -145,6 +178,58 @@ vms:
           enabled_before: false
           enabled: true
           changed: true
+wait:
+  description: What the wait for the guests found (O(wait=true)).
+  returned: when O(wait=true) and the changes were made or compared
+  type: dict
+  contains:
+    skipped:
+      description:
+        - Why nothing was waited for (no host read made), or V(null) when the task waited.
+        - "For example C(check mode: nothing was changed, so no guest was waited for),
+          C(no service is asked to be enabled), C(no VM named is Running), C(some changes failed)."
+      type: str
+      sample: null
+    answered:
+      description: Whether every service waited for reported C(Ok); V(null) when nothing was waited for.
+      type: bool
+      sample: true
+    polls:
+      description: How many times the host was read (one PowerShell call each).
+      type: int
+      sample: 2
+    elapsed:
+      description: Seconds spent waiting.
+      type: float
+      sample: 2.1
+    vms:
+      description: The VMs waited for (the C(Running) VMs in O(name)).
+      type: list
+      elements: str
+      sample: [web01, web02]
+    services:
+      description: The services waited for (the keys of those asked to be enabled).
+      type: list
+      elements: str
+      sample: [key_value_pair_exchange, vss]
+    not_answering:
+      description:
+        - The services that had not reported C(Ok) at the last read (empty when all answered), each with
+          C(vm), C(service) (key), C(name) (the host's name for it) and C(status) (the primary status,
+          for example C(NoContact), or V(null) when the host reports none).
+      type: list
+      elements: dict
+      sample: [{vm: web02, service: vss, name: VSS, status: NoContact}]
+    not_running:
+      description: VMs in O(name) that were not waited for because they are not C(Running), with C(vm) and C(state).
+      type: list
+      elements: dict
+      sample: [{vm: build07, state: Off}]
+    not_found:
+      description: VMs that could no longer be found by name while waiting (renamed or removed meanwhile).
+      type: list
+      elements: str
+      sample: []
 missing_vms:
   description: The names in O(name) that match no VM on the host.
   returned: when some VM was not found

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.hyperv.integration.plugins.action.vm_integration_service import (
+    ActionModule,
     summarise,
     write_failure_message,
 )
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostCallFailed
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
 
 GSI_GUID = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 VSS_GUID = "5CED1297-4598-4915-A5FC-AD21BB4D02A4"
@@ -68,3 +74,150 @@ def test_failure_message_says_what_failed_and_what_was_done() -> None:
 def test_no_failure_no_message() -> None:
     answer = {"vms": [{"name": "a", "integration_services": [_item(GSI_GUID, True, True)]}]}
     assert write_failure_message("hv01", summarise(answer)[0]) is None
+
+
+class _Task:
+    def __init__(self, check_mode: bool) -> None:
+        self.check_mode = check_mode
+        self.diff = False
+
+
+class _Recorder:
+    """An ActionModule whose host calls are answered from a script (no connection)."""
+
+    def __init__(self, check_mode: bool, set_answer: dict, info_answers: list[dict]) -> None:
+        action = ActionModule.__new__(ActionModule)
+        action._task = _Task(check_mode)
+        action.host = "hv01"
+        action.call_host = self.call_host  # type: ignore[method-assign]
+        self.action = action
+        self.set_answer = set_answer
+        self.info_answers = list(info_answers)
+        self.calls: list[tuple[str, dict]] = []
+
+    def call_host(self, operation: str, params: dict, writes: bool) -> dict:
+        self.calls.append((operation, params))
+        if operation == "vm_integration_service_set":
+            return self.set_answer
+        return self.info_answers.pop(0)
+
+    def run(self, **args: object) -> dict:
+        full = {"name": ["web01", "off01"], "services": {"guest_service_interface": "enabled"}}
+        full.update({"wait": True, "wait_timeout": 10})
+        full.update(args)
+        return self.action.run_host({}, full)
+
+
+def _set_answer(changed: bool = True) -> dict:
+    return {
+        "vms": [
+            {
+                "name": "web01",
+                "id": "i1",
+                "state": "Running",
+                "integration_services": [_item(GSI_GUID, not changed, True)],
+            },
+            {"name": "off01", "id": "i2", "state": "Off", "integration_services": [_item(GSI_GUID, not changed, True)]},
+        ]
+    }
+
+
+def _info(status: str | None) -> dict:
+    ic = {"id": "Microsoft:I1\\" + GSI_GUID, "name": "Guest Service Interface", "enabled": True}
+    ic["primary_status"] = status
+    return {
+        "vms": [{"name": "web01", "state": "Running", "integration_services": [ic]}],
+        "missing": [],
+        "ambiguous": {},
+    }
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+    monkeypatch.setattr(_host_wait.time, "sleep", slept.append)
+    return slept
+
+
+def test_wait_reads_only_running_vms_once_per_poll(no_sleep: list[float]) -> None:
+    recorder = _Recorder(False, _set_answer(), [_info("NoContact"), _info("Ok")])
+    result = recorder.run()
+    assert "failed" not in result and result["changed"] is True
+    assert [op for op, _params in recorder.calls] == [
+        "vm_integration_service_set",
+        "vm_integration_service_info",
+        "vm_integration_service_info",
+    ]
+    assert recorder.calls[1][1] == {"vm_names": ["web01"]}  # Off VMs have no guest to answer
+    wait = result["wait"]
+    assert (wait["answered"], wait["polls"], wait["skipped"]) == (True, 2, None)
+    assert wait["not_running"] == [{"vm": "off01", "state": "Off"}]
+    assert wait["services"] == ["guest_service_interface"] and wait["vms"] == ["web01"]
+    assert no_sleep == [_host_wait.POLL_INTERVAL]
+
+
+def test_wait_timeout_fails_with_the_table_and_what_was_changed(no_sleep: list[float]) -> None:
+    recorder = _Recorder(False, _set_answer(), [_info("NoContact")] * 10)
+    result = recorder.run(wait_timeout=0)
+    assert result["failed"] is True and result["changed"] is True
+    assert "web01  guest_service_interface  Guest Service Interface  NoContact" in result["msg"]
+    assert "The changes were made and stay made: VM 'web01' guest_service_interface enabled" in result["msg"]
+    assert result["wait"]["not_answering"][0]["status"] == "NoContact"
+
+
+def test_check_mode_does_not_wait(no_sleep: list[float]) -> None:
+    recorder = _Recorder(True, _set_answer(), [])
+    result = recorder.run()
+    assert [op for op, _params in recorder.calls] == ["vm_integration_service_set"]
+    assert result["wait"]["skipped"].startswith("check mode")
+    assert result["wait"]["polls"] == 0
+
+
+def test_nothing_asked_enabled_or_nothing_running_reads_nothing(no_sleep: list[float]) -> None:
+    recorder = _Recorder(False, _set_answer(), [])
+    result = recorder.run(services={"guest_service_interface": "disabled"})
+    assert result["wait"]["skipped"] == "no service is asked to be enabled"
+    off_only = {"vms": [_set_answer()["vms"][1]]}
+    recorder = _Recorder(False, off_only, [])
+    result = recorder.run(name=["off01"])
+    assert result["wait"]["skipped"] == "no VM named is Running"
+    assert result["wait"]["not_running"] == [{"vm": "off01", "state": "Off"}]
+    assert [op for op, _params in recorder.calls] == ["vm_integration_service_set"]
+
+
+def test_no_wait_after_a_failed_write(no_sleep: list[float]) -> None:
+    answer = {
+        "vms": [
+            {"name": "web01", "state": "Running", "integration_services": [_item(GSI_GUID, False, False, "denied")]}
+        ]
+    }
+    recorder = _Recorder(False, answer, [])
+    result = recorder.run(name="web01")
+    assert result["failed"] is True and "change(s) failed" in result["msg"]
+    assert result["wait"]["skipped"] == "some changes failed"
+    assert len(recorder.calls) == 1
+
+
+def test_a_lost_poll_says_the_changes_stay_made(no_sleep: list[float]) -> None:
+    recorder = _Recorder(False, _set_answer(), [])
+
+    def broken(operation: str, params: dict, writes: bool) -> dict:
+        if operation == "vm_integration_service_set":
+            return recorder.set_answer
+        raise HostCallFailed("Hyper-V host hv01: the connection failed during the call: reset.")
+
+    recorder.action.call_host = broken  # type: ignore[method-assign]
+    result = recorder.run()
+    assert result["failed"] is True and result["changed"] is True
+    assert result["msg"].startswith("While waiting for the guests to answer: Hyper-V host hv01: the connection")
+    assert (
+        "stay made: VM 'web01' guest_service_interface enabled; VM 'off01' guest_service_interface enabled"
+        in (result["msg"])
+    )
+
+
+def test_negative_wait_timeout_is_refused() -> None:
+    recorder = _Recorder(False, _set_answer(), [])
+    with pytest.raises(ArgumentError, match="wait_timeout must be 0 or more seconds, got -1"):
+        recorder.run(wait_timeout=-1)
+    assert recorder.calls == []
