@@ -328,3 +328,116 @@ def test_module_defaults_through_the_action_group(tmp_path: Path, start_lab) -> 
     assert [vm["name"] for vm in run.result("info")["result"]["vms"]] == ["web02"]
     state = lab.state()
     assert enabled(state, "web02", GSI) and not enabled(state, "web01", GSI)
+
+
+def wait_task(names, services, timeout: int, name: str = "set") -> dict:
+    task = set_task(names, services, name)
+    task["hyperv.integration.vm_integration_service"].update(wait=True, wait_timeout=timeout)
+    return task
+
+
+def primary(state: dict, vm: str, key: str) -> str | None:
+    return state["vms"][vm]["integration_services"][key]["primary_status"]
+
+
+def test_wait_returns_once_the_guests_answer(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "guest_answer_delay": 3},
+            "vms": [
+                {"name": "web01", "guest": "windows"},
+                {"name": "web02", "guest": "windows"},
+                {"name": "off01", "guest": "windows", "state": "Off"},
+            ],
+        }
+    )
+    names = ["web01", "web02", "off01"]
+    before = lab.state()["counters"]
+    started = time.monotonic()
+    run = run_playbook(tmp_path, lab, [wait_task(names, {GSI: "enabled", "vss": "enabled"}, 60)])
+    took = time.monotonic() - started
+    assert run.rc == 0, run.stdout
+    result = run.result("set")["result"]
+    assert result["changed"] is True
+    wait = result["wait"]
+    assert wait["answered"] is True and wait["skipped"] is None
+    assert wait["vms"] == ["web01", "web02"] and wait["services"] == [GSI, "vss"]
+    assert wait["not_running"] == [{"vm": "off01", "state": "Off"}]  # no guest to answer: not waited for
+    assert wait["polls"] >= 2 and wait["elapsed"] >= 2.5 and took >= 3
+    state = lab.state()
+    assert all(primary(state, vm, GSI) == "Ok" for vm in ("web01", "web02"))
+    # One host-side PowerShell command for the change, then one per read, whatever the number of VMs.
+    assert state["counters"]["commands"] == before["commands"] + 1 + wait["polls"]
+    assert state["counters"]["writes"] == before["writes"] + 3
+
+    # Everything answers already: one read, then done, nothing changed.
+    again = run_playbook(tmp_path, lab, [wait_task(names, {GSI: "enabled"}, 60)], name="again")
+    assert again.rc == 0, again.stdout
+    assert again.recap("hv01")["changed"] == 0
+    assert again.result("set")["result"]["wait"]["polls"] == 1
+    assert lab.state()["counters"]["commands"] == state["counters"]["commands"] + 2
+
+
+def test_wait_timeout_fails_with_a_table_and_keeps_the_changes(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE"},
+            "vms": [
+                {"name": "web01", "guest": "windows", "guest_answer_delay": 600},
+                {"name": "Prüf'VM", "guest": "none"},
+                {"name": "ok01", "guest": "windows"},
+            ],
+        }
+    )
+    names = ["web01", "Prüf'VM", "ok01"]
+    before = lab.state()["counters"]
+    run = run_playbook(tmp_path, lab, [wait_task(names, {GSI: "enabled", "vss": "enabled"}, 3)])
+    assert run.result("set")["status"] == "failed"
+    result = run.result("set")["result"]
+    assert result["changed"] is True
+    lines = result["msg"].splitlines()
+    assert lines[0] == (
+        "Hyper-V host hv01: 3 integration service(s) did not report status Ok within 3 s (%d read(s)):"
+        % result["wait"]["polls"]
+    )
+    assert lines[1].split() == ["VM", "IC", "host", "name", "status"]
+    rows = [line.split() for line in lines[2:5]]
+    assert rows == [
+        ["web01", GSI, "Gastdienstschnittstelle", "NoContact"],  # its guest has not answered yet
+        ["Prüf'VM", GSI, "Gastdienstschnittstelle", "NoContact"],  # nothing inside ever answers
+        ["Prüf'VM", "vss", "VSS", "NoContact"],  # enabled all along, never answered either
+    ]  # web01's VSS was enabled and answering all along; ok01's guest answered at once
+    assert "Guest Service Interface" not in result["msg"]  # the host's own (German) name is shown
+    assert lines[-1] == (
+        "The changes were made and stay made: VM 'web01' guest_service_interface enabled; "
+        "VM \"Prüf'VM\" guest_service_interface enabled; VM 'ok01' guest_service_interface enabled."
+    )
+    assert [(i["vm"], i["service"], i["status"]) for i in result["wait"]["not_answering"]] == [
+        ("web01", GSI, "NoContact"),
+        ("Prüf'VM", GSI, "NoContact"),
+        ("Prüf'VM", "vss", "NoContact"),
+    ]
+    state = lab.state()
+    assert all(enabled(state, vm, GSI) for vm in names)  # the writes happened and stay
+    assert state["counters"]["writes"] == before["writes"] + 3
+    assert result["wait"]["polls"] >= 2
+    assert state["counters"]["commands"] == before["commands"] + 1 + result["wait"]["polls"]
+
+
+def test_check_mode_neither_writes_nor_waits(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {"host": {"name": "hv01", "guest_answer_delay": 600}, "vms": [{"name": "web01", "guest": "windows"}]}
+    )
+    before = lab.state()["counters"]
+    started = time.monotonic()
+    run = run_playbook(tmp_path, lab, [wait_task(["web01"], {GSI: "enabled"}, 60)], check=True)
+    assert run.rc == 0, run.stdout
+    assert time.monotonic() - started < 30
+    result = run.result("set")["result"]
+    assert result["changed"] is True
+    assert result["wait"]["skipped"] == "check mode: nothing was changed, so no guest was waited for"
+    assert result["wait"]["polls"] == 0
+    state = lab.state()
+    assert state["counters"]["writes"] == before["writes"]
+    assert state["counters"]["commands"] == before["commands"] + 1  # the comparison only
+    assert not enabled(state, "web01", GSI)
