@@ -346,6 +346,8 @@ def plan_ic(probe_: GuestProbe, key: str, wish: dict[str, t.Any], skip_not_offer
     wants_running = state in ("started", "restarted")
 
     if ic.provider == "kernel":
+        if state == "stopped" and not ic.offered:
+            return plan  # the host does not offer it: the kernel side is idle, which is all "stopped" can mean
         if state == "stopped":
             raise GuestStateError(
                 "%s is provided by the kernel driver hv_utils and cannot be stopped in the guest; "

@@ -22,7 +22,8 @@ description:
   - An integration service the host does not offer to this guest cannot be started; the task fails and
     says so, unless O(skip_not_offered) is set. Heartbeat, Shutdown and Time Synchronization live in the
     Linux kernel, so they cannot be stopped in a Linux guest (disable them on the host with
-    M(hyperv.integration.vm_integration_service)).
+    M(hyperv.integration.vm_integration_service)); once the host no longer offers one, V(stopped) is
+    already true and is reported unchanged.
   - On a machine that is not a Hyper-V guest (no VMBus) the module fails and changes nothing.
 author:
   - hyperv.integration contributors (@hyperv-integration)

@@ -196,6 +196,12 @@ def test_kernel_ics_cannot_be_stopped_and_point_to_the_host(tmp_path: Path) -> N
         lg.plan_ic(found, "heartbeat", {"state": "stopped"}, False)
 
 
+def test_kernel_ic_the_host_does_not_offer_is_already_stopped(tmp_path: Path) -> None:
+    found = lg.probe(str(make_guest(tmp_path, offered=("heartbeat",))), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    plan = lg.plan_ic(found, "shutdown", {"state": "stopped"}, False)
+    assert plan.steps == [] and not plan.not_offered
+
+
 def test_not_offered_fails_or_is_skipped(tmp_path: Path) -> None:
     found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
     with pytest.raises(lg.GuestStateError, match=r"guest_service_interface is not offered.*vm_integration_service"):
