@@ -40,3 +40,6 @@ bash tests/lab/linux_image/build.sh "$REPO/.cache/lab-image"
 
 stage "unit, lab and integration tests (pytest)"
 python -m pytest tests/unit tests/lab/tests tests/integration -q -p no:cacheprovider
+
+stage "molecule scenarios (scripts/molecule.sh: molecule test for every scenario in extensions/molecule)"
+bash scripts/molecule.sh
