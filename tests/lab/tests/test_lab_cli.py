@@ -125,6 +125,7 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
         "secondary_status": None,
         "name": "Gastdienstschnittstelle",
         "id": vm["integration_services"]["guest_service_interface"]["id"],
+        "answers_in": 0.0,  # guest_answer_delay 0: nothing to wait for
     }
     assert state["vms"]["web01"]["integration_services"]["heartbeat"]["secondary_status"] == "Ok"
     assert state["host"]["language"] == "de-DE"
