@@ -13,6 +13,7 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args impo
     ArgumentError,
     desired_services,
     vm_names,
+    vm_requests,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
     ic_label,
@@ -22,8 +23,13 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report im
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
-    "name": {"type": "raw", "required": True, "aliases": ["vm", "vm_name"]},
-    "services": {"type": "dict", "required": True},
+    "name": {"type": "raw", "aliases": ["vm", "vm_name"]},
+    "services": {"type": "dict"},
+    "vms": {
+        "type": "list",
+        "elements": "dict",
+        "options": {"name": {"type": "raw", "required": True}, "services": {"type": "dict", "default": {}}},
+    },
     "wait": {"type": "bool", "default": False},
     "wait_timeout": {"type": "int", "default": _host_wait.DEFAULT_TIMEOUT},
 }
@@ -93,8 +99,25 @@ class ActionModule(HostAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
-        names = vm_names(args["name"], allow_empty=True)
-        wanted = desired_services(args["services"])
+        if args.get("vms") is not None:
+            if args.get("name") is not None or args.get("services") is not None:
+                raise ArgumentError("give either vms, or name and services, not both")
+            requests = vm_requests(args["vms"])
+            names = [name for name, _wishes in requests]
+            changes = [
+                {"guid": by_key(key).host_guid, "enabled": enabled, "vm": name}
+                for name, wishes in requests
+                for key, enabled in wishes.items()
+            ]
+            by_vm: list[dict[str, bool]] | None = [wishes for _name, wishes in requests]
+            wanted: dict[str, bool] = {}
+        else:
+            if args.get("name") is None or args.get("services") is None:
+                raise ArgumentError("name and services are required (or give vms, a list of {name, services})")
+            names = vm_names(args["name"], allow_empty=True)
+            wanted = desired_services(args["services"])
+            changes = [{"guid": by_key(key).host_guid, "enabled": enabled} for key, enabled in wanted.items()]
+            by_vm = None
         if args["wait_timeout"] < 0:
             raise ArgumentError("wait_timeout must be 0 or more seconds, got %d" % args["wait_timeout"])
         if not names:  # e.g. "every VM of the host" on a host that has none
@@ -103,10 +126,7 @@ class ActionModule(HostAction):
                 result["wait"] = skipped_wait("no VM was named")
             return result
 
-        params = {
-            "vm_names": names,
-            "changes": [{"guid": by_key(key).host_guid, "enabled": enabled} for key, enabled in wanted.items()],
-        }
+        params = {"vm_names": names, "changes": changes}
         answer = self.call_host("vm_integration_service_set", params, writes=True)
 
         problem = vm_resolution_problem(self.host, answer) or missing_services_problem(
@@ -135,20 +155,27 @@ class ActionModule(HostAction):
                 result["wait"] = skipped_wait("some changes failed")
             return result
         if args["wait"]:
-            self.wait_for_guests(result, vms, wanted, args["wait_timeout"])
+            keys: _host_wait.WaitedKeys = _host_wait.waited_keys(wanted)
+            if by_vm is not None:
+                # Each VM waits for its own services. The host answers the VMs in the order they were named
+                # (protocol doc section 3), so position pairs them even when the host spells a name otherwise.
+                keys = {vm["name"]: _host_wait.waited_keys(wishes) for vm, wishes in zip(vms, by_vm)}  # noqa: B905
+            self.wait_for_guests(result, vms, keys, args["wait_timeout"])
         return result
 
     def wait_for_guests(
-        self, result: dict[str, t.Any], vms: list[dict[str, t.Any]], wanted: dict[str, bool], timeout: int
+        self, result: dict[str, t.Any], vms: list[dict[str, t.Any]], keys: _host_wait.WaitedKeys, timeout: int
     ) -> None:
         """wait=true: read the host until the guests answer every service asked enabled (see _host_wait)."""
-        keys = _host_wait.waited_keys(wanted)
         running, not_running = _host_wait.split_by_state(vms)
         if self._task.check_mode:
             result["wait"] = skipped_wait("check mode: nothing was changed, so no guest was waited for")
             return
-        if not keys or not running:
-            reason = "no service is asked to be enabled" if not keys else "no VM named is Running"
+        if isinstance(keys, dict):
+            running = [name for name in running if keys.get(name)]  # a VM that asks nothing enabled has no wait
+        asked = any(keys.values()) if isinstance(keys, dict) else bool(keys)
+        if not asked or not running:
+            reason = "no service is asked to be enabled" if not asked else "no VM named is Running"
             result["wait"] = dict(skipped_wait(reason), not_running=not_running)
             return
 
@@ -166,7 +193,7 @@ class ActionModule(HostAction):
             )
             return
         report["vms"] = running
-        report["services"] = keys
+        report["services"] = keys if isinstance(keys, list) else sorted({k for ks in keys.values() for k in ks})
         report["not_running"] = not_running + report["not_running"]
         report["skipped"] = None
         result["wait"] = report

@@ -32,8 +32,8 @@ options:
       - A string is always one name, even when it contains commas. Give a list for several VMs.
       - A name that matches no VM, or more than one VM, fails the task before anything is changed.
       - An empty list does nothing (so "every VM of the host" also works on a host without VMs).
+      - Required with O(services); mutually exclusive with O(vms).
     type: raw
-    required: true
     aliases: [vm, vm_name]
   services:
     description:
@@ -45,8 +45,25 @@ options:
         V(Takt), V(客體服務介面)); case, spaces and punctuation are ignored.
       - An unknown name fails the task and lists the valid keys.
       - Services not listed are left as they are.
+      - Required with O(name); mutually exclusive with O(vms).
     type: dict
-    required: true
+  vms:
+    description:
+      - Each VM with its own services, still in one task and one PowerShell call, for when VMs want
+        different things (for example one entry per guest of a play, each from its own host_vars).
+      - Mutually exclusive with O(name) and O(services). A VM named twice (in any case) is refused.
+      - With O(wait=true), each VM waits for the services it asks to be enabled.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The VM's name, matched as in O(name).
+        type: raw
+        required: true
+      services:
+        description: Its services, as in O(services). An empty mapping asks nothing of this VM.
+        type: dict
+        default: {}
   wait:
     description:
       - After the changes, wait until the guests answer. Every service that O(services) asks to be
@@ -125,12 +142,16 @@ EXAMPLES = r"""
         services:
           guest_service_interface: enabled
 
-- name: From a play over guests, configure each guest's VM on its Hyper-V host
+- name: Different services for different VMs, still one call
   hyperv.integration.vm_integration_service:
-    name: "{{ hyperv_vm_name | default(inventory_hostname) }}"
-    services:
-      key_value_pair_exchange: enabled
-  delegate_to: "{{ hyperv_host }}"
+    vms:
+      - name: web01
+        services: {guest_service_interface: enabled}
+      - name: dc01
+        services: {time_synchronization: disabled}
+
+# In a play over guests, the hyperv.integration.integration_services role makes one such call per
+# Hyper-V host from each guest's hyperv_integration_services (host_vars, group_vars).
 
 - name: Enable the services and wait until the guests answer them (up to 5 minutes)
   hyperv.integration.vm_integration_service:
@@ -144,7 +165,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 vms:
-  description: Each VM named in O(name), with each requested service before and after the task.
+  description: Each VM named in O(name) or O(vms), with each requested service before and after the task.
   returned: when the host was reached and every VM and service was found
   type: list
   elements: dict

@@ -81,3 +81,33 @@ def desired_services(value: t.Any) -> dict[str, bool]:
         wanted[key] = enabled
         spelled.setdefault(key, name)
     return wanted
+
+
+def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
+    """The ``vms`` option: [(VM name, IC key -> wanted state)], each VM with its own services.
+
+    A VM may ask for nothing (``services: {}``); a VM named twice, even in two spellings of its case,
+    is refused because the two wishes could disagree.
+    """
+    if not isinstance(value, list):
+        raise ArgumentError("vms must be a list of {name, services}")
+    requests: list[tuple[str, dict[str, bool]]] = []
+    seen: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, dict):
+            raise ArgumentError("vms: every item must be a mapping with name and services, got %r" % (item,))
+        names = vm_names(item.get("name"), option="vms.name")
+        if len(names) != 1 or isinstance(item.get("name"), list):
+            raise ArgumentError("vms: each item names one VM, got %r" % (item.get("name"),))
+        name = names[0]
+        folded = name.casefold()
+        if folded in seen:
+            raise ArgumentError("vms: VM %r is named twice (%r and %r); give it one entry" % (name, seen[folded], name))
+        seen[folded] = name
+        services = item.get("services") or {}
+        try:
+            wanted = desired_services(services) if services else {}
+        except ArgumentError as exc:
+            raise ArgumentError("vms: VM %r: %s" % (name, exc)) from exc
+        requests.append((name, wanted))
+    return requests

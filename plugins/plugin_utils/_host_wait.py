@@ -53,13 +53,21 @@ def split_by_state(vms: list[dict[str, t.Any]]) -> tuple[list[str], list[dict[st
     return running, others
 
 
+# The services waited for: the same for every VM, or by VM name as the host reports it (the vms option).
+WaitedKeys = t.Union[t.List[str], t.Dict[str, t.List[str]]]  # noqa: UP006, UP007 - runtime alias
+
+
+def keys_for(keys: WaitedKeys, vm_name: str | None) -> list[str]:
+    return keys if isinstance(keys, list) else keys.get(vm_name or "", [])
+
+
 def not_answering(
-    answer: dict[str, t.Any], keys: list[str]
+    answer: dict[str, t.Any], keys: WaitedKeys
 ) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]], list[str]]:
     """From one info read: (services not Ok yet, VMs no longer Running, VMs no longer found).
 
     A service not Ok yet is ``{"vm", "service", "name", "status"}`` (status: the primary status name
-    or None). Only enabled services among ``keys`` on Running VMs count.
+    or None). Only enabled services among the VM's ``keys`` on Running VMs count.
     """
     pending: list[dict[str, t.Any]] = []
     stopped: list[dict[str, t.Any]] = []
@@ -72,7 +80,7 @@ def not_answering(
             ic = by_host_guid(host_guid_from_ic_id(str(item.get("id", ""))))
             if ic is not None:
                 found[ic.key] = item
-        for key in keys:
+        for key in keys_for(keys, vm.get("name")):
             item = found.get(key)
             if item is None or not item.get("enabled"):
                 continue  # not there, or switched off meanwhile: nothing to answer
@@ -86,7 +94,7 @@ def not_answering(
 def wait_for_guests(
     poll: t.Callable[[list[str]], dict[str, t.Any]],
     vm_names: list[str],
-    keys: list[str],
+    keys: WaitedKeys,
     timeout: float,
     interval: float | None = None,
     clock: t.Callable[[], float] | None = None,

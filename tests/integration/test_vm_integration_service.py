@@ -441,3 +441,35 @@ def test_check_mode_neither_writes_nor_waits(tmp_path: Path, start_lab) -> None:
     assert state["counters"]["writes"] == before["writes"]
     assert state["counters"]["commands"] == before["commands"] + 1  # the comparison only
     assert not enabled(state, "web01", GSI)
+
+
+def test_vms_gives_each_vm_its_own_services_in_one_command_and_waits_per_vm(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE", "guest_answer_delay": 2},
+            "vms": [{"name": "web01", "guest": "windows"}, {"name": "dc01", "guest": "windows"}],
+        }
+    )
+    vms = [
+        {"name": "WEB01", "services": {"Gastdienstschnittstelle": "enabled"}},
+        {"name": "dc01", "services": {"time_synchronization": "disabled"}},
+    ]
+    task = {"name": "set", "hyperv.integration.vm_integration_service": {"vms": vms, "wait": True, "wait_timeout": 60}}
+    before = lab.state()["counters"]["commands"]
+    run = run_playbook(tmp_path, lab, [task])
+    assert run.rc == 0, run.stdout
+    result = run.result("set")["result"]
+    state = lab.state()
+    assert state["vms"]["web01"]["integration_services"][GSI]["enabled"] is True
+    assert state["vms"]["dc01"]["integration_services"][GSI]["enabled"] is False  # not asked of dc01
+    assert state["vms"]["dc01"]["integration_services"]["time_synchronization"]["enabled"] is False
+    assert state["vms"]["web01"]["integration_services"]["time_synchronization"]["enabled"] is True
+    assert result["wait"]["vms"] == ["web01"]  # dc01 asked nothing enabled: nothing to wait for
+    assert state["counters"]["commands"] == before + 1 + result["wait"]["polls"]
+    again = run_playbook(tmp_path, lab, [task], name="again")
+    assert again.recap("hv01")["changed"] == 0
+
+    both = {"name": "both", "hyperv.integration.vm_integration_service": {"vms": vms, "name": "web01"}}
+    refused = run_playbook(tmp_path, lab, [dict(both, ignore_errors=True)], name="both")
+    assert refused.result("both")["status"] == "failed"
+    assert "either vms, or name and services" in refused.result("both")["result"]["msg"]

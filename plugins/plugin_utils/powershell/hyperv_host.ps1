@@ -136,6 +136,8 @@ function Invoke-VmIntegrationServiceSet {
         $byGuid = @{}
         foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
         $items = foreach ($change in @($Request.params.changes)) {
+            # A change with "vm" is for that VM only (names were matched ordinal case-insensitively above).
+            if ($null -ne $change.vm -and -not [string]::Equals([string]$change.vm, [string]$vm.Name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
             $guid = ([string]$change.guid).ToUpperInvariant()
             if (-not $byGuid.ContainsKey($guid)) {
                 $result.missing_services += @{ vm = $vm.Name; guid = $guid }

@@ -124,13 +124,15 @@ class HostOperations:
         changes = call.params["changes"]
         if not isinstance(changes, list) or not all(
             isinstance(c, dict)
-            and set(c) == {"guid", "enabled"}
+            and set(c) - {"vm"} == {"guid", "enabled"}
             and isinstance(c["guid"], str)
             and isinstance(c["enabled"], bool)
+            and (c.get("vm") is None or (isinstance(c["vm"], str) and c["vm"] in names))
             for c in changes
         ):
             raise NotRecognised(
-                f'{call.operation} params.changes must be a list of {{"guid": string, "enabled": bool}}'
+                f'{call.operation} params.changes must be a list of {{"guid": string, "enabled": bool'
+                ', "vm": one of vm_names (optional)}'
             )
         result: dict[str, Any] = {"vms": [], "missing": [], "ambiguous": {}, "missing_services": []}
         with self.host.lock:
@@ -142,6 +144,8 @@ class HostOperations:
             for vm in found:  # step 2: every IC must exist before the first write
                 items = []
                 for change in changes:
+                    if change.get("vm") is not None and all(other is not vm for other in self.host.find(change["vm"])):
+                        continue  # protocol: a change with "vm" is for that VM only
                     ic = self.host.service_by_guid(vm, change["guid"])
                     if ic is None:
                         result["missing_services"].append({"vm": vm.name, "guid": change["guid"]})

@@ -6,6 +6,7 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args impo
     ArgumentError,
     desired_services,
     vm_names,
+    vm_requests,
 )
 
 
@@ -63,3 +64,28 @@ def test_unknown_service_names_the_value_and_the_valid_keys() -> None:
 def test_bad_services_are_refused(bad: object) -> None:
     with pytest.raises(ArgumentError):
         desired_services(bad)
+
+
+def test_vm_requests_keep_each_vms_own_wishes_in_order() -> None:
+    requests = vm_requests(
+        [
+            {"name": "web01", "services": {"Gastdienstschnittstelle": "enabled"}},
+            {"name": 2019, "services": {"vss": False}},
+            {"name": "idle", "services": {}},
+        ]
+    )
+    assert requests == [("web01", {"guest_service_interface": True}), ("2019", {"vss": False}), ("idle", {})]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([{"name": "Web01", "services": {}}, {"name": "web01", "services": {}}], "named twice"),
+        ([{"name": ["a", "b"], "services": {}}], "names one VM"),
+        ([{"name": "web01", "services": {"tacho": "enabled"}}], "VM 'web01': services: "),
+        (["web01"], "must be a mapping"),
+    ],
+)
+def test_vm_requests_refuse_what_is_unclear(value: list, message: str) -> None:
+    with pytest.raises(ArgumentError, match=message):
+        vm_requests(value)
