@@ -15,11 +15,19 @@ GUEST_ARGUMENT_SPEC: dict[str, t.Any] = {
     "services": {"type": "dict"},
     "skip_not_offered": {"type": "bool", "default": False},
     "hv_sock": {"type": "bool"},
+    "host_time_samples": {"type": "bool"},
 }
-GUEST_REQUIRED_ONE_OF = [["services", "hv_sock"]]
+GUEST_REQUIRED_ONE_OF = [["services", "hv_sock", "host_time_samples"]]
 HV_SOCK_ON_WINDOWS = (
     "hv_sock is a Linux guest setting (the hv_sock kernel module); Windows guests have Hyper-V sockets built "
     "in. Leave hv_sock out for Windows guests. Nothing was changed."
+)
+HOST_TIME_SAMPLES_ON_LINUX = (
+    "host_time_samples is a Windows guest setting (the Hyper-V time provider of W32Time, VMICTimeProvider); "
+    "Linux has no W32Time. In a Linux guest the host's time arrives through time_synchronization (hv_utils) "
+    "and the PTP clock /dev/ptp_hyperv: disable time_synchronization on the host with vm_integration_service, "
+    "or leave the PTP clock out of the guest's time source. Leave host_time_samples out for Linux guests. "
+    "Nothing was changed."
 )
 GUEST_INFO_ARGUMENT_SPEC: dict[str, t.Any] = {}
 
@@ -38,7 +46,7 @@ def desired_guest_services(value: t.Any, windows: bool) -> dict[str, dict[str, t
     daemon's unit) or ``start_mode`` (Windows: the vmic* service).
     """
     if value is None:
-        return {}  # only hv_sock was asked for
+        return {}  # only hv_sock or host_time_samples was asked for
     if not isinstance(value, dict) or not value:
         raise GuestArgumentError("services must be a mapping of integration service to state, e.g. {vss: started}")
     family = "Windows" if windows else "Linux"

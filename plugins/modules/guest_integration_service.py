@@ -39,7 +39,7 @@ options:
         C(enabled) (Linux, true or false, for units that can be enabled; static udev-activated units are
         reported and left alone) or C(start_mode) (Windows, V(automatic), V(manual) or V(disabled)).
       - V(restarted) always restarts, and so always reports a change.
-      - At least one of O(services) and O(hv_sock) is required.
+      - At least one of O(services), O(hv_sock) and O(host_time_samples) is required.
     type: dict
   skip_not_offered:
     description:
@@ -58,13 +58,33 @@ options:
       - Omit it to leave C(hv_sock) alone. Host services that guests reach over Hyper-V sockets are
         registered with M(hyperv.integration.hvsocket_service).
     type: bool
+  host_time_samples:
+    description:
+      - Windows guests only. Whether the Windows Time service (W32Time) takes time samples from the Hyper-V
+        host, through its Hyper-V time provider.
+      - V(false) sets the value C(Enabled) (REG_DWORD) of
+        C(HKLM\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider) to C(0), what
+        virtualized domain controllers usually want, so that they take their time from the domain hierarchy;
+        V(true) sets it to C(1), the Windows default. A change happens only when the value differs.
+      - W32Time reads the value when it starts, so after a change the module restarts W32Time when it is
+        running (Microsoft - "The registry entry requires that you restart the w32time service after it is
+        changed"). A stopped W32Time is left stopped and reads the value when it next starts.
+      - A guest without the C(VMICTimeProvider) key fails the task and nothing is changed. Writing the value
+        needs an administrator account in the guest; without one the task fails before any change.
+      - The Time Synchronization integration service (C(vmictimesync)) is not touched; to stop the host's
+        time reaching the guest at all, disable V(time_synchronization) on the host with
+        M(hyperv.integration.vm_integration_service).
+      - Linux guests refuse it (Linux has no W32Time); there the host's time arrives through
+        V(time_synchronization) and the PTP clock C(/dev/ptp_hyperv).
+      - Omit it to leave the value alone.
+    type: bool
 attributes:
   check_mode:
     support: full
     description: Works out every step and reports it; runs none.
   diff_mode:
     support: full
-    description: Shows each requested service's state before and after.
+    description: Shows each requested service's state before and after, and O(host_time_samples) before and after.
   platform:
     support: full
     platforms: [posix, windows]
@@ -74,6 +94,11 @@ attributes:
 notes:
   - Every service is checked before the first change; a service that cannot be brought to the wanted state
     fails the task and nothing is changed.
+  - O(host_time_samples) follows Microsoft's guidance for virtualized domain controllers, including the restart
+    of W32Time, see
+    U(https://learn.microsoft.com/windows-server/networking/windows-time-service/windows-server-2016-improvements)
+    (section "Virtualized Domains"; also part of
+    U(https://learn.microsoft.com/windows-server/networking/windows-time-service/accurate-time)).
 seealso:
   - module: hyperv.integration.guest_integration_service_info
   - module: hyperv.integration.vm_integration_service
@@ -98,6 +123,11 @@ EXAMPLES = r"""
 - name: Load hv_sock now and at every boot, for applications that use Hyper-V sockets (Linux)
   hyperv.integration.guest_integration_service:
     hv_sock: true
+
+- name: A domain controller takes its time from the domain hierarchy, not from the Hyper-V host (Windows)
+  hyperv.integration.guest_integration_service:
+    host_time_samples: false
+  when: "'domain_controllers' in group_names"
 
 - name: Stop VSS in a Windows guest and keep it stopped
   hyperv.integration.guest_integration_service:
@@ -133,6 +163,24 @@ hv_sock:
     after: {loaded: true, at_boot: true}
     changed: true
     steps: [load the kernel module hv_sock, load hv_sock at boot (/etc/modules-load.d/hv_sock.conf)]
+host_time_samples:
+  description:
+    - Present when O(host_time_samples) is given (Windows guests).
+    - C(before) and C(after) say whether W32Time takes time samples from the host (the C(Enabled) value of
+      C(key) is not 0); V(null) when the value is absent or not a REG_DWORD. C(value_before) and C(value_after)
+      are the registry data as found. C(w32time_restarted) says whether W32Time was restarted (or would be, in
+      check mode) so that it reads the new value.
+    - C(error) and C(w32time_error) are present when writing the value or restarting W32Time failed.
+  returned: when O(host_time_samples) is given
+  type: dict
+  sample:
+    key: HKLM\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider
+    before: true
+    after: false
+    value_before: 1
+    value_after: 0
+    changed: true
+    w32time_restarted: true
 not_offered:
   description: Services left alone because the host does not offer them (O(skip_not_offered)).
   returned: always
@@ -148,6 +196,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (  # noqa: E402
     GUEST_ARGUMENT_SPEC,
     GUEST_REQUIRED_ONE_OF,
+    HOST_TIME_SAMPLES_ON_LINUX,
     GuestArgumentError,
     desired_guest_services,
 )
@@ -160,6 +209,9 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=GUEST_ARGUMENT_SPEC, required_one_of=GUEST_REQUIRED_ONE_OF, supports_check_mode=True
     )
+    if module.params["host_time_samples"] is not None:
+        # The action plugin refuses this before the module is sent; kept for a module run on its own.
+        module.fail_json(msg="Linux guest %s: %s" % (os.uname().nodename, HOST_TIME_SAMPLES_ON_LINUX), changed=False)
     try:
         wanted = desired_guest_services(module.params["services"], windows=False)
     except GuestArgumentError as exc:

@@ -16,7 +16,8 @@ description:
     installed, active, and how it is activated (enabled, started by udev, manual, masked). Also the
     Hyper-V kernel modules and whether the Hyper-V PTP clock C(/dev/ptp_hyperv) is there.
   - On Windows guests (a connection with a PowerShell shell), each C(vmic*) service - its localized
-    display name, status and start mode.
+    display name, status and start mode - and whether the Windows Time service takes time samples from the
+    host (RV(time_provider)).
   - On a machine that is not a Hyper-V guest, RV(hyperv_guest) is V(false).
 author:
   - hyperv.integration contributors (@hyperv-integration)
@@ -99,6 +100,18 @@ time_source:
   returned: on Linux
   type: dict
   sample: {ptp_hyperv: true}
+time_provider:
+  description:
+    - The Hyper-V time provider of the Windows Time service (Windows).
+    - C(vmic_time_provider_enabled) is the C(Enabled) value of
+      C(HKLM\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider) read as a
+      boolean - V(true) when W32Time takes time samples from the Hyper-V host (the Windows default), V(false)
+      when it does not (value C(0), see O(hyperv.integration.guest_integration_service#module:host_time_samples)),
+      V(null) when the key or the value is absent or not a REG_DWORD.
+    - W32Time reads the value when it starts, so a value changed by hand takes effect at its next start.
+  returned: on Windows
+  type: dict
+  sample: {vmic_time_provider_enabled: true}
 integration_services:
   description: One entry per integration service.
   returned: always

@@ -15,10 +15,17 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils import _powersh
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
+# W32Time's Hyper-V time provider (hyperv-facts.md section 2); value Enabled, REG_DWORD.
+TIME_PROVIDER_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider"
+_PERMISSION_TYPES = ("System.UnauthorizedAccessException", "System.Security.SecurityException")
 
 
 class WindowsGuestError(Exception):
     """No usable answer from the guest; the message is ready for the user."""
+
+
+def _permission_denied(error: dict[str, t.Any]) -> bool:
+    return error.get("category") == "PermissionDenied" or error.get("type") in _PERMISSION_TYPES
 
 
 def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], check_mode: bool, writes: bool) -> dict:
@@ -26,8 +33,13 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
         return _powershell.call(action, _powershell.WINDOWS_GUEST_LIBRARY, operation, params, check_mode)
     except _powershell.HostOperationError as exc:
         text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
-        if exc.category == "PermissionDenied" or exc.error_type == "System.UnauthorizedAccessException":
-            text += " Managing services needs an administrator account in the guest."
+        if _permission_denied({"category": exc.category, "type": exc.error_type}):
+            if "time_provider_enabled" in params:
+                text += " Setting host_time_samples (%s) needs an administrator account in the guest." % (
+                    TIME_PROVIDER_KEY
+                )
+            else:
+                text += " Managing services needs an administrator account in the guest."
         raise WindowsGuestError(text + (" Nothing was changed." if writes else "")) from exc
     except _powershell.PowerShellCallError as exc:
         text = "Windows guest %s: %s." % (guest, exc)
@@ -53,14 +65,32 @@ def guest_info(action: t.Any, guest: str) -> dict[str, t.Any]:
         and computer.get("model") == "Virtual Machine",
         "computer": computer,
         "integration_services": services,
+        "time_provider": {"vmic_time_provider_enabled": _samples_enabled(answer.get("time_provider"))},
     }
 
 
+def _samples_enabled(state: t.Any) -> bool | None:
+    """Whether W32Time takes time samples from the host, from VMICTimeProvider's Enabled value.
+
+    None when the key or the value is absent, or the value is not a REG_DWORD (Windows' own reading of
+    those is not documented, so it is not guessed here).
+    """
+    if not isinstance(state, dict) or state.get("kind") != "DWord" or not isinstance(state.get("enabled"), int):
+        return None
+    return state["enabled"] != 0
+
+
 def guest_set(
-    action: t.Any, guest: str, wanted: dict[str, dict[str, t.Any]], check_mode: bool, diff: bool
+    action: t.Any,
+    guest: str,
+    wanted: dict[str, dict[str, t.Any]],
+    check_mode: bool,
+    diff: bool,
+    host_time_samples: bool | None = None,
 ) -> dict[str, t.Any]:
+    """Apply ``wanted`` (IC key -> wish) and, unless None, ``host_time_samples`` in one call."""
     keys_by_name = {windows_service_name(key): key for key in wanted}
-    params = {
+    params: dict[str, t.Any] = {
         "services": [
             {
                 "name": windows_service_name(key),
@@ -70,6 +100,8 @@ def guest_set(
             for key, wish in wanted.items()
         ]
     }
+    if host_time_samples is not None:
+        params["time_provider_enabled"] = 1 if host_time_samples else 0
     answer = _call(action, guest, "guest_service_set", params, check_mode, writes=True)
     if answer.get("not_a_guest"):
         computer = answer.get("computer") or {}
@@ -86,6 +118,20 @@ def guest_set(
             "msg": "Windows guest %s has no service %s. Nothing was changed."
             % (guest, ", ".join("%s (%s)" % (n, keys_by_name.get(n, n)) for n in answer["missing"])),
         }
+    time_provider = answer.get("time_provider")
+    if host_time_samples is not None:
+        if not isinstance(time_provider, dict):
+            raise WindowsGuestError(
+                "Windows guest %s: the guest library gave no answer about host_time_samples (%s); rerun the task, "
+                "it converges." % (guest, TIME_PROVIDER_KEY)
+            )
+        if not time_provider.get("present"):
+            return {
+                "failed": True,
+                "changed": False,
+                "msg": "Windows guest %s has no registry key %s (the Hyper-V time provider of W32Time), so "
+                "host_time_samples cannot be set. Nothing was changed." % (guest, TIME_PROVIDER_KEY),
+            }
     result: dict[str, t.Any] = {"changed": False, "integration_services": {}, "not_offered": []}
     before: dict[str, t.Any] = {}
     after: dict[str, t.Any] = {}
@@ -104,10 +150,18 @@ def guest_set(
         result["integration_services"][key] = entry
         before[key], after[key] = entry["before"], entry["after"]
     result["changed"] = any(e["changed"] for e in result["integration_services"].values())
+    if host_time_samples is not None and isinstance(time_provider, dict):
+        entry, problems = _time_provider_entry(time_provider)
+        result["host_time_samples"] = entry
+        result["changed"] = result["changed"] or entry["changed"]
+        before["host_time_samples"], after["host_time_samples"] = entry["before"], entry["after"]
+        failures.extend(problems)
     if diff:
         result["diff"] = {"before": before, "after": after}
     if failures:
         done = [k for k, e in result["integration_services"].items() if e["changed"]]
+        if result.get("host_time_samples", {}).get("changed"):
+            done.append("host_time_samples")
         result["failed"] = True
         result["msg"] = "Windows guest %s: %s. Changed: %s. Rerun to converge once the cause is fixed." % (
             guest,
@@ -115,3 +169,37 @@ def guest_set(
             ", ".join(done) if done else "nothing",
         )
     return result
+
+
+def _time_provider_entry(answer: dict[str, t.Any]) -> tuple[dict[str, t.Any], list[str]]:
+    """The module's ``host_time_samples`` result from the library's ``time_provider`` answer, and the
+    failures to report (a failed write, a failed W32Time restart)."""
+    before = answer.get("before") or {}
+    after = answer.get("after") or {}
+    w32time = answer.get("w32time") or {}
+    entry: dict[str, t.Any] = {
+        "key": TIME_PROVIDER_KEY,
+        "before": _samples_enabled(before),
+        "after": _samples_enabled(after),
+        "value_before": before.get("enabled"),
+        "value_after": after.get("enabled"),
+        "changed": bool(answer.get("changed")),
+        "w32time_restarted": bool(w32time.get("restarted")),
+    }
+    problems = []
+    error = answer.get("error")
+    if error:
+        entry["error"] = error.get("message") or error.get("type")
+        text = "host_time_samples (%s value Enabled): %s" % (TIME_PROVIDER_KEY, entry["error"])
+        if _permission_denied(error):
+            text += " Setting it needs an administrator account in the guest"
+        problems.append(text)
+    restart_error = w32time.get("error")
+    if restart_error:
+        entry["w32time_error"] = restart_error.get("message") or restart_error.get("type")
+        problems.append(
+            "host_time_samples: the value was written, but restarting W32Time failed (%s); W32Time reads it when "
+            "it starts, and a rerun finds the value already set and does not restart it again, so restart W32Time "
+            "(Restart-Service W32Time) or the guest for it to take effect" % entry["w32time_error"]
+        )
+    return entry, problems

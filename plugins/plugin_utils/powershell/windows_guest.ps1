@@ -29,6 +29,92 @@ function Get-ComputerIdentity {
     @{ manufacturer = [string]$system.Manufacturer; model = [string]$system.Model }
 }
 
+# W32Time's Hyper-V time provider (hyperv-facts.md section 2): Enabled (REG_DWORD) 0 stops W32Time taking
+# time samples from the host. The path is a constant of this library, never request data.
+$TimeProviderKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
+$TimeProviderSubKey = 'SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
+
+function Get-TimeProviderState {
+    # present: the key exists. enabled: the value Enabled as it is (an int for a REG_DWORD, else its
+    # text), $null when absent. kind: the RegistryValueKind name, $null when absent.
+    if (-not (Test-Path -LiteralPath $TimeProviderKey -PathType Container)) {
+        return @{ present = $false; enabled = $null; kind = $null }
+    }
+    $key = Get-Item -LiteralPath $TimeProviderKey
+    try {
+        $value = $key.GetValue('Enabled', $null)
+        $kind = if ($null -eq $value) { $null } else { $key.GetValueKind('Enabled').ToString() }
+    }
+    finally {
+        $key.Close()
+    }
+    if ($kind -eq 'DWord') { $value = [int]$value }
+    elseif ($null -ne $value) { $value = [string]$value }
+    @{ present = $true; enabled = $value; kind = $kind }
+}
+
+function Assert-TimeProviderWritable {
+    # Opens the key for writing and closes it again: nothing is written. A user who is not an
+    # administrator gets System.Security.SecurityException ("Requested registry access is not allowed").
+    try {
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($TimeProviderSubKey, $true)
+    }
+    catch [System.Management.Automation.MethodInvocationException] {
+        throw $_.Exception.InnerException
+    }
+    if ($null -ne $key) { $key.Close() }
+}
+
+function Set-TimeProvider {
+    # Enabled := $Wanted (REG_DWORD) when it differs; then W32Time, when running, is restarted: it reads
+    # its time providers' settings when it starts (MicrosoftDocs windowsserverdocs
+    # windows-server-2016-improvements.md, "Virtualized Domains": "The registry entry requires that you
+    # restart the w32time service after it is changed"). Every failure is recorded on the entry.
+    param ($Before, [int]$Wanted, [bool]$CheckMode)
+    $entry = @{
+        present = $true
+        before  = @{ enabled = $Before.enabled; kind = $Before.kind }
+        after   = @{ enabled = $Before.enabled; kind = $Before.kind }
+        changed = $false
+        w32time = $null
+        error   = $null
+    }
+    $w32time = Get-ServiceState -Name 'W32Time'
+    if ($null -ne $w32time) { $entry.w32time = @{ status = $w32time.status; restarted = $false; error = $null } }
+    if ($Before.kind -eq 'DWord' -and $Before.enabled -eq $Wanted) { return $entry }
+    if ($CheckMode) {
+        $entry.after = @{ enabled = $Wanted; kind = 'DWord' }
+        $entry.changed = $true
+        if ($null -ne $entry.w32time -and $w32time.status -eq 'Running') { $entry.w32time.restarted = $true }
+        return $entry
+    }
+    try {
+        New-ItemProperty -LiteralPath $TimeProviderKey -Name 'Enabled' -Value $Wanted -PropertyType DWord -Force | Out-Null
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $null
+    }
+    try {
+        $now = Get-TimeProviderState
+        $entry.after = @{ enabled = $now.enabled; kind = $now.kind }
+    }
+    catch {
+        Write-Verbose -Message 'read-back of VMICTimeProvider failed; keeping the value recorded before'
+    }
+    $entry.changed = ($entry.after.enabled -ne $entry.before.enabled) -or ($entry.after.kind -ne $entry.before.kind)
+    if ($entry.changed -and $null -ne $entry.w32time -and $w32time.status -eq 'Running') {
+        try {
+            Restart-Service -Name 'W32Time' -Force
+            $entry.w32time.restarted = $true
+            $entry.w32time.status = (Get-ServiceState -Name 'W32Time').status
+        }
+        catch {
+            $entry.w32time.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service 'W32Time'
+        }
+    }
+    return $entry
+}
+
 function Invoke-GuestServiceInfo {
     param ($Request)
     $services = foreach ($name in @($Request.params.names)) {
@@ -41,8 +127,9 @@ function Invoke-GuestServiceInfo {
         }
     }
     @{
-        computer = Get-ComputerIdentity
-        services = @($services)
+        computer      = Get-ComputerIdentity
+        services      = @($services)
+        time_provider = Get-TimeProviderState
     }
 }
 
@@ -107,17 +194,41 @@ function Invoke-GuestServiceSet {
     $computer = Get-ComputerIdentity
     if ($computer.manufacturer -ne 'Microsoft Corporation' -or $computer.model -ne 'Virtual Machine') {
         # Not a Hyper-V guest (e.g. a task delegated to the host): its vmic* services are not ours to change.
-        return @{ not_a_guest = $true; computer = $computer; missing = @(); services = @() }
+        return @{ not_a_guest = $true; computer = $computer; missing = @(); services = @(); time_provider = $null }
     }
     $missing = @(foreach ($wish in $wishes) {
             if ($null -eq (Get-ServiceState -Name ([string]$wish.name))) { [string]$wish.name }
         })
-    if ($missing.Count) { return @{ not_a_guest = $false; computer = $computer; missing = $missing; services = @() } }
+    if ($missing.Count) {
+        return @{ not_a_guest = $false; computer = $computer; missing = $missing; services = @(); time_provider = $null }
+    }
+    # time_provider_enabled (0 or 1) is optional: absent or null leaves VMICTimeProvider alone.
+    $wanted = $null
+    if ($Request.params.PSObject.Properties['time_provider_enabled'] -and $null -ne $Request.params.time_provider_enabled) {
+        $wanted = [int]$Request.params.time_provider_enabled
+    }
+    $timeBefore = $null
+    if ($null -ne $wanted) {
+        $timeBefore = Get-TimeProviderState
+        if (-not $timeBefore.present) {
+            # Nothing is written: the caller reports the missing key.
+            $absent = @{ present = $false; before = $null; after = $null; changed = $false; w32time = $null; error = $null }
+            return @{ not_a_guest = $false; computer = $computer; missing = @(); services = @(); time_provider = $absent }
+        }
+        if ($timeBefore.kind -ne 'DWord' -or $timeBefore.enabled -ne $wanted) {
+            # Before the first write (and in check mode too): access denied fails the whole call.
+            Assert-TimeProviderWritable
+        }
+    }
+    $done = @(foreach ($wish in $wishes) { Set-OneGuestService -Wish $wish -CheckMode ([bool]$Request.check_mode) })
+    $time = $null
+    if ($null -ne $wanted) { $time = Set-TimeProvider -Before $timeBefore -Wanted $wanted -CheckMode ([bool]$Request.check_mode) }
     @{
-        not_a_guest = $false
-        computer = $computer
-        missing  = @()
-        services = @(foreach ($wish in $wishes) { Set-OneGuestService -Wish $wish -CheckMode ([bool]$Request.check_mode) })
+        not_a_guest   = $false
+        computer      = $computer
+        missing       = @()
+        services      = $done
+        time_provider = $time
     }
 }
 

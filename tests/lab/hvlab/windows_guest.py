@@ -17,11 +17,39 @@ from typing import Any
 
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
-from .protocol import LibraryCall, NotRecognised, Operation
+from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 
 COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}  # Win32_ComputerSystem
 SERVICE_COMMAND_EXCEPTION = "Microsoft.PowerShell.Commands.ServiceCommandException"
 WANTED_STATES = ("started", "stopped", "restarted")
+# What a non-administrator gets when opening an HKLM\SYSTEM key for writing (RegistryKey.OpenSubKey).
+REGISTRY_ACCESS_DENIED = ("System.Security.SecurityException", "Requested registry access is not allowed.")
+TIME_PROVIDER_VALUES = (0, 1)  # time_provider_enabled: the REG_DWORD to write
+
+
+@dataclass
+class TimeProvider:
+    """W32Time's Hyper-V time provider (hyperv-facts.md section 2): the key
+    HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider, its value
+    Enabled, and the W32Time service that reads it when it starts (MicrosoftDocs windowsserverdocs
+    windows-server-2016-improvements.md: "requires that you restart the w32time service"). A real Windows
+    guest has the key with Enabled = 1 (REG_DWORD). Tests may change any field of a running lab's model."""
+
+    present: bool = True  # the key exists
+    enabled: int | str | None = 1  # the value Enabled as stored; None: absent
+    kind: str | None = "DWord"  # RegistryValueKind name; None: absent
+    writable: bool = True  # False: the caller is not an administrator (access denied)
+    w32time_status: str = "Running"  # the W32Time service: Running | Stopped
+    w32time_restarts: int = 0
+    # Whether the running W32Time takes samples from the host: the value as read at its last start.
+    samples_in_use: bool = True
+    restart_fails: bool = False  # True: Restart-Service W32Time fails (the value stays written)
+
+    def state(self) -> dict[str, Any]:
+        return {"present": self.present, "enabled": self.enabled, "kind": self.kind}
+
+    def read_at_start(self) -> None:
+        self.samples_in_use = self.present and not (self.kind == "DWord" and self.enabled == 0)
 
 
 @dataclass
@@ -68,6 +96,7 @@ class WindowsGuest:
             )
         self.offered: frozenset[str] = frozenset()
         self.connection: dict[str, Any] | None = None  # winrm host vars, set once the endpoint has a port
+        self.time_provider = TimeProvider()
 
     # -- hyperv_host.GuestSide ----------------------------------------------------------------
     @staticmethod
@@ -109,6 +138,16 @@ class WindowsGuest:
                 "has_run": [s.name for s in self.services.values() if s.has_run],
                 "offered": sorted(self.offered),
                 "reachable": self.is_running(),
+                "time_provider": {
+                    "present": self.time_provider.present,
+                    "enabled": self.time_provider.enabled,
+                    "kind": self.time_provider.kind,
+                    "w32time": {
+                        "status": self.time_provider.w32time_status,
+                        "restarts": self.time_provider.w32time_restarts,
+                        "host_samples_in_use": self.time_provider.samples_in_use,
+                    },
+                },
             }
 
     # -- helpers for the operations -----------------------------------------------------------
@@ -120,9 +159,11 @@ class WindowsGuest:
         return service.definition.display_names[self.language]
 
 
-def _check_keys(params: dict[str, Any], required: tuple[str, ...], operation: str) -> None:
+def _check_keys(
+    params: dict[str, Any], required: tuple[str, ...], operation: str, optional: tuple[str, ...] = ()
+) -> None:
     missing = [k for k in required if k not in params]
-    extra = sorted(k for k in params if k not in required)
+    extra = sorted(k for k in params if k not in required and k not in optional)
     if missing or extra:
         raise NotRecognised(f"{operation} params not recognised: missing {missing}, unknown {extra}")
 
@@ -143,7 +184,11 @@ class GuestOperations:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise NotRecognised(f"{call.operation} params.names must be a list of strings")
         with self.guest.lock:
-            return {"computer": dict(COMPUTER), "services": [self._describe(name) for name in names]}
+            return {
+                "computer": dict(COMPUTER),
+                "services": [self._describe(name) for name in names],
+                "time_provider": self.guest.time_provider.state(),
+            }
 
     def _describe(self, name: str) -> dict[str, Any]:
         service = self.guest.find(name)
@@ -159,8 +204,11 @@ class GuestOperations:
 
     # -- guest_service_set --------------------------------------------------------------------
     def set(self, call: LibraryCall) -> dict[str, Any]:
-        _check_keys(call.params, ("services",), call.operation)
+        _check_keys(call.params, ("services",), call.operation, optional=("time_provider_enabled",))
         items = call.params["services"]
+        wanted = call.params.get("time_provider_enabled")
+        if wanted is not None and (isinstance(wanted, bool) or wanted not in TIME_PROVIDER_VALUES):
+            raise NotRecognised(f"{call.operation} params.time_provider_enabled must be 0, 1 or null, got {wanted!r}")
         shape = '{"name": string, "state": started|stopped|restarted|null, "start_mode": one of START_MODES|null}'
         if not isinstance(items, list) or not all(
             isinstance(i, dict)
@@ -182,8 +230,59 @@ class GuestOperations:
             # A lab guest is always a Hyper-V VM: the library's not-a-guest refusal never applies.
             base = {"not_a_guest": False, "computer": dict(COMPUTER)}
             if missing:
-                return dict(base, missing=missing, services=[])
-            return dict(base, missing=[], services=[self._apply(item, call.check_mode) for item in items])
+                return dict(base, missing=missing, services=[], time_provider=None)
+            provider = self.guest.time_provider
+            if wanted is not None:
+                if not provider.present:  # step 1b: nothing is written, the controller says why
+                    absent = {"present": False, "before": None, "after": None, "changed": False}
+                    return dict(base, missing=[], services=[], time_provider=dict(absent, w32time=None, error=None))
+                if (provider.kind != "DWord" or provider.enabled != wanted) and not provider.writable:
+                    # Opening the key for writing fails before the first write, in check mode too.
+                    raise OperationError(*REGISTRY_ACCESS_DENIED, category="OperationStopped")
+            services = [self._apply(item, call.check_mode) for item in items]
+            time_provider = None if wanted is None else self._apply_time_provider(wanted, call.check_mode)
+            return dict(base, missing=[], services=services, time_provider=time_provider)
+
+    def _apply_time_provider(self, wanted: int, check_mode: bool) -> dict[str, Any]:
+        provider = self.guest.time_provider
+        before = {"enabled": provider.enabled, "kind": provider.kind}
+        w32time = {"status": provider.w32time_status, "restarted": False, "error": None}
+        entry = {
+            "present": True,
+            "before": before,
+            "after": dict(before),
+            "changed": False,
+            "w32time": w32time,
+            "error": None,
+        }
+        if before == {"enabled": wanted, "kind": "DWord"}:
+            return entry
+        entry["after"], entry["changed"] = {"enabled": wanted, "kind": "DWord"}, True
+        running = provider.w32time_status == "Running"
+
+        def write() -> None:
+            provider.enabled, provider.kind = wanted, "DWord"
+
+        self._write(check_mode, write)  # New-ItemProperty -PropertyType DWord -Force
+        if not running:
+            return entry  # a stopped W32Time reads the value when it next starts
+        if check_mode:
+            w32time["restarted"] = True
+        elif provider.restart_fails:
+            w32time["error"] = {
+                "type": SERVICE_COMMAND_EXCEPTION,
+                "message": "Service 'Windows Time (W32Time)' cannot be started due to the following error: "
+                "Cannot start service W32Time on computer '.'.",
+                "category": "OpenError",
+                "service": "W32Time",
+            }
+            provider.w32time_status = "Stopped"
+        else:
+            w32time["restarted"] = True
+            provider.w32time_restarts += 1
+            provider.read_at_start()
+            self.guest.counters.add("writes")  # Restart-Service W32Time
+        return entry
 
     def _apply(self, item: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         service = self.guest.find(item["name"])

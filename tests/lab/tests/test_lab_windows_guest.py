@@ -119,6 +119,7 @@ def test_stop_and_start_a_service_and_the_host_follows(guest_lab: Any) -> None:
                 "error": None,
             }
         ],
+        "time_provider": None,  # time_provider_enabled not asked for
     }
     # It ran before: the host has lost it (README, Status rules).
     assert host_ic(guest_lab, "web01", "vss") == ("LostCommunication", None)

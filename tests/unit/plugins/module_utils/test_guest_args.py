@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (
+    GUEST_ARGUMENT_SPEC,
+    GUEST_REQUIRED_ONE_OF,
     GuestArgumentError,
     desired_guest_services,
 )
@@ -38,3 +41,12 @@ def test_bad_wishes_are_refused_with_the_reason(services: dict, windows: bool, m
     with pytest.raises(GuestArgumentError) as info:
         desired_guest_services(services, windows=windows)
     assert message in str(info.value)
+
+
+def test_host_time_samples_alone_is_a_complete_task() -> None:
+    validator = ArgumentSpecValidator(GUEST_ARGUMENT_SPEC, required_one_of=GUEST_REQUIRED_ONE_OF)
+    assert not validator.validate({"host_time_samples": False}).error_messages
+    assert validator.validate({"host_time_samples": "no"}).validated_parameters["host_time_samples"] is False
+    refused = validator.validate({"skip_not_offered": True}).error_messages
+    assert refused and "services, hv_sock, host_time_samples" in refused[0]
+    assert desired_guest_services(None, windows=True) == {}
