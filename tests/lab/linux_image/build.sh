@@ -116,6 +116,8 @@ need_tools() {
   local missing=()
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+  command -v gcc >/dev/null || missing+=(gcc)
+  [ -f /usr/include/linux/ptp_clock.h ] && [ -f /usr/include/dlfcn.h ] || missing+=(libc6-dev linux-libc-dev)
   if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]} (apt-get)"
     apt-get update -qq
@@ -143,6 +145,14 @@ customize() { # $1: root file system
   printf '#!/bin/sh\n# hvlab guest image: modprobe stand-in (/usr/local/lib/hvlab/modprobe.py)\nexec /usr/bin/python3 /usr/local/lib/hvlab/modprobe.py "$@"\n' \
     >"$root/usr/local/sbin/modprobe"
   chmod 0755 "$root/usr/local/sbin/modprobe"
+
+  # The Hyper-V PTP clock as chronyd sees it (phc_standin.c; preloaded by the chrony.service drop-in).
+  # Built here against this machine's C library, then checked to load in the image's own.
+  gcc -shared -fPIC -O2 -Wall -Werror -o "$root/usr/local/lib/hvlab/libhvlab-phc.so" "$here/phc_standin.c" -ldl
+  chmod 0644 "$root/usr/local/lib/hvlab/libhvlab-phc.so"
+  local preload_err
+  preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD=/usr/local/lib/hvlab/libhvlab-phc.so /bin/true 2>&1) || true
+  [ -z "$preload_err" ] || die "the PHC stand-in library does not load in the image: $preload_err"
 
   # Daemon units: the package's own unit minus BindsTo= on the device unit (no udev in a container:
   # the device unit never appears, so BindsTo= would stop the daemon at once). Dependencies cannot

@@ -11,6 +11,13 @@ sysinit.target) does the part of both that the Hyper-V guest side depends on:
   present at start count as appearing (udev's coldplug). Rules are read as udev reads them: by
   file name across /etc, /run, /usr/local/lib and /usr/lib (/lib), the first directory winning,
   a link to /dev/null disabling the file.
+- While the lab host offers Time Synchronization (a VMBus device of class HV_TS_GUID bound to
+  hv_utils in /sys/bus/vmbus/devices), it gives the guest the Hyper-V PTP clock the way hv_utils
+  and udev do: hv_utils registers a PTP clock named "hyperv" (/dev/ptpN, the lowest free N), and
+  systemd's udev rule (SUBSYSTEM=="ptp", ATTR{clock_name}=="hyperv", SYMLINK+="ptp_hyperv") links
+  /dev/ptp_hyperv to it. Both go when the device goes. /dev/ptpN is an empty regular file (no
+  driver can answer PTP ioctls in a container); chronyd reads it through the lab's preloaded
+  stand-in library (libhvlab-phc.so, see the image README).
 - At start, it loads the modules listed in modules-load.d with the lab's modprobe stand-in (only
   the stand-in's own modules can load; see modprobe.py).
 - At start, it gives the guest the kernel's module lists: /lib/modules/$(uname -r)/modules.builtin
@@ -30,6 +37,9 @@ import sys
 import time
 
 DEV_DIR = "/dev/vmbus"
+VMBUS_DEVICES = "/sys/bus/vmbus/devices"
+TIME_SYNC_CLASS = "{9527e630-d0ae-497b-adce-e80ab0175caf}"  # HV_TS_GUID (include/linux/hyperv.h)
+PTP_LINK = "/dev/ptp_hyperv"
 RULE_DIRS = (
     "/etc/udev/rules.d",
     "/run/udev/rules.d",
@@ -149,16 +159,74 @@ def present():
         return set()
 
 
+def time_sync_bound():
+    """Whether a Time Synchronization device is bound to hv_utils (the host offers the service)."""
+    try:
+        names = os.listdir(VMBUS_DEVICES)
+    except OSError:
+        return False
+    for name in names:
+        device = os.path.join(VMBUS_DEVICES, name)
+        try:
+            with open(os.path.join(device, "class_id"), encoding="ascii") as handle:
+                class_id = handle.read().strip().lower()
+        except OSError:
+            continue
+        if class_id == TIME_SYNC_CLASS and os.path.basename(os.path.realpath(device + "/driver")) == "hv_utils":
+            return True
+    return False
+
+
+def ptp_clock(wanted, clock):
+    """Register or unregister the hyperv PTP clock; returns the /dev/ptpN now registered (or None)."""
+    if wanted and clock is None:
+        index = 0
+        while os.path.lexists("/dev/ptp%d" % index):
+            index += 1
+        clock = "/dev/ptp%d" % index
+        with open(clock, "w", encoding="ascii"):
+            pass
+        os.chmod(clock, 0o600)  # the kernel's mode for /dev/ptpN
+        staged = PTP_LINK + ".hvlab-new"
+        if os.path.lexists(staged):
+            os.unlink(staged)
+        os.symlink(os.path.basename(clock), staged)
+        os.replace(staged, PTP_LINK)
+        print("time synchronization offered: PTP clock hyperv at %s, %s" % (clock, PTP_LINK), file=sys.stderr)
+    elif not wanted and clock is not None:
+        if os.path.islink(PTP_LINK) and os.readlink(PTP_LINK) == os.path.basename(clock):
+            os.unlink(PTP_LINK)
+        if os.path.exists(clock):
+            os.unlink(clock)
+        print("time synchronization withdrawn: %s and %s removed" % (clock, PTP_LINK), file=sys.stderr)
+        clock = None
+    return clock
+
+
+def registered_clock():
+    """The clock registered by an earlier run of this service (it was restarted), or None."""
+    if os.path.islink(PTP_LINK):
+        clock = os.path.join("/dev", os.readlink(PTP_LINK))
+        if os.path.isfile(clock):
+            return clock
+    return None
+
+
 def main():
     kernel_module_files()
     load_modules()
     seen = set()
+    clock = registered_clock()
     ready = False
     while True:
         now = present()
         for name in sorted(now - seen):
             device_added(name)
         seen = now
+        try:
+            clock = ptp_clock(time_sync_bound(), clock)
+        except OSError as exc:
+            print("PTP clock stand-in: %s" % exc, file=sys.stderr)
         if not ready:
             notify("READY=1")  # coldplug jobs are queued: boot waits for them, as for udev's trigger
             ready = True
