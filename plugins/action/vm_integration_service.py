@@ -53,6 +53,7 @@ def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
                 "enabled_before": bool(item.get("before")),
                 "enabled": bool(item.get("after")),
                 "changed": bool(item.get("changed")),
+                "primary_status": item.get("primary_status"),
             }
             if item.get("error"):
                 services[key]["error"] = (item["error"] or {}).get("message")
@@ -183,6 +184,13 @@ class ActionModule(HostAction):
             return self.call_host("vm_integration_service_info", {"vm_names": names}, writes=False)
 
         done = changes_done(vms)
+        if not any(vm["changed"] for vm in vms) and not _host_wait.pending_in(vms, running, keys):
+            # Nothing changed and the set answer's statuses are current: every guest has answered already.
+            result["wait"] = dict(skipped_wait(None), answered=True, vms=running, not_running=not_running)
+            result["wait"]["services"] = (
+                keys if isinstance(keys, list) else sorted({k for ks in keys.values() for k in ks})
+            )
+            return
         try:
             report = _host_wait.wait_for_guests(poll, running, keys, timeout)
         except HostCallFailed as exc:
@@ -201,7 +209,7 @@ class ActionModule(HostAction):
             result.update(failed=True, msg=_host_wait.timeout_message(self.host, report, timeout, done))
 
 
-def skipped_wait(reason: str) -> dict[str, t.Any]:
+def skipped_wait(reason: str | None) -> dict[str, t.Any]:
     """The ``wait`` return value when nothing was waited for (no host read made)."""
     return {
         "skipped": reason,

@@ -73,8 +73,11 @@ options:
       - A C(Running) VM with nothing inside to answer (no guest operating system, or its integration
         services not installed or stopped) keeps reporting C(NoContact) and the wait times out. Leave such
         VMs out of O(name) when you wait.
-      - The host is read once right after the changes (if every service already answers, the task returns
-        at once), then every 2 seconds. Each read is one PowerShell call on the host for all VMs.
+      - When the task changed nothing, the statuses the task's own call read are current, and if every service
+        waited for is C(Ok) there, the task returns without reading the host again (RV(wait.polls) is 0).
+        Otherwise the host is read once right after the changes (if every service already answers, the
+        task returns at once), then every 2 seconds. Each read is one PowerShell call on the host for all
+        VMs.
       - On timeout the task fails with a table of VM, service and status, and says which changes were
         made; the changes stay made.
       - Nothing is waited for in check mode (nothing was changed), nor when a change failed.
@@ -190,8 +193,9 @@ vms:
       description:
         - The requested services, by key.
         - Each has C(name) (the name the host reports, in the host's language), C(enabled_before),
-          C(enabled) (after the task; in check mode, what it would be), C(changed), and C(error) when
-          changing it failed.
+          C(enabled) (after the task; in check mode, what it would be), C(changed), C(primary_status)
+          (the host's primary status of a service the task left unchanged, V(null) for a changed one), and
+          C(error) when changing it failed.
       type: dict
       sample:
         guest_service_interface:
@@ -216,7 +220,9 @@ wait:
       type: bool
       sample: true
     polls:
-      description: How many times the host was read (one PowerShell call each).
+      description:
+        - How many times the host was read after the changes (one PowerShell call each); V(0) when the
+          task changed nothing and its own call already saw every service answer.
       type: int
       sample: 2
     elapsed:

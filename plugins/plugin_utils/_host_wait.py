@@ -61,6 +61,18 @@ def keys_for(keys: WaitedKeys, vm_name: str | None) -> list[str]:
     return keys if isinstance(keys, list) else keys.get(vm_name or "", [])
 
 
+def pending_in(vms: list[dict[str, t.Any]], running: list[str], keys: WaitedKeys) -> bool:
+    """Whether the set call's own answer (the task's ``vms``) shows a waited-for service not Ok yet."""
+    for vm in vms:
+        if vm["name"] not in running:
+            continue
+        for key in keys_for(keys, vm["name"]):
+            item = vm["integration_services"].get(key)
+            if item is not None and item["enabled"] and item.get("primary_status") != ANSWERED:
+                return True
+    return False
+
+
 def not_answering(
     answer: dict[str, t.Any], keys: WaitedKeys
 ) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]], list[str]]:

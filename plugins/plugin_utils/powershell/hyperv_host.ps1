@@ -94,8 +94,12 @@ function Set-OneIntegrationService {
     # nothing was written.
     param ($Vm, $Item, [bool]$CheckMode)
     $before = [bool]$Item.ic.Enabled
-    $entry = @{ guid = $Item.guid; name = $Item.ic.Name; before = $before; after = $before; changed = $false; error = $null }
-    if ($before -eq $Item.wish) { return $entry }
+    $entry = @{ guid = $Item.guid; name = $Item.ic.Name; before = $before; after = $before; changed = $false; error = $null; primary_status = $null }
+    if ($before -eq $Item.wish) {
+        # Unchanged, so the status read with it is current (it lets a wait end without another read).
+        $entry.primary_status = ConvertTo-EnumName $Item.ic.PrimaryOperationalStatus
+        return $entry
+    }
     if ($CheckMode) {
         $entry.after = $Item.wish
         $entry.changed = $true

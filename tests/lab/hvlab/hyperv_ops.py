@@ -198,6 +198,8 @@ class HostOperations:
             "after": after,
             "changed": after != before,
             "error": error,
+            # Protocol: the status is given for an unchanged IC only (read before any write).
+            "primary_status": self.host.ic_status(vm, ic)[0] if before == wish else None,
         }
 
     # -- Hyper-V socket service registrations (protocol doc section 8) ---------------------------

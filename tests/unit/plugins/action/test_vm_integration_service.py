@@ -52,6 +52,7 @@ def test_summarise_keys_services_and_builds_the_diff() -> None:
         "enabled_before": False,
         "enabled": True,
         "changed": True,
+        "primary_status": None,
     }
     assert vms[1]["integration_services"]["guest_service_interface"]["error"] == "Zugriff verweigert"
     assert diff["before"] == {
@@ -221,3 +222,14 @@ def test_negative_wait_timeout_is_refused() -> None:
     with pytest.raises(ArgumentError, match="wait_timeout must be 0 or more seconds, got -1"):
         recorder.run(wait_timeout=-1)
     assert recorder.calls == []
+
+
+def test_an_unchanged_vm_whose_services_answer_needs_no_further_read() -> None:
+    from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
+
+    item = dict(_item(GSI_GUID, True, True), primary_status="Ok")
+    vms, _diff = summarise({"vms": [{"name": "web01", "state": "Running", "integration_services": [item]}]})
+    assert _host_wait.pending_in(vms, ["web01"], ["guest_service_interface"]) is False
+    vms[0]["integration_services"]["guest_service_interface"]["primary_status"] = "NoContact"
+    assert _host_wait.pending_in(vms, ["web01"], {"web01": ["guest_service_interface"]}) is True
+    assert _host_wait.pending_in(vms, ["web01"], {"web01": []}) is False

@@ -1,0 +1,105 @@
+"""The integration_services role: host and guest together, one host-side call per host-side task."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from harness import run_playbook
+
+GSI = "guest_service_interface"
+ROLE = [{"name": "role", "ansible.builtin.include_role": {"name": "hyperv.integration.integration_services"}}]
+
+
+def ic(state: dict, vm: str, key: str) -> dict:
+    return state["vms"][vm]["integration_services"][key]
+
+
+def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start_lab) -> None:
+    names = ["web%02d" % i for i in range(1, 21)]
+    lab = start_lab(
+        {"host": {"name": "hv01", "language": "fr-FR"}, "vms": [{"name": n, "guest": "windows"} for n in names]}
+    )
+    # group_vars for every guest, host_vars for one of them (the usual precedence).
+    inventory = {
+        "guests": {"vars": {"hyperv_integration_services": {GSI: True, "vss": True}}},
+        "all": {"hosts": {"web07": {"hyperv_integration_services": {GSI: False, "vss": True}}}},
+    }
+    before = lab.state()["host"]["counters"]["commands"]
+    check = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, check=True, name="check")
+    assert check.rc == 0, check.stdout
+    assert lab.state()["counters"]["writes"] == 0
+
+    start = lab.state()["host"]["counters"]["commands"]
+    assert start - before == 2  # check mode: the set call and the verify call, no polling
+    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="first")
+    assert run.rc == 0, run.stdout
+    state = lab.state()
+    # Two host-side tasks (set, then wait/verify, which answered at its first read): two commands in all.
+    assert state["host"]["counters"]["commands"] - start == 2
+    assert all(ic(state, n, GSI)["enabled"] is (n != "web07") for n in names)
+    assert all(ic(state, n, GSI)["primary_status"] == "Ok" for n in names if n != "web07")
+    assert all(ic(state, n, "vss")["primary_status"] == "Ok" for n in names)
+
+    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    assert again.rc == 0, again.stdout
+    assert all(again.recap(n)["changed"] == 0 for n in names), again.stdout
+
+
+def test_guests_that_do_not_answer_fail_with_a_table(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE", "guest_answer_delay": 600},
+            "vms": [{"name": "web01", "guest": "windows"}],
+        }
+    )
+    inventory = {
+        "guests": {"vars": {"hyperv_integration_services": {GSI: True}, "integration_services_wait_timeout": 2}}
+    }
+    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="late")
+    assert run.rc != 0
+    failed = [r for r in run.results if r["status"] == "failed"]
+    assert failed, run.stdout
+    # The host-side task loops over Hyper-V hosts: the table is in the item of this host.
+    message = failed[-1]["result"]["results"][0]["msg"]
+    assert "web01" in message and GSI in message and "NoContact" in message
+    assert "Gastdienstschnittstelle" in message  # the host's own name for it, in the table
+    assert ic(lab.state(), "web01", GSI)["enabled"] is True  # the change stays made, and the message says so
+
+
+def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab) -> None:
+    lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "web01", "guest": "windows"}]})
+    inventory = {"guests": {"vars": {"hyperv_integration_services": {GSI: "yes please"}}}}
+    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="bad")
+    assert run.rc != 0
+    assert "web01: set hyperv_host" in run.stdout and "Nothing was changed" in run.stdout
+    assert lab.state()["counters"]["writes"] == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE"},
+            "vms": [{"name": "win01", "guest": "windows"}, {"name": "lin01", "guest": "linux"}],
+        }
+    )
+    inventory = {"guests": {"vars": {"hyperv_integration_services": {"Gastdienstschnittstelle": True, "vss": True}}}}
+    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, diff=True, name="first")
+    assert run.rc == 0, run.stdout
+    state = lab.state()
+    for vm in ("win01", "lin01"):
+        assert ic(state, vm, GSI)["enabled"] is True and ic(state, vm, GSI)["primary_status"] == "Ok", state["vms"][vm]
+    info = run_playbook(
+        tmp_path,
+        lab,
+        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
+        hosts="linux_guests",
+        name="info",
+    )
+    services = {s["key"]: s for s in info.result("info")["result"]["integration_services"]}
+    assert services[GSI]["daemon"]["active"] is True
+    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    assert again.rc == 0, again.stdout
+    assert again.recap("win01")["changed"] == 0 and again.recap("lin01")["changed"] == 0, again.stdout
