@@ -1,26 +1,55 @@
 #!/usr/bin/env bash
-# The demo: start the lab (a German-language Hyper-V host double), run demo/site.yml twice over
-# winrm (the second run shows changed=0), then take the lab down.
+# The demo: a lab with a German-language Hyper-V host double, a Windows guest and a Linux guest (a real
+# Debian 12 systemd guest); demo/site.yml applies the collection's roles to host and guests; a table of
+# host and guest state before and after; a second run that must report changed=0 on every host; the
+# lab is taken down at the end, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 
-echo "==> installing what the demo needs (scripts/bootstrap.sh)"
+say() { printf '\n==> %s\n' "$*"; }
+
+say "installing what the demo needs (scripts/bootstrap.sh: a Python venv with ansible-core and pywinrm)"
 bash scripts/bootstrap.sh
 export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$REPO/.cache/collections"
-export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False
+export ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=False
+
+say "building the Linux guest image (Debian 12 with hyperv-daemons, debootstrap: about a minute the first time, then cached in .cache/lab-image)"
+bash tests/lab/linux_image/build.sh "$REPO/.cache/lab-image"
 
 LAB_DIR=$(mktemp -d)
-trap 'tests/lab/lab down --dir "$LAB_DIR" >/dev/null 2>&1 || true; rm -rf "$LAB_DIR"' EXIT
+trap 'say "taking the lab down"; tests/lab/lab down --dir "$LAB_DIR" >/dev/null 2>&1 || true; rm -rf "$LAB_DIR"' EXIT
 
-echo "==> starting the lab: $(grep -c '^  - name' demo/lab.yml) VMs on a de-DE Hyper-V host double"
+say "starting the lab: Hyper-V host hv01 (de-DE), Windows guest web01, Linux guest lin01"
 tests/lab/lab up demo/lab.yml --dir "$LAB_DIR"
+INVENTORY="$LAB_DIR/inventory.yml"
 
-for run in first second; do
-  echo "==> $run run of demo/site.yml"
-  ansible-playbook -i "$LAB_DIR/inventory.yml" demo/site.yml
-done
+say "before: host and guest state"
+ansible-playbook -i "$INVENTORY" demo/report.yml -e demo_report_file="$LAB_DIR/before.txt" >"$LAB_DIR/before.log" \
+  || { tail -40 "$LAB_DIR/before.log"; exit 1; }
+cat "$LAB_DIR/before.txt"
 
-counters=$(tests/lab/lab state --dir "$LAB_DIR" | python3 -c 'import json,sys; c=json.load(sys.stdin)["counters"]; print("%d PowerShell commands, %d writes" % (c["commands"], c["writes"]))')
-echo "==> the lab saw $counters in total (3 commands per run; writes only in the first)"
+say "first run of demo/site.yml (roles integration_services, linux_guest, hvsocket)"
+ansible-playbook -i "$INVENTORY" demo/site.yml | tee "$LAB_DIR/first.log" | grep -E '^(PLAY|TASK|changed|ok|fatal|failed)|RECAP|: ok=' || true
+grep -q 'failed=0' "$LAB_DIR/first.log" && ! grep -E ': ok=.*failed=[1-9]|unreachable=[1-9]' "$LAB_DIR/first.log" >/dev/null \
+  || { echo "the first run failed:"; tail -60 "$LAB_DIR/first.log"; exit 1; }
+
+say "second run: nothing left to change"
+ansible-playbook -i "$INVENTORY" demo/site.yml >"$LAB_DIR/second.log" || { tail -60 "$LAB_DIR/second.log"; exit 1; }
+sed -n '/PLAY RECAP/,$p' "$LAB_DIR/second.log"
+if grep -E ': ok=' "$LAB_DIR/second.log" | grep -v 'changed=0' >/dev/null; then
+  echo "the second run changed something (it should not):"; exit 1
+fi
+echo "changed=0 on every host"
+
+say "after: host and guest state"
+ansible-playbook -i "$INVENTORY" demo/report.yml -e demo_report_file="$LAB_DIR/after.txt" >"$LAB_DIR/after.log" \
+  || { tail -40 "$LAB_DIR/after.log"; exit 1; }
+cat "$LAB_DIR/after.txt"
+
+tests/lab/lab state --dir "$LAB_DIR" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["host"]["counters"]
+print("==> the Hyper-V host double ran %d PowerShell commands and made %d writes in all" % (c["commands"], c["writes"]))'
