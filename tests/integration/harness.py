@@ -138,3 +138,12 @@ def run_playbook(
     if log.exists():
         results = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def guest_info(tmp: Path, lab: Lab, hosts: str, name: str = "info") -> dict[str, dict]:
+    """guest_integration_service_info on ``hosts``: its result by guest; fails the test if a run fails."""
+    run = run_playbook(
+        tmp, lab, [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}], hosts=hosts, name=name
+    )
+    assert run.rc == 0, run.stdout
+    return {r["host"]: r["result"] for r in run.results if r["task"] == "info"}

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_playbook
+from harness import guest_info, run_playbook
 
 WINDOWS_LAB = {
     "host": {"name": "hv01", "language": "de-DE"},
@@ -32,15 +32,7 @@ def _guest(lab) -> dict:
 
 
 def _info(tmp_path: Path, lab, label: str) -> dict:
-    run = run_playbook(
-        tmp_path,
-        lab,
-        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
-        hosts="windows_guests",
-        name=label,
-    )
-    assert run.rc == 0, run.stdout
-    return run.result("info")["result"]["time_provider"]
+    return guest_info(tmp_path, lab, "windows_guests", name=label)["dc01"]["time_provider"]
 
 
 def test_windows_guest_stops_host_samples_check_mode_first_then_converges(tmp_path: Path, start_lab) -> None:

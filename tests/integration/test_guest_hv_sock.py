@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_playbook
+from harness import guest_info, run_playbook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -24,15 +24,7 @@ def _hv_sock(value: bool, name: str = "hv_sock") -> dict:
 
 
 def _info(tmp_path: Path, lab, label: str) -> dict:
-    run = run_playbook(
-        tmp_path,
-        lab,
-        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
-        hosts="linux_guests",
-        name=label,
-    )
-    assert run.rc == 0, run.stdout
-    return run.result("info")["result"]
+    return guest_info(tmp_path, lab, "linux_guests", name=label)["lin01"]
 
 
 def test_hv_sock_loaded_now_and_at_boot_check_rerun_and_off(tmp_path: Path, start_lab) -> None:

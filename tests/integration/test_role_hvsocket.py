@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_playbook
+from harness import guest_info, run_playbook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -63,14 +63,7 @@ def test_role_registers_once_per_host_sets_facts_and_loads_hv_sock(tmp_path: Pat
         ids = first.result("ids", guest)["result"]["hvsocket_service_ids"]
         assert ids == {HOSTILE: PORT_2761, "backup": BACKUP}
 
-    info = run_playbook(
-        tmp_path,
-        lab,
-        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
-        hosts="linux_guests",
-        name="info",
-    )
-    linux = info.result("info")["result"]
+    linux = guest_info(tmp_path, lab, "linux_guests")["lin01"]
     assert linux["modules"]["hv_sock"] is True and linux["modules_at_boot"] == {"hv_sock": True}
 
     again = run_playbook(tmp_path, lab, role(SERVICES), hosts="guests", name="again")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_playbook
+from harness import guest_info, run_playbook
 
 GSI = "guest_service_interface"
 ROLE = [{"name": "role", "ansible.builtin.include_role": {"name": "hyperv.integration.integration_services"}}]
@@ -91,14 +91,7 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
     state = lab.state()
     for vm in ("win01", "lin01"):
         assert ic(state, vm, GSI)["enabled"] is True and ic(state, vm, GSI)["primary_status"] == "Ok", state["vms"][vm]
-    info = run_playbook(
-        tmp_path,
-        lab,
-        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
-        hosts="linux_guests",
-        name="info",
-    )
-    services = {s["key"]: s for s in info.result("info")["result"]["integration_services"]}
+    services = {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}
     assert services[GSI]["daemon"]["active"] is True
     again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
     assert again.rc == 0, again.stdout

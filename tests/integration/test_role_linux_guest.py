@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_playbook
+from harness import guest_info, run_playbook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -65,14 +65,8 @@ def test_role_installs_starts_daemons_and_configures_ptp_idempotently(tmp_path: 
     assert before["ptp"] == "ptp0"  # the host offers Time Synchronization (Hyper-V's default)
     assert before["kvp"].splitlines() == ["active", "disabled"]  # started by udev, not enabled (Debian)
 
-    info = run_playbook(
-        tmp_path,
-        lab,
-        [{"name": "info", "hyperv.integration.guest_integration_service_info": {}}],
-        hosts="linux_guests",
-        name="info",
-    )
-    assert info.result("info")["result"]["daemon_packages"] == ["hyperv-daemons"]
+    info = guest_info(tmp_path, lab, "linux_guests")
+    assert [result["daemon_packages"] for result in info.values()] == [["hyperv-daemons"]]
 
     # Check mode on the fresh guest: reports changes, makes none.
     check = run_playbook(tmp_path, lab, role(), hosts="linux_guests", check=True, diff=True, name="check")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,3 +92,15 @@ def call(protocol: Protocol, req: dict[str, Any], library: str = FAKE_LIBRARY) -
     out = run(protocol, "PowerShell", bootstrap_args(), stdin_for(req, library))
     assert out.rc == 0, out.stderr_text
     return out.response(req["nonce"])
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10) -> Any:
+    """Poll ``probe`` every 0.1 s until it returns something true; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

@@ -10,11 +10,11 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest, guest_hostname
+from labclient import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -79,17 +79,6 @@ def out(guest: LinuxGuest, command: str) -> str:
     result = ssh(guest, command)
     assert result.returncode == 0, f"{command!r}: {result.returncode} {result.stdout} {result.stderr}"
     return result.stdout.strip()
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def class_ids(guest: LinuxGuest) -> set[str]:

@@ -8,14 +8,13 @@ import errno
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest
+from labclient import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -75,17 +74,6 @@ def sh(guest: LinuxGuest, script: str, timeout: float = 30) -> str:
     result = guest.run_in_guest(["sh", "-c", script], timeout=timeout)
     assert result.returncode == 0, f"{script!r}: {result.returncode} {result.stdout} {result.stderr}"
     return result.stdout.strip()
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def ptp_link(guest: LinuxGuest) -> str:
