@@ -92,6 +92,30 @@ def run_playbook(
     playbook = tmp / ("%s.yml" % name)
     play = [{"name": "integration test", "hosts": hosts, "gather_facts": False, "tasks": tasks}]
     playbook.write_text(yaml.safe_dump(play, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return run_playbook_file(
+        tmp,
+        lab,
+        playbook,
+        check=check,
+        diff=diff,
+        extra_vars=extra_vars,
+        name=name,
+        extra_inventory=extra_inventory,
+    )
+
+
+def run_playbook_file(
+    tmp: Path,
+    lab: Lab | None,
+    playbook: Path,
+    *,
+    check: bool = False,
+    diff: bool = False,
+    extra_vars: dict | None = None,
+    name: str = "play",
+    extra_inventory: dict | None = None,
+) -> PlaybookRun:
+    """ansible-playbook on an existing playbook file (e.g. one of examples/) with the lab's inventory."""
     log = tmp / ("%s.results.jsonl" % name)
     if log.exists():
         log.unlink()

@@ -1,0 +1,155 @@
+"""Every playbook in examples/ runs, as it is, against a lab that fits it; a second run changes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from harness import REPO, guest_info, run_playbook_file
+
+EXAMPLES = REPO / "examples"
+ALL_KEYS = (
+    "heartbeat",
+    "shutdown",
+    "time_synchronization",
+    "key_value_pair_exchange",
+    "vss",
+    "guest_service_interface",
+)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+
+
+def ic(state: dict, vm: str, key: str) -> dict:
+    return state["vms"][vm]["integration_services"][key]
+
+
+def run_twice(tmp_path: Path, lab, example: str, hosts: list[str], **kwargs) -> None:
+    """Run the example; it must succeed. Run it again; it must report changed=0 on every host."""
+    playbook = EXAMPLES / example
+    first = run_playbook_file(tmp_path, lab, playbook, name="first", **kwargs)
+    assert first.rc == 0, first.stdout + first.stderr
+    again = run_playbook_file(tmp_path, lab, playbook, name="again", **kwargs)
+    assert again.rc == 0, again.stdout + again.stderr
+    for host in hosts:
+        assert again.recap(host)["changed"] == 0, again.stdout
+    return first
+
+
+def test_every_example_has_a_test() -> None:
+    tested = {"enable_guest_service_interface.yml", "onboard_linux_guest.yml", "hvsocket_application.yml"}
+    tested.add("domain_controller_time.yml")
+    assert {p.name for p in EXAMPLES.glob("*.yml")} == tested
+
+
+def test_enable_guest_service_interface_on_every_vm(tmp_path: Path, start_lab) -> None:
+    # A German host (localized IC names), VMs in every state, a VM name that is no valid hostname.
+    vms = [
+        {"name": "web01", "state": "Running", "guest": "windows"},
+        {"name": "db01", "state": "Off", "guest": "none"},
+        {"name": "Prüf'VM $(whoami)", "state": "Saved", "guest": "none"},
+        {
+            "name": "app01",
+            "state": "Running",
+            "guest": "none",
+            "integration_services": {"guest_service_interface": True},
+        },
+    ]
+    lab = start_lab({"host": {"name": "hv01", "language": "de-DE"}, "vms": vms})
+    before = lab.state()
+    assert [ic(before, vm["name"], "guest_service_interface")["enabled"] for vm in vms] == [False, False, False, True]
+
+    first = run_twice(tmp_path, lab, "enable_guest_service_interface.yml", ["hv01"])
+    assert first.recap("hv01")["changed"] == 1
+    after = lab.state()
+    assert all(ic(after, vm["name"], "guest_service_interface")["enabled"] for vm in vms)
+    assert ic(after, "web01", "guest_service_interface")["name"] == "Gastdienstschnittstelle"
+    # Nothing else was touched.
+    for vm in vms:
+        for key in ALL_KEYS[:-1]:
+            assert ic(after, vm["name"], key)["enabled"] == ic(before, vm["name"], key)["enabled"]
+
+
+@needs_root
+def test_onboard_linux_guest(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "fr-FR"},
+            "vms": [{"name": "lin01", "state": "Running", "guest": "linux", "integration_services": {"vss": False}}],
+        }
+    )
+    run_twice(tmp_path, lab, "onboard_linux_guest.yml", ["lin01"])
+    state = lab.state()
+    for key in ALL_KEYS:
+        assert ic(state, "lin01", key)["enabled"] is True, key
+        assert ic(state, "lin01", key)["primary_status"] == "Ok", (key, ic(state, "lin01", key))
+    info = guest_info(tmp_path, lab, "linux_guests")["lin01"]
+    services = {item["key"]: item for item in info["integration_services"]}
+    for key in ("key_value_pair_exchange", "vss", "guest_service_interface"):
+        assert services[key]["offered"] is True
+        assert services[key]["daemon"]["active"] is True, (key, services[key]["daemon"])
+
+
+@needs_root
+def test_hvsocket_service_for_an_application_on_vsock_port_n(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "en-US"},
+            "vms": [
+                {"name": "lin01", "state": "Running", "guest": "linux"},
+                {"name": "win01", "state": "Running", "guest": "windows"},
+            ],
+        }
+    )
+    before = lab.state()["hvsocket_services"]
+    guid = "00002711-facb-11e6-bd58-64006a7986d3"  # port 10001 = 0x2711
+    assert not any(g.strip("{}").lower() == guid for g in before)
+    first = run_twice(
+        tmp_path,
+        lab,
+        "hvsocket_application.yml",
+        ["lin01", "win01"],
+        extra_vars={"app_vsock_port": 10001, "app_name": "Metrics agent"},
+    )
+    registry = lab.state()["hvsocket_services"]
+    assert {g.strip("{}").lower(): n for g, n in registry.items()}[guid] == "Metrics agent"
+    assert len(registry) == len(before) + 1
+    shown = first.result(
+        "Show the service GUID the application uses on Windows (hvsocket_service_ids, set by the role)"
+    )
+    assert guid in shown["result"]["msg"].lower(), shown
+    linux = guest_info(tmp_path, lab, "linux_guests")["lin01"]
+    assert linux["modules"]["hv_sock"] is True and linux["modules_at_boot"] == {"hv_sock": True}
+
+
+def test_domain_controller_time_settings(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(
+        {
+            "host": {"name": "hv01", "language": "de-DE"},
+            "vms": [
+                {"name": "dc01", "state": "Running", "guest": "windows"},
+                {
+                    "name": "dc02",
+                    "state": "Running",
+                    "guest": "windows",
+                    "integration_services": {"time_synchronization": False},
+                },
+                {"name": "web01", "state": "Running", "guest": "windows"},
+            ],
+        }
+    )
+    inventory = {"domain_controllers": {"hosts": {"dc01": {}, "dc02": {}}}}
+    before = lab.state()
+    assert before["vms"]["dc01"]["guest"]["time_provider"]["enabled"] == 1
+    run_twice(tmp_path, lab, "domain_controller_time.yml", ["dc01", "dc02"], extra_inventory=inventory)
+    state = lab.state()
+    for dc in ("dc01", "dc02"):
+        assert ic(state, dc, "time_synchronization")["enabled"] is True
+        assert ic(state, dc, "time_synchronization")["primary_status"] == "Ok"
+        assert state["vms"][dc]["guest"]["time_provider"]["enabled"] == 0
+        assert state["vms"][dc]["guest"]["time_provider"]["w32time"]["host_samples_in_use"] is False
+    info = guest_info(tmp_path, lab, "windows_guests")
+    assert info["dc01"]["time_provider"] == {"vmic_time_provider_enabled": False}
+    assert info["web01"]["time_provider"] == {"vmic_time_provider_enabled": True}  # not a domain controller
+    assert state["vms"]["web01"]["guest"]["time_provider"] == before["vms"]["web01"]["guest"]["time_provider"]
+    assert state["endpoints"]["web01"]["counters"]["writes"] == 0
