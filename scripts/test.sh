@@ -38,6 +38,9 @@ git ls-files -z --cached --others --exclude-standard \
 stage "the lab's Linux guest image (built once, then cached in .cache/lab-image)"
 bash tests/lab/linux_image/build.sh "$REPO/.cache/lab-image"
 
+stage "release checks (scripts/release_checks.sh: galaxy build and tarball contents, galaxy-importer, antsibull-docs lint, changelog, ansible-builder)"
+bash scripts/release_checks.sh
+
 stage "unit, lab and integration tests (pytest)"
 python -m pytest tests/unit tests/lab/tests tests/integration -q -p no:cacheprovider
 
