@@ -71,7 +71,11 @@ def render() -> str:
     lines += ["", "Windows guest services that are no host integration service:", ""]
     lines += ["- `%s` (key `%s`)" % (svc, key) for key, svc in cat.WINDOWS_GUEST_ONLY_SERVICES.items()]
     families = sorted({f for d in cat.LINUX_DAEMONS.values() for f in d.packages})
-    lines += ["", "Daemon packages per distribution family (as `guest_integration_service_info` reports `daemon_packages`):", ""]
+    lines += [
+        "",
+        "Daemon packages per distribution family (as `guest_integration_service_info` reports `daemon_packages`):",
+        "",
+    ]
     lines += ["| family | packages | daemons they provide |", "|---|---|---|"]
     for family in families:
         provided = [k for k, d in cat.LINUX_DAEMONS.items() if d.packages.get(family)]
