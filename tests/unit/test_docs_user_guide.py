@@ -122,7 +122,7 @@ def test_every_ic_has_an_impact_line() -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(GUIDE.parents[1] / ".cache" / "collections"))
     text = GUIDE.read_text(encoding="utf-8")
-    head, _, tail = _split(text)
+    head, dummy, tail = _split(text)
     new = "%s\n%s\n%s" % (head, render(), tail)
     GUIDE.write_text(new, encoding="utf-8")
     print("docs/user-guide.md: matrix %s" % ("updated" if new != text else "already current"))
