@@ -142,8 +142,17 @@ def test_set_changes_and_is_idempotent(basic_lab: Any) -> None:
             "after": True,
             "changed": True,
             "error": None,
+            "primary_status": None,  # changed: no status yet (protocol doc, vm_integration_service_set)
         },
-        {"guid": VSS, "name": "VSS", "before": True, "after": True, "changed": False, "error": None},
+        {  # unchanged: the status read with it
+            "guid": VSS,
+            "name": "VSS",
+            "before": True,
+            "after": True,
+            "changed": False,
+            "error": None,
+            "primary_status": "Ok",
+        },
     ]
     assert basic_lab.state()["vms"]["web01"]["integration_services"]["guest_service_interface"]["enabled"]
     assert basic_lab.counters()["writes"] == 1
