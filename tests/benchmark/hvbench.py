@@ -182,12 +182,13 @@ def run_playbook(playbook: Path, inventory: Path, log: Path) -> Run:
     """ansible-playbook as a child process; its rusage (os.wait4) covers it and every process it waited
     for (forked workers, ssh): controller CPU is user + system time, peak memory the largest ru_maxrss."""
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+    env = ansible_env()
     with log.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=ansible_env())
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        with subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env) as proc:
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     return Run(
         rc=proc.returncode,
         wall_s=wall,
