@@ -315,7 +315,7 @@ def linux_guest(work: Path) -> list[dict]:
             ("start 2 daemons", "started"),
             ("no change", "started"),
         ):
-            playbook = directory / ("%s.yml" % label.split(":")[0].replace(" ", "-"))
+            playbook = directory / ("%s.yml" % label.split(":", maxsplit=1)[0].replace(" ", "-"))
             playbook.write_text(yaml.safe_dump(guest_play(state), sort_keys=False), encoding="utf-8")
             run = run_playbook(playbook, lab.inventory, playbook.with_suffix(".log"))
             if run.rc != 0:
@@ -493,7 +493,7 @@ def load_note() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "benchmark", help="output directory")
     parser.add_argument("--delay", type=float, default=0.6, help="seconds per PowerShell command (default 0.6)")
     parser.add_argument("--sizes", default="1,10,100,500", help="numbers of VMs (default 1,10,100,500)")
