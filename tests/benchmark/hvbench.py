@@ -186,7 +186,7 @@ def run_playbook(playbook: Path, inventory: Path, log: Path) -> Run:
     with log.open("wb") as out:
         start = time.perf_counter()
         with subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env) as proc:
-            _, status, usage = os.wait4(proc.pid, 0)
+            _pid, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
             proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     return Run(
