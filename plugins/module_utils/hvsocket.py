@@ -9,6 +9,7 @@ Facts (hyperv-facts.md section 4): a Linux guest's AF_VSOCK port P reaches the h
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 
 VSOCK_TEMPLATE_TAIL = "-FACB-11E6-BD58-64006A7986D3"
@@ -73,6 +74,7 @@ def check_element_name(name: object) -> str:
         raise HvSocketArgumentError(
             "name is %d characters long; at most %d are allowed" % (len(name), MAX_ELEMENT_NAME)
         )
-    if any(ord(ch) < 32 for ch in name):
+    # Every control character (category Cc): C0 as well as DEL and C1, which include NEL (U+0085), a line break.
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise HvSocketArgumentError("name must not contain control characters (newlines, tabs, NUL): %r" % name)
     return name

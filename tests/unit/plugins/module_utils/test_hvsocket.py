@@ -38,7 +38,7 @@ def test_malformed_guids_are_refused(value: object) -> None:
         hv.normalize_guid(value)
 
 
-@pytest.mark.parametrize("name", ["", "   ", "x" * 257, "line\nbreak", None])
+@pytest.mark.parametrize("name", ["", "   ", "x" * 257, "line\nbreak", "del\x7f", "nel\x85line", "c1\x9f", None])
 def test_bad_element_names_are_refused(name: object) -> None:
     with pytest.raises(hv.HvSocketArgumentError):
         hv.check_element_name(name)
