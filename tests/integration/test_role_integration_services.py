@@ -85,10 +85,20 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
             "vms": [{"name": "win01", "guest": "windows"}, {"name": "lin01", "guest": "linux"}],
         }
     )
-    inventory = {"guests": {"vars": {"hyperv_integration_services": {"Gastdienstschnittstelle": True, "vss": True}}}}
+    # Host time samples off for every guest: the Windows guest (a domain controller, say) takes it,
+    # the Linux guest has no W32Time and is left alone.
+    inventory = {
+        "guests": {
+            "vars": {
+                "hyperv_integration_services": {"Gastdienstschnittstelle": True, "vss": True},
+                "integration_services_windows_host_time_samples": False,
+            }
+        }
+    }
     run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, diff=True, name="first")
     assert run.rc == 0, run.stdout
     state = lab.state()
+    assert state["vms"]["win01"]["guest"]["time_provider"]["enabled"] == 0
     for vm in ("win01", "lin01"):
         assert ic(state, vm, GSI)["enabled"] is True and ic(state, vm, GSI)["primary_status"] == "Ok", state["vms"][vm]
     services = {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}
