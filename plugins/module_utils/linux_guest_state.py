@@ -64,7 +64,7 @@ def _execute(step: Step, root: str, run: Runner) -> str | None:
         try:
             if path.startswith("/etc/"):  # a configuration file (sysfs files exist or must not be made)
                 os.makedirs(os.path.dirname(_path(root, path)), exist_ok=True)
-            with open(_path(root, path), "w", encoding="ascii") as handle:
+            with open(_path(root, path), "w", encoding="utf-8") as handle:
                 handle.write(text)
         except OSError as exc:
             if exc.errno == errno.EEXIST:  # new_id already holds the class: the kernel knows it

@@ -83,6 +83,12 @@ def desired_services(value: t.Any) -> dict[str, bool]:
     return wanted
 
 
+def ordinal_fold(name: str) -> str:
+    """Hyper-V's name comparison: .NET OrdinalIgnoreCase, a simple per-character upper case ('ß' stays
+    'ß', where Python's casefold would make it 'ss')."""
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in name)
+
+
 def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
     """The ``vms`` option: [(VM name, IC key -> wanted state)], each VM with its own services.
 
@@ -100,7 +106,7 @@ def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
         if len(names) != 1 or isinstance(item.get("name"), list):
             raise ArgumentError("vms: each item names one VM, got %r" % (item.get("name"),))
         name = names[0]
-        folded = name.casefold()
+        folded = ordinal_fold(name)
         if folded in seen:
             raise ArgumentError("vms: VM %r is named twice (%r and %r); give it one entry" % (name, seen[folded], name))
         seen[folded] = name

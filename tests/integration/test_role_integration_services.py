@@ -47,11 +47,14 @@ def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start
     assert all(again.recap(n)["changed"] == 0 for n in names), again.stdout
 
 
-def test_guests_that_do_not_answer_fail_with_a_table(tmp_path: Path, start_lab) -> None:
+def test_only_the_guest_that_does_not_answer_fails_with_a_table(tmp_path: Path, start_lab) -> None:
     lab = start_lab(
         {
-            "host": {"name": "hv01", "language": "de-DE", "guest_answer_delay": 600},
-            "vms": [{"name": "web01", "guest": "windows"}],
+            "host": {"name": "hv01", "language": "de-DE"},
+            "vms": [
+                {"name": "web01", "guest": "windows"},
+                {"name": "web02", "guest": "windows", "guest_answer_delay": 600},
+            ],
         }
     )
     inventory = {
@@ -59,13 +62,30 @@ def test_guests_that_do_not_answer_fail_with_a_table(tmp_path: Path, start_lab) 
     }
     run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="late")
     assert run.rc != 0
-    failed = [r for r in run.results if r["status"] == "failed"]
-    assert failed, run.stdout
-    # The host-side task loops over Hyper-V hosts: the table is in the item of this host.
-    message = failed[-1]["result"]["results"][0]["msg"]
-    assert "web01" in message and GSI in message and "NoContact" in message
+    assert run.recap("web01")["failed"] == 0 and run.recap("web02")["failed"] == 1, run.stdout
+    failed = [r for r in run.results if r["status"] == "failed" and r["host"] == "web02"]
+    message = failed[-1]["result"]["msg"]
+    assert message.startswith("web02 (VM web02): Hyper-V host hv01")
+    assert "web02" in message and GSI in message and "NoContact" in message
     assert "Gastdienstschnittstelle" in message  # the host's own name for it, in the table
-    assert ic(lab.state(), "web01", GSI)["enabled"] is True  # the change stays made, and the message says so
+    state = lab.state()
+    assert ic(state, "web02", GSI)["enabled"] is True  # the change stays made, and the message says so
+    assert ic(state, "web01", GSI)["primary_status"] == "Ok"
+
+
+def test_a_vm_the_host_does_not_have_fails_the_guests_of_that_host_only(tmp_path: Path, start_lab) -> None:
+    lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "web01", "guest": "windows"}]})
+    inventory = {
+        "guests": {"vars": {"hyperv_integration_services": {GSI: True}}},
+        # A guest of another Hyper-V host (not reachable: it must not be needed) and a host outside the role.
+        "all": {"hosts": {"web01": {"hyperv_vm_name": "web-01-typo"}, "spare": {"ansible_connection": "local"}}},
+    }
+    tasks = [dict(ROLE[0], when="hyperv_host is defined")]
+    run = run_playbook(tmp_path, lab, tasks, hosts="guests:spare", extra_inventory=inventory, name="typo")
+    assert run.recap("web01")["failed"] == 1 and run.recap("spare")["failed"] == 0, run.stdout
+    message = [r for r in run.results if r["status"] == "failed"][-1]["result"]["msg"]
+    assert "web-01-typo" in message and "Nothing was changed" in message
+    assert lab.state()["counters"]["writes"] == 0
 
 
 def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab) -> None:
@@ -73,7 +93,8 @@ def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab
     inventory = {"guests": {"vars": {"hyperv_integration_services": {GSI: "yes please"}}}}
     run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="bad")
     assert run.rc != 0
-    assert "web01: set hyperv_host" in run.stdout and "Nothing was changed" in run.stdout
+    assert "web01: hyperv_integration_services must map integration services to true or false" in run.stdout
+    assert "Nothing was changed" in run.stdout
     assert lab.state()["counters"]["writes"] == 0
 
 
@@ -106,3 +127,29 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
     again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
     assert again.rc == 0, again.stdout
     assert again.recap("win01")["changed"] == 0 and again.recap("lin01")["changed"] == 0, again.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+def test_turning_off_a_kernel_service_of_a_linux_guest_check_mode_then_real(tmp_path: Path, start_lab) -> None:
+    lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}]})
+    inventory = {
+        "guests": {
+            "vars": {
+                "hyperv_integration_services": {"time_synchronization": False, "vss": False},
+                "integration_services_stop_disabled": True,
+            }
+        }
+    }
+    check = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, check=True, name="check")
+    assert check.rc == 0, check.stdout
+    assert lab.state()["counters"]["writes"] == 0
+    first = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="first")
+    assert first.rc == 0, first.stdout
+    state = lab.state()
+    assert (
+        ic(state, "lin01", "time_synchronization")["enabled"] is False and ic(state, "lin01", "vss")["enabled"] is False
+    )
+    vss = {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}["vss"]
+    assert vss["offered"] is False and vss["daemon"]["active"] is False
+    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    assert again.recap("lin01")["changed"] == 0, again.stdout

@@ -455,3 +455,15 @@ def test_hv_sock_modprobe_failure_says_what_was_done(tmp_path: Path) -> None:
     assert result["failed"] is True
     assert "hv_sock: load the kernel module hv_sock failed" in result["msg"] and "not found" in result["msg"]
     assert not (root / LOAD_FILE).exists()  # stopped at the first failed step
+
+
+def test_hv_sock_keeps_a_users_non_ascii_comment_in_our_file(tmp_path: Path) -> None:
+    root = make_guest(tmp_path)
+    (root / "etc/modules-load.d").mkdir()
+    (root / LOAD_FILE).write_text("# Hyper-V-Sockets für den Sicherungsagenten\n", encoding="utf-8")
+    result = apply_guest_state({}, False, False, str(root), FakeKernel(root), "6.1.0", hv_sock=True)
+    assert result["changed"] is True and not result.get("failed"), result
+    assert (root / LOAD_FILE).read_text(encoding="utf-8").splitlines() == [
+        "# Hyper-V-Sockets für den Sicherungsagenten",
+        "hv_sock",
+    ]

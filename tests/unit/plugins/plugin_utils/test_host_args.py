@@ -89,3 +89,10 @@ def test_vm_requests_keep_each_vms_own_wishes_in_order() -> None:
 def test_vm_requests_refuse_what_is_unclear(value: list, message: str) -> None:
     with pytest.raises(ArgumentError, match=message):
         vm_requests(value)
+
+
+def test_vm_requests_fold_names_as_hyperv_does() -> None:
+    # Two VMs for Hyper-V (ordinal ignore-case keeps 'ß'), one for Python's casefold.
+    assert [name for name, _wishes in vm_requests([{"name": "Straße"}, {"name": "STRASSE"}])] == ["Straße", "STRASSE"]
+    with pytest.raises(ArgumentError, match="named twice"):
+        vm_requests([{"name": "straße"}, {"name": "STRAßE"}])
