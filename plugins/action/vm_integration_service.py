@@ -187,9 +187,7 @@ class ActionModule(HostAction):
         if not any(vm["changed"] for vm in vms) and not _host_wait.pending_in(vms, running, keys):
             # Nothing changed and the set answer's statuses are current: every guest has answered already.
             result["wait"] = dict(skipped_wait(None), answered=True, vms=running, not_running=not_running)
-            result["wait"]["services"] = (
-                keys if isinstance(keys, list) else sorted({k for ks in keys.values() for k in ks})
-            )
+            result["wait"]["services"] = _host_wait.all_keys(keys)
             return
         try:
             report = _host_wait.wait_for_guests(poll, running, keys, timeout)
@@ -201,7 +199,7 @@ class ActionModule(HostAction):
             )
             return
         report["vms"] = running
-        report["services"] = keys if isinstance(keys, list) else sorted({k for ks in keys.values() for k in ks})
+        report["services"] = _host_wait.all_keys(keys)
         report["not_running"] = not_running + report["not_running"]
         report["skipped"] = None
         result["wait"] = report

@@ -61,6 +61,11 @@ def keys_for(keys: WaitedKeys, vm_name: str | None) -> list[str]:
     return keys if isinstance(keys, list) else keys.get(vm_name or "", [])
 
 
+def all_keys(keys: WaitedKeys) -> list[str]:
+    """The services waited for on any VM (the ``wait.services`` return value)."""
+    return keys if isinstance(keys, list) else sorted({key for vm_keys in keys.values() for key in vm_keys})
+
+
 def pending_in(vms: list[dict[str, t.Any]], running: list[str], keys: WaitedKeys) -> bool:
     """Whether the set call's own answer (the task's ``vms``) shows a waited-for service not Ok yet."""
     for vm in vms:
