@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,37 @@ def run_playbook(
     )
 
 
+def ansible_env(log: Path) -> dict[str, str]:
+    """The environment of a test's ansible-playbook: this checkout's collection, the tests' ansible.cfg,
+    and the result_log callback writing every task result to ``log`` (one JSON line each)."""
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_CONFIG=str(HERE / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=collections_path(),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        RESULT_LOG=str(log),
+        PATH="%s:%s" % (BIN, env.get("PATH", "")),
+    )
+    return env
+
+
+def lab_starter(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
+    """Body of the start_lab fixtures: start(labfile_dict, name) -> running Lab; all taken down after."""
+    started: list[Lab] = []
+
+    def start(labfile: dict, name: str = "lab") -> Lab:
+        directory = tmp_path / name
+        directory.mkdir()
+        lab = Lab(directory, labfile).up()
+        started.append(lab)
+        return lab
+
+    yield start
+    for lab in started:
+        lab.down()
+
+
 def run_playbook_file(
     tmp: Path,
     lab: Lab | None,
@@ -119,15 +151,7 @@ def run_playbook_file(
     log = tmp / ("%s.results.jsonl" % name)
     if log.exists():
         log.unlink()
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(HERE / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=collections_path(),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        RESULT_LOG=str(log),
-        PATH="%s:%s" % (BIN, env.get("PATH", "")),
-    )
+    env = ansible_env(log)
     if lab is None:  # this machine itself
         local = tmp / ("%s.local-inventory.yml" % name)
         local.write_text(

@@ -13,21 +13,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "integration"))
 
-from harness import Lab  # noqa: E402
+from harness import lab_starter  # noqa: E402
 
 
 @pytest.fixture
 def start_lab(tmp_path: Path) -> Iterator:
     """start_lab(labfile_dict, name) -> running Lab; every lab started is taken down after the test."""
-    started: list[Lab] = []
-
-    def start(labfile: dict, name: str = "lab") -> Lab:
-        directory = tmp_path / name
-        directory.mkdir()
-        lab = Lab(directory, labfile).up()
-        started.append(lab)
-        return lab
-
-    yield start
-    for lab in started:
-        lab.down()
+    yield from lab_starter(tmp_path)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
-from harness import BIN, HERE, Lab, PlaybookRun, collections_path
+from harness import BIN, Lab, PlaybookRun, ansible_env
 
 
 class Unsafe(str):
@@ -86,15 +85,7 @@ def run_plays(
     log = tmp / ("%s.results.jsonl" % name)
     if log.exists():
         log.unlink()
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(HERE / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=collections_path(),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        RESULT_LOG=str(log),
-        PATH="%s:%s" % (BIN, env.get("PATH", "")),
-    )
+    env = ansible_env(log)
     env.update(env_extra or {})
     cmd = [str(BIN / "ansible-playbook"), "-i", str(lab.inventory)]
     if extra_inventory:
