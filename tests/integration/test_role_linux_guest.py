@@ -144,3 +144,12 @@ def test_ptp_without_time_synchronization_fails_and_changes_nothing(tmp_path: Pa
     assert none.result(PACKAGES_TASK)["status"] == "skipped"  # an empty list installs nothing
     assert none.recap("lin01")["changed"] == 1  # the KVP and VSS units enabled
     assert guest_state(tmp_path, lab, "after-none")["chrony_pkg"] != "install ok installed"  # none installs nothing
+
+
+def test_ptp_with_chronys_configuration_elsewhere_fails_before_writing_a_drop_in(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(LAB)
+    tasks = role("ptp", linux_guest_chrony_config="/etc/chrony/elsewhere.conf")
+    run = run_playbook(tmp_path, lab, tasks, hosts="linux_guests", name="elsewhere")
+    assert run.rc != 0
+    assert "chrony's configuration /etc/chrony/elsewhere.conf was not found" in run.stdout
+    assert guest_state(tmp_path, lab, "state")["dropin"] == "ABSENT"
