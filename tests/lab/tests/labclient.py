@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -104,3 +105,14 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def build_guest_image() -> None:
+    """Build (or find up to date) the Linux guest image (tests/lab/linux_image/build.sh), failing the test
+    with the build's output when it fails."""
+    from hvlab import linux_guest
+
+    result = subprocess.run(
+        ["bash", str(linux_guest.BUILD_SCRIPT), str(linux_guest.IMAGE_DIR)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

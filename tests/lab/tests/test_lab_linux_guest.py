@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest, guest_hostname
-from labclient import wait_for
+from labclient import build_guest_image, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -27,13 +27,7 @@ STORAGE_AND_NETWORK = {device.class_guid for device in linux_guest.OTHER_DEVICES
 @pytest.fixture(scope="session")
 def guest_image() -> None:
     """Build (or find up to date) the image the guests boot, outside the timing of the tests."""
-    result = subprocess.run(
-        ["bash", str(linux_guest.BUILD_SCRIPT), str(linux_guest.IMAGE_DIR)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    build_guest_image()
 
 
 @pytest.fixture(scope="module")

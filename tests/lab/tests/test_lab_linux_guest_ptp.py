@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest
-from labclient import wait_for
+from labclient import build_guest_image, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -53,10 +53,7 @@ sys.stdout.write(json.dumps(result) + "\n")
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinuxGuest]:
-    built = subprocess.run(
-        ["bash", str(linux_guest.BUILD_SCRIPT), str(linux_guest.IMAGE_DIR)], capture_output=True, text=True, check=False
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
+    build_guest_image()
     vm = LinuxGuest("ptp01", "5b0c8f2e-4a7d-4e36-9b1f-2f6d2c1a9e01", tmp_path_factory.mktemp("lab-ptp"))
     vm.offers_changed(DEFAULT_OFFERS)
     vm.start()

@@ -4,21 +4,17 @@ systemd-modules-load does on a real guest (the kernel stand-in does it in the co
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from hvlab import linux_guest
 from hvlab.linux_guest import LinuxGuest
+from labclient import build_guest_image
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
 
 def test_hv_sock_listed_in_modules_load_d_is_loaded_after_a_restart(tmp_path: Path) -> None:
-    built = subprocess.run(
-        ["bash", str(linux_guest.BUILD_SCRIPT), str(linux_guest.IMAGE_DIR)], capture_output=True, text=True, check=False
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
+    build_guest_image()
     vm = LinuxGuest("boot01", "0c7c2a55-47a4-5d55-8d1e-5b1c3d6a7f01", tmp_path)
     vm.start()
     try:
