@@ -1,0 +1,219 @@
+"""Which request keys a library reads, derived from the library text itself, and the strict-mode
+check a real host applies to them.
+
+The shipped library sets ``Set-StrictMode -Version 3.0``; the request is the PSCustomObject that
+``ConvertFrom-Json`` makes in Windows PowerShell 5.1. Reading a property that object does not have
+then throws PropertyNotFoundException ("The property 'vm' cannot be found on this object. Verify
+that the property exists.", error id PropertyNotFoundStrict; PowerShell-Docs Set-StrictMode,
+PowerShell/PowerShell#16829; docs/dev/powershell-facts.md). A key read through the library's one
+optional-key helper (``Get-RequestValue -Object X -Name 'key'``) or through
+``X.PSObject.Properties['key']`` is guarded and may be absent.
+
+How a read is found: the request object is the ``$Request`` parameter of every operation function
+(and the script's ``$request`` in the dispatch). A variable bound from a request path carries that
+path: ``foreach ($change in @($Request.params.changes))`` makes ``$change`` = params.changes[];
+``$wishes = @($Request.params.services)`` makes ``$wishes`` = params.services; an argument
+``-Wish $wish`` to a library function binds that function's ``$Wish``. Every member chain rooted at
+such a variable is a read of the path it spells, up to the first method call.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from . import pstree
+
+HELPER = "get-requestvalue"
+ELEMENT = "[]"
+# Members every .NET array has, so reading them never throws (PowerShell's intrinsic Count/Length).
+ARRAY_MEMBERS = ("count", "length")
+STRICT_MESSAGE = "The property '%s' cannot be found on this object. Verify that the property exists."
+STRICT_TYPE = "System.Management.Automation.PropertyNotFoundException"
+
+
+@dataclass(frozen=True)
+class Read:
+    path: tuple[str, ...]  # from the request root: ('params', 'changes', '[]', 'vm')
+    guarded: bool
+    line: int
+    function: str  # lower case; '' for the script level
+
+    def dotted(self) -> str:
+        return ".".join(self.path).replace(".[]", "[]")
+
+
+class _Walker:
+    def __init__(self, root: Any) -> None:
+        self.root = root
+        self.functions = pstree.functions(root)
+        self.reads: list[Read] = []
+        self._seen: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
+
+    def run(self) -> list[Read]:
+        operations = pstree.operation_table(self.root)
+        for name in sorted(set(operations.values())):
+            if name in self.functions:
+                self.visit_function(name, {"request": ()})
+        self.visit_scope(self.root, {}, "", top_level=True)
+        return self.reads
+
+    def visit_function(self, name: str, bindings: dict[str, tuple[str, ...]]) -> None:
+        key = (name, tuple(sorted(bindings.items())))
+        if key in self._seen or name not in self.functions:
+            return
+        self._seen.add(key)
+        self.visit_scope(self.functions[name], dict(bindings), name, top_level=False)
+
+    def _in_scope(self, node: Any, scope: Any, top_level: bool) -> bool:
+        owner = pstree.enclosing_function(node)
+        return owner is None if top_level else owner is not None and owner.id == scope.id
+
+    def path_of(self, node: Any, bindings: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
+        """The request path an expression denotes (a bound variable, or a chain of members on one)."""
+        node = pstree.unwrap_array(node)
+        name = pstree.variable_name(node)
+        if name is not None:
+            return bindings.get(name)
+        found = pstree.chain(node)
+        if found is None or found.base not in bindings:
+            return None
+        path = list(bindings[found.base])
+        for step in found.steps:
+            if step.endswith("()") or step == "psobject":
+                return None
+            path.append(ELEMENT if step.startswith("[") else step)
+        return tuple(path)
+
+    def visit_scope(self, scope: Any, bindings: dict[str, tuple[str, ...]], name: str, top_level: bool) -> None:
+        nodes = [n for n in pstree.walk(scope) if self._in_scope(n, scope, top_level)]
+        # Bindings first, in source order, so that reads anywhere in the scope see them.
+        for node in nodes:
+            if node.type == "foreach_statement":
+                variables = [c for c in node.named_children if c.type == "variable"]
+                iterable = [c for c in node.named_children if c.type == "pipeline"]
+                if variables and iterable:
+                    path = self.path_of(iterable[0], bindings)
+                    if path is not None:
+                        bindings[pstree.variable_name(variables[0]) or ""] = (*path, ELEMENT)
+            elif node.type == "assignment_expression":
+                left = pstree.strip(node.named_children[0].named_children[0]) if node.named_children[0].named_children else None
+                right = node.named_children[-1]
+                target = pstree.variable_name(left) if left is not None else None
+                if target is None:
+                    continue
+                value = pstree.strip(right)
+                if value.type == "command" and pstree.bare_name(pstree.command(value).name) == "convertfrom-json":
+                    bindings[target] = ()  # the dispatch's $request
+                    continue
+                if value.type == "command" and pstree.bare_name(pstree.command(value).name) == HELPER:
+                    helper = pstree.command(value)
+                    obj, key = helper.argument("-object"), helper.argument("-name")
+                    base = self.path_of(obj, bindings) if obj is not None else None
+                    if base is not None and key is not None:
+                        bindings[target] = (*base, pstree.text(key).strip("'\""))
+                    continue
+                path = self.path_of(right, bindings)
+                if path is not None:
+                    bindings[target] = path
+        for node in nodes:
+            if node.type == "command":
+                self.visit_command(pstree.command(node), bindings, name)
+        for found in pstree.outermost_chains(scope):
+            if not self._in_scope(found.node, scope, top_level) or found.base not in bindings:
+                continue
+            self.record_chain(found, bindings, name)
+
+    def record_chain(self, found: pstree.Chain, bindings: dict[str, tuple[str, ...]], function: str) -> None:
+        path = list(bindings[found.base])
+        steps = found.steps
+        for index, step in enumerate(steps):
+            if step.endswith("()"):
+                break
+            if step == "psobject":
+                # X.PSObject.Properties['key']: the guarded way to ask for a key.
+                rest = steps[index + 1 :]
+                if len(rest) >= 2 and rest[0] == "properties" and rest[1].startswith("['"):
+                    self.add((*path, rest[1][2:-2]), True, found.node, function)
+                break
+            path.append(ELEMENT if step.startswith("[") else step)
+        self.add(tuple(path), False, found.node, function)
+
+    def visit_command(self, cmd: pstree.Command, bindings: dict[str, tuple[str, ...]], function: str) -> None:
+        callee = pstree.bare_name(cmd.name)
+        if callee == HELPER:
+            obj, key = cmd.argument("-object"), cmd.argument("-name")
+            base = self.path_of(obj, bindings) if obj is not None else None
+            if base is not None and key is not None:
+                self.add((*base, pstree.text(key).strip("'\"")), True, cmd.node, function)
+            return
+        if callee not in self.functions:
+            return
+        passed = {}
+        for parameter, argument in cmd.elements:
+            if parameter is None or argument is None:
+                continue
+            path = self.path_of(argument, bindings)
+            if path is not None:
+                passed[parameter.lstrip("-")] = path
+        if passed:
+            self.visit_function(callee, passed)
+
+    def add(self, path: tuple[str, ...], guarded: bool, node: Any, function: str) -> None:
+        if path:
+            self.reads.append(Read(path, guarded, pstree.line(node), function))
+
+
+@functools.lru_cache(maxsize=16)
+def request_reads(library: str) -> tuple[Read, ...]:
+    """Every read of the request the library makes, guarded or not, deduplicated, in path order."""
+    reads = _Walker(pstree.parse(library)).run()
+    unique = {(r.path, r.guarded): r for r in reads}
+    return tuple(sorted(unique.values(), key=lambda r: (r.path, r.guarded)))
+
+
+def unguarded_paths(library: str) -> set[tuple[str, ...]]:
+    return {r.path for r in request_reads(library) if not r.guarded}
+
+
+def missing_key(request: Any, path: tuple[str, ...]) -> str | None:
+    """The first key along ``path`` that ``request`` lacks where the library would read it, or None.
+
+    A list is walked element by element at '[]' (foreach) and, at a member, as PowerShell's member
+    enumeration does (every element must have it). A member read on null or on a scalar is refused
+    here too: no request the controller sends needs it, and refusing it is never more lenient.
+    """
+    values = [request]
+    for step in path:
+        following: list[Any] = []
+        for value in values:
+            if step == ELEMENT:
+                following.extend(value if isinstance(value, list) else [value])
+            elif isinstance(value, dict):
+                # PSCustomObject property names are case-insensitive.
+                matches = [k for k in value if k.lower() == step]
+                if not matches:
+                    return step
+                following.append(value[matches[0]])
+            elif isinstance(value, list):
+                if step in ARRAY_MEMBERS:
+                    following.append(len(value))
+                    continue
+                for element in value:
+                    if not isinstance(element, dict) or not any(k.lower() == step for k in element):
+                        return step
+                    following.append(next(element[k] for k in element if k.lower() == step))
+            else:
+                return step
+        values = following
+    return None
+
+
+def strict_mode_violation(library: str, request: dict[str, Any]) -> tuple[str, str] | None:
+    """(missing key, the dotted path read) for the first unguarded read the request cannot satisfy."""
+    for path in sorted(unguarded_paths(library)):
+        missing = missing_key(request, path)
+        if missing is not None:
+            return missing, ".".join(path).replace(".[]", "[]")
+    return None
