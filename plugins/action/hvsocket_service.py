@@ -18,6 +18,7 @@ from ansible_collections.hyperv.integration.plugins.module_utils.hvsocket import
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 _ONE = {
     "name": {"type": "str"},
@@ -98,7 +99,7 @@ class ActionModule(HostAction):
             needs_names = any(w.get("service_id") is None and w.get("vsock_port") is None for w in wishes)
             entries = None
             if needs_names:  # only then is the current registry needed to resolve a wish
-                listed = self.call_host("hvsocket_service_info", {}, writes=False)
+                listed = self.call_host("hvsocket_service_info", build_params("hvsocket_service_info"), writes=False)
                 entries = {s["service_id"]: s.get("name") for s in listed.get("services") or []}
             resolved = [resolve_wish(w, entries) for w in wishes]
         except HvSocketArgumentError as exc:
@@ -117,7 +118,9 @@ class ActionModule(HostAction):
             for port in (port_for_guid(w["service_id"]) for w in resolved)
             if port is not None and port > LEGACY_MAX_HOST_PORT
         ]
-        params = {"services": [{k: w[k] for k in ("service_id", "name", "state")} for w in resolved]}
+        params = build_params(
+            "hvsocket_service_set", services=[{k: w[k] for k in ("service_id", "name", "state")} for w in resolved]
+        )
         answer = self.call_host("hvsocket_service_set", params, writes=True)
         services = [describe(entry) for entry in answer.get("services") or []]
         errors = [

@@ -20,6 +20,7 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report im
     missing_services_problem,
     vm_resolution_problem,
 )
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -65,6 +66,7 @@ def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
                 "id": vm.get("id"),
                 "state": vm.get("state"),
                 "changed": any(s["changed"] for s in services.values()),
+                "error": (vm.get("error") or {}).get("message"),
                 "integration_services": services,
             }
         )
@@ -85,6 +87,8 @@ def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
     """Say which writes failed, and which were done, so the user knows where the host stands."""
     failed = []
     for vm in vms:
+        if vm.get("error"):
+            failed.append("VM %r could not be read, so nothing was changed on it: %s" % (vm["name"], vm["error"]))
         for key, item in vm["integration_services"].items():
             if "error" in item:
                 failed.append("VM %r %s: %s" % (vm["name"], key, item["error"]))
@@ -117,7 +121,9 @@ class ActionModule(HostAction):
                 raise ArgumentError("name and services are required (or give vms, a list of {name, services})")
             names = vm_names(args["name"], allow_empty=True)
             wanted = desired_services(args["services"])
-            changes = [{"guid": by_key(key).host_guid, "enabled": enabled} for key, enabled in wanted.items()]
+            changes = [
+                {"guid": by_key(key).host_guid, "enabled": enabled, "vm": None} for key, enabled in wanted.items()
+            ]
             by_vm = None
         if args["wait_timeout"] < 0:
             raise ArgumentError("wait_timeout must be 0 or more seconds, got %d" % args["wait_timeout"])
@@ -127,7 +133,7 @@ class ActionModule(HostAction):
                 result["wait"] = skipped_wait("no VM was named")
             return result
 
-        params = {"vm_names": names, "changes": changes}
+        params = build_params("vm_integration_service_set", vm_names=names, changes=changes)
         answer = self.call_host("vm_integration_service_set", params, writes=True)
 
         problem = vm_resolution_problem(self.host, answer) or missing_services_problem(
@@ -181,7 +187,9 @@ class ActionModule(HostAction):
             return
 
         def poll(names: list[str]) -> dict[str, t.Any]:
-            return self.call_host("vm_integration_service_info", {"vm_names": names}, writes=False)
+            return self.call_host(
+                "vm_integration_service_info", build_params("vm_integration_service_info", vm_names=names), writes=False
+            )
 
         done = changes_done(vms)
         if not any(vm["changed"] for vm in vms) and not _host_wait.pending_in(vms, running, keys):

@@ -12,7 +12,11 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import vm_resolution_problem
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    read_warnings,
+    vm_resolution_problem,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -44,6 +48,7 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
         "heartbeat": vm.get("heartbeat"),
         "integration_services_version": vm.get("integration_services_version"),
         "integration_services_state": vm.get("integration_services_state"),
+        "error": (vm.get("error") or {}).get("message"),
         "integration_services": services,
     }
 
@@ -54,7 +59,8 @@ class ActionModule(HostAction):
     def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
         # Read-only: runs the same in check mode.
         names = None if args.get("name") is None else vm_names(args["name"])
-        answer = self.call_host("vm_integration_service_info", {"vm_names": names}, writes=False)
+        params = build_params("vm_integration_service_info", vm_names=names)
+        answer = self.call_host("vm_integration_service_info", params, writes=False)
         problem = vm_resolution_problem(self.host, answer)
         if problem:
             result.update(failed=True, msg=problem)
@@ -63,4 +69,7 @@ class ActionModule(HostAction):
             return result
         result["changed"] = False
         result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]
+        warnings = read_warnings(self.host, answer)
+        if warnings:
+            result["warnings"] = warnings
         return result

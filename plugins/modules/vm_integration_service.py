@@ -189,6 +189,14 @@ vms:
       description: Whether any service of this VM changed (or would change, in check mode).
       type: bool
       sample: true
+    error:
+      description:
+        - Why this VM's integration services could not be read (for example it was deleted or became
+          inaccessible while the task ran), in the host's words; nothing was changed on it, its
+          RV(vms[].state) is V(null), its RV(vms[].integration_services) is empty, and the task fails
+          after the other VMs were done. V(null) when it was read.
+      type: str
+      sample: null
     integration_services:
       description:
         - The requested services, by key.

@@ -94,6 +94,13 @@ vms:
           host's language); V(null) when the host reports none.
       type: str
       sample: Up to date
+    error:
+      description:
+        - Why this VM could not be read (for example it was deleted or became inaccessible while the task
+          ran), in the host's words; its other values are then V(null) and RV(vms[].integration_services)
+          is empty. V(null) when it was read. The other VMs are answered all the same, and a warning names it.
+      type: str
+      sample: null
     integration_services:
       description: Every integration service of the VM, in host order.
       type: list

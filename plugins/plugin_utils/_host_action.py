@@ -51,6 +51,10 @@ class HostAction(ActionBase):
             return _powershell.call(self, _powershell.HOST_LIBRARY, operation, params, check_mode)
         except _powershell.NotPowerShellError as exc:
             raise HostCallFailed("%s: %s" % (self.host, exc)) from exc
+        except _powershell.UnsupportedHostError as exc:
+            raise HostCallFailed(
+                "Hyper-V host %s: %s.%s" % (self.host, exc, " Nothing was changed." if writes else "")
+            ) from exc
         except _powershell.HostOperationError as exc:
             # The library reports a whole-call error only before its first write (protocol doc, section 4).
             suffix = " Nothing was changed." if writes else ""

@@ -31,11 +31,29 @@ def vm_resolution_problem(host: str, result: dict[str, t.Any]) -> str | None:
     ambiguous = result.get("ambiguous") or {}
     if missing:
         parts.append("no VM named %s on Hyper-V host %s" % (quoted(missing), host))
+        listing = [(e or {}).get("message") for e in result.get("vm_list_errors") or []]
+        if listing:
+            parts[-1] += " (listing its VMs reported: %s)" % "; ".join(str(m) for m in listing)
     for name, ids in ambiguous.items():
         parts.append(
             "%r names %d VMs on Hyper-V host %s (ids %s); rename one of them" % (name, len(ids), host, ", ".join(ids))
         )
     return "; ".join(parts) if parts else None
+
+
+def read_warnings(host: str, result: dict[str, t.Any]) -> list[str]:
+    """Warnings for what the host could not read: VMs Get-VM could not list, and each VM whose
+    integration services could not be read (answered on that VM; the other VMs were read)."""
+    warnings = [
+        "Hyper-V host %s: listing its VMs reported an error: %s" % (host, (error or {}).get("message"))
+        for error in result.get("vm_list_errors") or []
+    ]
+    warnings.extend(
+        "Hyper-V host %s: VM %r could not be read: %s" % (host, vm.get("name"), (vm["error"] or {}).get("message"))
+        for vm in result.get("vms") or []
+        if vm.get("error")
+    )
+    return warnings
 
 
 def missing_services_problem(host: str, items: list[dict[str, t.Any]]) -> str | None:

@@ -17,6 +17,8 @@ import re
 import secrets
 import typing as t
 
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import validate_params
+
 PROTOCOL = 1
 LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=%d" % PROTOCOL
 _HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "powershell")
@@ -29,6 +31,10 @@ WINDOWS_GUEST_LIBRARY = "windows_guest.ps1"
 
 class PowerShellCallError(Exception):
     """The call could not be made or its answer could not be read (transport, shell, crash)."""
+
+
+class UnsupportedHostError(Exception):
+    """The bootstrap found it cannot run the library there (language mode, version): nothing ran."""
 
 
 class NotPowerShellError(Exception):
@@ -95,8 +101,30 @@ def build_command(shell: t.Any) -> str:
     return shell._encode_script(read_text("bootstrap.ps1"), strict_mode=False, preserve_rc=False)
 
 
+# The bootstrap's one line when the library cannot run there (protocol doc section 6).
+_UNSUPPORTED = re.compile(r"^HYPERV_INTEGRATION_UNSUPPORTED (language_mode|powershell_version)=(\S*)\s*$", re.M)
+
+
+def unsupported_message(what: str, value: str) -> str:
+    if what == "language_mode":
+        return (
+            "PowerShell there runs in %s mode, not FullLanguage, so the collection's PowerShell cannot run: "
+            "Constrained Language Mode (enforced by an AppLocker or Windows Defender Application Control "
+            "policy) forbids the .NET calls and script blocks it needs. Nothing was run. Use an account or "
+            "session configuration that the policy lets run in FullLanguage" % (value or "an unknown")
+        )
+    return (
+        "the collection needs Windows PowerShell 5.1 or later, and PowerShell there is version %s. "
+        "Nothing was run. Install Windows Management Framework 5.1" % value
+    )
+
+
 def parse_output(stdout: str, stderr: str, rc: int, nonce: str) -> dict[str, t.Any]:
-    """Return the RESPONSE object from the library's output, or raise PowerShellCallError."""
+    """Return the RESPONSE object from the library's output; UnsupportedHostError when the bootstrap
+    said the library cannot run there; PowerShellCallError when there is no readable answer."""
+    unsupported = _UNSUPPORTED.search(stdout or "")
+    if unsupported:
+        raise UnsupportedHostError(unsupported_message(unsupported.group(1), unsupported.group(2)))
     pattern = r"HYPERV_INTEGRATION_BEGIN_%s\s+([A-Za-z0-9+/=\s]*?)\s*HYPERV_INTEGRATION_END_%s" % (nonce, nonce)
     match = re.search(pattern, stdout or "")
     if not match:
@@ -123,9 +151,11 @@ def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], 
     """Run one operation in one PowerShell process through the task's connection.
 
     ``action`` is the running ActionBase. A connection without a PowerShell shell raises
-    NotPowerShellError (nothing sent), transport problems PowerShellCallError, a reported failure
-    HostOperationError; otherwise the operation's result is returned.
+    NotPowerShellError (nothing sent), a host where the library cannot run UnsupportedHostError,
+    transport problems PowerShellCallError, a reported failure HostOperationError; otherwise the
+    operation's result is returned.
     """
+    validate_params(operation, params)  # a schema mismatch is our bug: never send it
     request = build_request(operation, params, check_mode)
     command = build_command(action._connection._shell)
     stdin = build_stdin(library_text(library), request)

@@ -12,6 +12,7 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
     windows_service_name,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
@@ -34,13 +35,17 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
     except _powershell.HostOperationError as exc:
         text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
         if _permission_denied({"category": exc.category, "type": exc.error_type}):
-            if "time_provider_enabled" in params:
+            if params.get("time_provider_enabled") is not None:
                 text += " Setting host_time_samples (%s) needs an administrator account in the guest." % (
                     TIME_PROVIDER_KEY
                 )
             else:
                 text += " Managing services needs an administrator account in the guest."
         raise WindowsGuestError(text + (" Nothing was changed." if writes else "")) from exc
+    except _powershell.UnsupportedHostError as exc:
+        raise WindowsGuestError(
+            "Windows guest %s: %s.%s" % (guest, exc, " Nothing was changed." if writes else "")
+        ) from exc
     except _powershell.PowerShellCallError as exc:
         text = "Windows guest %s: %s." % (guest, exc)
         if writes:
@@ -50,7 +55,9 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
 
 def guest_info(action: t.Any, guest: str) -> dict[str, t.Any]:
     names = [windows_service_name(key) for key in GUEST_KEYS]
-    answer = _call(action, guest, "guest_service_info", {"names": names}, False, writes=False)
+    answer = _call(
+        action, guest, "guest_service_info", build_params("guest_service_info", names=names), False, writes=False
+    )
     computer = answer.get("computer") or {}
     by_name = {s.get("name"): s for s in answer.get("services") or []}
     services = []
@@ -90,18 +97,18 @@ def guest_set(
 ) -> dict[str, t.Any]:
     """Apply ``wanted`` (IC key -> wish) and, unless None, ``host_time_samples`` in one call."""
     keys_by_name = {windows_service_name(key): key for key in wanted}
-    params: dict[str, t.Any] = {
-        "services": [
+    params = build_params(
+        "guest_service_set",
+        services=[
             {
                 "name": windows_service_name(key),
                 "state": wish.get("state"),
-                "start_mode": _START_MODE.get(wish.get("start_mode", "")),
+                "start_mode": _START_MODE.get(wish.get("start_mode") or ""),
             }
             for key, wish in wanted.items()
-        ]
-    }
-    if host_time_samples is not None:
-        params["time_provider_enabled"] = 1 if host_time_samples else 0
+        ],
+        time_provider_enabled=None if host_time_samples is None else int(bool(host_time_samples)),
+    )
     answer = _call(action, guest, "guest_service_set", params, check_mode, writes=True)
     if answer.get("not_a_guest"):
         computer = answer.get("computer") or {}

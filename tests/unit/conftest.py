@@ -26,3 +26,8 @@ def _collection_root() -> str:
 
 
 sys.path.insert(0, _collection_root())
+# The static PowerShell checks (tests/pscheck) and the lab's PowerShell parsing helpers (tests/lab/hvlab).
+_TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _path in (_TESTS, os.path.join(_TESTS, "lab")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)

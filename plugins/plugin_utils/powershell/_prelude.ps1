@@ -1,9 +1,10 @@
-#Requires -Version 5.1
 # HYPERV_INTEGRATION_LIBRARY protocol=1
 # hyperv.integration PowerShell library, assembled from three parts: this prelude, one body
 # (hyperv_host.ps1 or windows_guest.ps1) and _dispatch.ps1. It reads one request (JSON data, never
 # code), does one operation and writes the answer as base64 JSON between markers
-# (docs/dev/powershell-protocol.md).
+# (docs/dev/powershell-protocol.md). bootstrap.ps1 checks the PowerShell version and language mode
+# before this text is compiled: a #Requires line would do nothing here, because #Requires is checked
+# for script files only, not for [ScriptBlock]::Create text (docs/dev/powershell-facts.md).
 [CmdletBinding()]
 param (
     [Parameter(Mandatory = $true)]
@@ -14,6 +15,17 @@ param (
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
+
+function Get-RequestValue {
+    # The one way to read a request key the schema marks optional (docs/dev/powershell-protocol.md
+    # section 2): under strict mode, reading a property the PSCustomObject from ConvertFrom-Json lacks
+    # throws (docs/dev/powershell-facts.md). For scalar values: return would unroll an array.
+    param ($Object, [string]$Name)
+    if ($null -eq $Object) { return $null }
+    $property = $Object.PSObject.Properties[$Name]
+    if ($null -eq $property) { return $null }
+    return $property.Value
+}
 
 function Get-ErrorRecordData {
     # Untyped parameters: [string] would turn $null into '' and the protocol says null.

@@ -20,15 +20,18 @@ function Get-IcGuid {
 
 function Resolve-VmName {
     # Exact, ordinal case-insensitive match; Get-VM -Name would treat [ ] * ? as wildcards. A VM named
-    # twice in the request (in two spellings) is returned once.
+    # twice in the request (in two spellings) is returned once. A VM that Get-VM cannot read is a
+    # non-terminating error: it is answered in list_errors, and the other VMs are still listed.
     param ([object[]]$Names)
-    $allVms = @(Hyper-V\Get-VM)
+    $listErrors = $null
+    $allVms = @(Hyper-V\Get-VM -ErrorAction SilentlyContinue -ErrorVariable listErrors)
+    $errors = @(foreach ($record in @($listErrors)) { Get-ErrorRecordData -ErrorRecord $record -VmName $null -Service $null })
     $found = New-Object -TypeName 'System.Collections.Generic.List[object]'
     $missing = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $ambiguous = @{}
     if ($null -eq $Names) {
         foreach ($vm in $allVms) { $found.Add($vm) }
-        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous }
+        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors }
     }
     $byName = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,System.Collections.Generic.List[object]]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
     foreach ($vm in $allVms) {
@@ -47,10 +50,31 @@ function Resolve-VmName {
             $found.Add($byName[$name][0])
         }
     }
-    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous }
+    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors }
 }
 
 function Get-VmIntegrationStatus {
+    # One VM's answer; an error reading it (deleted or inaccessible since Get-VM) is answered on that
+    # VM, and the other VMs are still read.
+    param ($Vm)
+    try {
+        return Get-VmIntegrationDetail -Vm $Vm
+    }
+    catch {
+        return @{
+            name                         = [string]$Vm.Name
+            id                           = $Vm.Id.ToString()
+            state                        = $null
+            heartbeat                    = $null
+            integration_services_version = $null
+            integration_services_state   = $null
+            integration_services         = @()
+            error                        = Get-ErrorRecordData -ErrorRecord $_ -VmName ([string]$Vm.Name) -Service $null
+        }
+    }
+}
+
+function Get-VmIntegrationDetail {
     param ($Vm)
     $services = foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
         @{
@@ -75,6 +99,7 @@ function Get-VmIntegrationStatus {
         # Text as the host gives it (it may be in the host's language).
         integration_services_state   = if ($Vm.IntegrationServicesState) { [string]$Vm.IntegrationServicesState } else { $null }
         integration_services         = @($services)
+        error                        = $null
     }
 }
 
@@ -82,35 +107,39 @@ function Invoke-VmIntegrationServiceInfo {
     param ($Request)
     $resolved = Resolve-VmName -Names $Request.params.vm_names
     @{
-        vms       = @($resolved.vms | ForEach-Object { Get-VmIntegrationStatus -Vm $_ })
-        missing   = @($resolved.missing)
-        ambiguous = $resolved.ambiguous
+        vms            = @(foreach ($vm in $resolved.vms) { Get-VmIntegrationStatus -Vm $vm })
+        missing        = @($resolved.missing)
+        ambiguous      = $resolved.ambiguous
+        vm_list_errors = $resolved.errors
     }
 }
 
 function Set-OneIntegrationService {
-    # One VM/IC: write when it differs, read it back. Everything that can throw after a write is inside
-    # this try, so a failure is reported on its item and never as a whole-call error that would claim
-    # nothing was written.
-    param ($Vm, $Item, [bool]$CheckMode)
-    $before = [bool]$Item.ic.Enabled
-    $entry = @{ guid = $Item.guid; name = $Item.ic.Name; before = $before; after = $before; changed = $false; error = $null; primary_status = $null }
-    if ($before -eq $Item.wish) {
-        # Unchanged, so the status read with it is current (it lets a wait end without another read).
-        $entry.primary_status = ConvertTo-EnumName $Item.ic.PrimaryOperationalStatus
-        return $entry
-    }
-    if ($CheckMode) {
-        $entry.after = $Item.wish
-        $entry.changed = $true
-        return $entry
-    }
+    # One VM/IC: write when it differs, read it back. This runs after earlier items' writes, so every
+    # statement that can throw is inside a try whose catch records the error on this item: nothing
+    # after the first write may end the call as a whole-call error that would claim nothing was written.
+    param ($Vm, [string]$VmName, $Item, [bool]$CheckMode)
+    $entry = @{ guid = $Item.guid; name = $null; before = $null; after = $null; changed = $false; error = $null; primary_status = $null }
     try {
+        $entry.name = [string]$Item.ic.Name
+        $entry.before = [bool]$Item.ic.Enabled
+        $entry.after = $entry.before
+        if ($entry.before -eq $Item.wish) {
+            # Unchanged, so the status read with it is current (it lets a wait end without another read).
+            $entry.primary_status = ConvertTo-EnumName $Item.ic.PrimaryOperationalStatus
+            return $entry
+        }
+        if ($CheckMode) {
+            $entry.after = $Item.wish
+            $entry.changed = $true
+            return $entry
+        }
         if ($Item.wish) { Hyper-V\Enable-VMIntegrationService -VMIntegrationService $Item.ic }
         else { Hyper-V\Disable-VMIntegrationService -VMIntegrationService $Item.ic }
     }
     catch {
-        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $Vm.Name -Service $Item.guid
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $VmName -Service $Item.guid
+        if ($null -eq $entry.before) { return $entry }  # failed before anything was read or written
     }
     try {
         $fresh = @(Hyper-V\Get-VMIntegrationService -VM $Vm | Where-Object { (Get-IcGuid $_) -eq $Item.guid })
@@ -121,46 +150,66 @@ function Set-OneIntegrationService {
         # Written (or not) as recorded above; only the read-back failed.
         if ($null -eq $entry.error) { $entry.after = $Item.wish }
     }
-    $entry.changed = ($entry.after -ne $before)
+    $entry.changed = ($entry.after -ne $entry.before)
     return $entry
 }
 
 function Invoke-VmIntegrationServiceSet {
     param ($Request)
-    $result = @{ vms = @(); missing = @(); ambiguous = @{}; missing_services = @() }
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; missing_services = @(); vm_list_errors = @() }
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
+    $result.vm_list_errors = $resolved.errors
     if ($resolved.missing.Count -or $resolved.ambiguous.Count) {
         $result.missing = @($resolved.missing)
         $result.ambiguous = $resolved.ambiguous
         return $result
     }
 
-    # Read everything and validate before the first write.
-    $plan = foreach ($vm in $resolved.vms) {
-        $byGuid = @{}
-        foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
-        $items = foreach ($change in @($Request.params.changes)) {
-            # A change with "vm" is for that VM only (names were matched ordinal case-insensitively above).
-            if ($null -ne $change.vm -and -not [string]::Equals([string]$change.vm, [string]$vm.Name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
-            $guid = ([string]$change.guid).ToUpperInvariant()
-            if (-not $byGuid.ContainsKey($guid)) {
-                $result.missing_services += @{ vm = $vm.Name; guid = $guid }
-                continue
+    # Read everything and validate before the first write. A VM whose integration services cannot be
+    # read gets its error and no change; the other VMs go on.
+    $checkMode = [bool]$Request.check_mode
+    $plan = @(foreach ($vm in $resolved.vms) {
+            $name = [string]$vm.Name
+            try {
+                $byGuid = @{}
+                foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
+                $state = $vm.State.ToString()
+                $readError = $null
             }
-            @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
-        }
-        @{ vm = $vm; name = $vm.Name; id = $vm.Id.ToString(); state = $vm.State.ToString(); items = @($items) }
-    }
+            catch {
+                $readError = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
+            }
+            $items = @(foreach ($change in @($Request.params.changes)) {
+                    if ($null -ne $readError) { break }
+                    # A change with a vm is for that VM only (names matched ordinal case-insensitively above).
+                    $only = Get-RequestValue -Object $change -Name 'vm'
+                    if ($null -ne $only -and -not [string]::Equals([string]$only, $name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+                    $guid = ([string]$change.guid).ToUpperInvariant()
+                    if (-not $byGuid.ContainsKey($guid)) {
+                        $result.missing_services += @{ vm = $name; guid = $guid }
+                        continue
+                    }
+                    @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
+                })
+            if ($null -ne $readError) {
+                @{ vm = $vm; name = $name; id = $vm.Id.ToString(); state = $null; items = @(); error = $readError }
+            }
+            else {
+                @{ vm = $vm; name = $name; id = $vm.Id.ToString(); state = $state; items = $items; error = $null }
+            }
+        })
     if ($result.missing_services.Count) { return $result }
 
-    # From here on only Set-OneIntegrationService touches the host, one item at a time.
-    $result.vms = @(foreach ($entry in @($plan)) {
+    # From here on only Set-OneIntegrationService touches the host, one item at a time, and catches
+    # everything itself: nothing after the first write may end the call (protocol doc section 4).
+    $result.vms = @(foreach ($entry in $plan) {
             @{
                 name                 = $entry.name
                 id                   = $entry.id
                 state                = $entry.state
+                error                = $entry.error
                 integration_services = @(foreach ($item in $entry.items) {
-                        Set-OneIntegrationService -Vm $entry.vm -Item $item -CheckMode ([bool]$Request.check_mode)
+                        Set-OneIntegrationService -Vm $entry.vm -VmName $entry.name -Item $item -CheckMode $checkMode
                     })
             }
         })
@@ -226,8 +275,14 @@ function Set-OneHvSocketEntry {
         $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $guid
     }
     if (-not $CheckMode) {
-        $now = (Get-HvSocketEntry)[$guid]
-        $entry.after = @{ present = ($null -ne $now); name = if ($now) { $now.name } else { $null } }
+        # Read back after the write: inside a try, since nothing after a write may end the call.
+        try {
+            $now = (Get-HvSocketEntry)[$guid]
+            $entry.after = @{ present = ($null -ne $now); name = if ($now) { $now.name } else { $null } }
+        }
+        catch {
+            Write-Verbose -Message "read-back of $guid failed; keeping the state recorded above"
+        }
     }
     $entry.changed = ($entry.after.present -ne $before.present) -or ($entry.after.name -cne $before.name)
     return $entry

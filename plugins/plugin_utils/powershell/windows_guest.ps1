@@ -3,18 +3,33 @@
 # display names are (hyperv-facts.md section 2; protocol doc section 7).
 
 function Get-ServiceState {
-    # $null when the service does not exist. All services are listed and matched by exact name, so a
-    # name is never read as a wildcard pattern.
+    # $null when the service does not exist. Only the named service is queried: Get-Service with no
+    # name lists every service, and PowerShell 6.0 to 7.5 run without elevation write an error for each
+    # one they cannot query, which $ErrorActionPreference = 'Stop' would turn into a failed call
+    # (docs/dev/powershell-facts.md). A name with wildcard characters is refused, so -Name is exact.
     param ([string]$Name)
-    $service = Get-Service | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-    if ($null -eq $service) { return $null }
+    if ([System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($Name)) {
+        throw [System.ArgumentException]::new("service name '$Name' contains wildcard characters")
+    }
+    $lookupErrors = $null
+    $found = @(Get-Service -Name $Name -ErrorAction SilentlyContinue -ErrorVariable lookupErrors)
+    foreach ($record in @($lookupErrors)) {
+        # Not found is an answer ($null). PowerShell 6.0 to 7.5 also write CouldNotGetServiceInfo when
+        # they cannot read a service's extra properties, and still return the service: not an error
+        # here. Anything else (access denied, ...) is.
+        $id = [string]$record.FullyQualifiedErrorId
+        if ($id -notlike 'NoServiceFoundForGivenName,*' -and $id -notlike 'CouldNotGetServiceInfo,*') { throw $record }
+    }
+    if ($found.Count -eq 0) { return $null }
+    $service = $found[0]
     if ($service.PSObject.Properties['StartType']) {
         $mode = $service.StartType.ToString()
     }
     else {
         # ServiceController.StartType needs .NET 4.6.1; older hosts of WMF 5.1 ask WMI (Auto -> Automatic).
         $wmi = Get-CimInstance -ClassName Win32_Service | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-        $mode = if ($wmi.StartMode -eq 'Auto') { 'Automatic' } else { [string]$wmi.StartMode }
+        $mode = $null
+        if ($null -ne $wmi) { $mode = if ($wmi.StartMode -eq 'Auto') { 'Automatic' } else { [string]$wmi.StartMode } }
     }
     @{
         status       = $service.Status.ToString()
@@ -79,7 +94,15 @@ function Set-TimeProvider {
         w32time = $null
         error   = $null
     }
-    $w32time = Get-ServiceState -Name 'W32Time'
+    # This runs after the service writes: every statement that can throw is inside a try.
+    $w32time = $null
+    try {
+        $w32time = Get-ServiceState -Name 'W32Time'
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service 'W32Time'
+        return $entry
+    }
     if ($null -ne $w32time) { $entry.w32time = @{ status = $w32time.status; restarted = $false; error = $null } }
     if ($Before.kind -eq 'DWord' -and $Before.enabled -eq $Wanted) { return $entry }
     if ($CheckMode) {
@@ -106,7 +129,8 @@ function Set-TimeProvider {
         try {
             Restart-Service -Name 'W32Time' -Force
             $entry.w32time.restarted = $true
-            $entry.w32time.status = (Get-ServiceState -Name 'W32Time').status
+            $now = Get-ServiceState -Name 'W32Time'
+            if ($null -ne $now) { $entry.w32time.status = $now.status }
         }
         catch {
             $entry.w32time.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service 'W32Time'
@@ -203,10 +227,8 @@ function Invoke-GuestServiceSet {
         return @{ not_a_guest = $false; computer = $computer; missing = $missing; services = @(); time_provider = $null }
     }
     # time_provider_enabled (0 or 1) is optional: absent or null leaves VMICTimeProvider alone.
-    $wanted = $null
-    if ($Request.params.PSObject.Properties['time_provider_enabled'] -and $null -ne $Request.params.time_provider_enabled) {
-        $wanted = [int]$Request.params.time_provider_enabled
-    }
+    $wanted = Get-RequestValue -Object $Request.params -Name 'time_provider_enabled'
+    if ($null -ne $wanted) { $wanted = [int]$wanted }
     $timeBefore = $null
     if ($null -ne $wanted) {
         $timeBefore = Get-TimeProviderState

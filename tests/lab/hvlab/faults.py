@@ -21,8 +21,16 @@ FAULT_TYPES: dict[str, dict[str, bool]] = {
     "delay": {"seconds": True},
     "access_denied": {},
     "registry_error": {"service_id": True, "message": False},
+    # Reading one VM's integration services throws (the VM was deleted or became inaccessible after
+    # Get-VM listed it): info and set answer the error on that VM and go on with the others.
+    "vm_read_error": {"vm": True, "message": False},
+    # The host's PowerShell runs in this language mode (ConstrainedLanguage under AppLocker/WDAC):
+    # the bootstrap answers its one UNSUPPORTED line and runs nothing (protocol doc section 6).
+    "language_mode": {"mode": True},
 }
 DROP_POINTS = ("receive", "send")
+# System.Management.Automation.PSLanguageMode names (about_Language_Modes).
+LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
 
 
 @dataclass
@@ -75,6 +83,14 @@ def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
             raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: " + ", ".join(BY_KEY))
         if "message" in params and not isinstance(params["message"], str):
             raise ValueError(f"{where}: 'message' must be a string")
+    elif ftype == "vm_read_error":
+        if not isinstance(params["vm"], str):
+            raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
+        if "message" in params and not isinstance(params["message"], str):
+            raise ValueError(f"{where}: 'message' must be a string")
+    elif ftype == "language_mode":
+        if params["mode"] not in LANGUAGE_MODES:
+            raise ValueError(f"{where}: 'mode' must be one of {', '.join(LANGUAGE_MODES)}, got {params['mode']!r}")
     elif ftype == "registry_error":
         value = params["service_id"]
         guid = parse_guid(value) if isinstance(value, str) else None

@@ -52,6 +52,11 @@ class HostOperations:
             "hvsocket_service_set": self.hvsocket_set,
         }
 
+    def language_mode(self) -> str:
+        """The PowerShell language mode of this call's session (fault language_mode; else FullLanguage)."""
+        fault = self.faults.take("language_mode")
+        return str(fault.params["mode"]) if fault is not None else "FullLanguage"
+
     def before_call(self, call: LibraryCall) -> None:
         # Protocol doc section 5: a user who is not a Hyper-V administrator gets this for any call.
         if self.faults.take("access_denied"):
@@ -80,7 +85,35 @@ class HostOperations:
                 found.append(matches[0])  # protocol: a VM named twice (two spellings) is returned once
         return found, missing, ambiguous
 
+    def _read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
+        """The error of reading this VM's integration services (fault vm_read_error), or None."""
+        fault = self.faults.take(
+            "vm_read_error", lambda f: any(other is vm for other in self.host.find(f.params["vm"]))
+        )
+        if fault is None:
+            return None
+        message = fault.params.get("message") or f"Hyper-V was unable to find a virtual machine with ID {vm.id}."
+        return {
+            "type": VIRTUALIZATION_EXCEPTION,
+            "message": message,
+            "category": "ObjectNotFound",
+            "vm": vm.name,
+            "service": None,
+        }
+
     def _vm_info(self, vm: VirtualMachine) -> dict[str, Any]:
+        error = self._read_error(vm)
+        if error is not None:
+            return {
+                "name": vm.name,
+                "id": vm.id,
+                "state": None,
+                "heartbeat": None,
+                "integration_services_version": None,
+                "integration_services_state": None,
+                "integration_services": [],
+                "error": error,
+            }
         services = []
         for ic in vm.services.values():
             primary, secondary = self.host.ic_status(vm, ic)
@@ -101,6 +134,7 @@ class HostOperations:
             "integration_services_version": vm.integration_services_version,
             "integration_services_state": vm.integration_services_state,
             "integration_services": services,
+            "error": None,
         }
 
     # -- operations ---------------------------------------------------------------------------
@@ -109,7 +143,12 @@ class HostOperations:
         names = _names(call.params["vm_names"], call.operation, allow_null=True)
         with self.host.lock:
             found, missing, ambiguous = self._resolve(names)
-            return {"vms": [self._vm_info(vm) for vm in found], "missing": missing, "ambiguous": ambiguous}
+            return {
+                "vms": [self._vm_info(vm) for vm in found],
+                "missing": missing,
+                "ambiguous": ambiguous,
+                "vm_list_errors": [],
+            }
 
     def set(self, call: LibraryCall) -> dict[str, Any]:
         try:
@@ -134,15 +173,25 @@ class HostOperations:
                 f'{call.operation} params.changes must be a list of {{"guid": string, "enabled": bool'
                 ', "vm": one of vm_names (optional)}'
             )
-        result: dict[str, Any] = {"vms": [], "missing": [], "ambiguous": {}, "missing_services": []}
+        result: dict[str, Any] = {
+            "vms": [],
+            "missing": [],
+            "ambiguous": {},
+            "missing_services": [],
+            "vm_list_errors": [],
+        }
         with self.host.lock:
             found, missing, ambiguous = self._resolve(names)
             if missing or ambiguous:  # step 1: write nothing
                 result.update(missing=missing, ambiguous=ambiguous)
                 return result
-            plan: list[tuple[VirtualMachine, list[tuple[IntegrationService, bool]]]] = []
+            plan: list[tuple[VirtualMachine, list[tuple[IntegrationService, bool]], dict[str, Any] | None]] = []
             for vm in found:  # step 2: every IC must exist before the first write
                 items = []
+                read_error = self._read_error(vm)
+                if read_error is not None:  # that VM gets its error and no change; the others go on
+                    plan.append((vm, [], read_error))
+                    continue
                 for change in changes:
                     if change.get("vm") is not None and all(other is not vm for other in self.host.find(change["vm"])):
                         continue  # protocol: a change with "vm" is for that VM only
@@ -151,13 +200,19 @@ class HostOperations:
                         result["missing_services"].append({"vm": vm.name, "guid": change["guid"]})
                     else:
                         items.append((ic, change["enabled"]))
-                plan.append((vm, items))
+                plan.append((vm, items, None))
             if result["missing_services"]:
                 return result
-            for vm, items in plan:  # step 3
+            for vm, items, read_error in plan:  # step 3
                 services = [self._apply(vm, ic, wish, call.check_mode) for ic, wish in items]
                 result["vms"].append(
-                    {"name": vm.name, "id": vm.id, "state": vm.state, "integration_services": services}
+                    {
+                        "name": vm.name,
+                        "id": vm.id,
+                        "state": None if read_error else vm.state,
+                        "error": read_error,
+                        "integration_services": services,
+                    }
                 )
         return result
 

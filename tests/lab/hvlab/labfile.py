@@ -123,8 +123,8 @@ def parse(data: Any) -> LabSpec:
             fault = parse_fault(entry, index)
         except ValueError as exc:
             raise LabfileError(str(exc)) from exc
-        if fault.type == "write_error" and fold(fault.params["vm"]) not in known:
-            raise LabfileError(f"faults[{index}] (write_error): no VM named {fault.params['vm']!r}")
+        if fault.type in ("write_error", "vm_read_error") and fold(fault.params["vm"]) not in known:
+            raise LabfileError(f"faults[{index}] ({fault.type}): no VM named {fault.params['vm']!r}")
         spec.faults.append(fault)
     return spec
 

@@ -31,6 +31,8 @@ ELEMENT = "[]"
 ARRAY_MEMBERS = ("count", "length")
 STRICT_MESSAGE = "The property '%s' cannot be found on this object. Verify that the property exists."
 STRICT_TYPE = "System.Management.Automation.PropertyNotFoundException"
+# PropertyNotFoundException sets no category of its own: RuntimeException's default, NotSpecified.
+STRICT_CATEGORY = "NotSpecified"
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,12 @@ class _Walker:
         self.reads: list[Read] = []
         self._seen: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
 
-    def run(self) -> list[Read]:
+    def run(self, operation: str | None) -> list[Read]:
+        """The reads of one operation (its function and what it calls) and of the script level; of
+        every operation when ``operation`` is None."""
         operations = pstree.operation_table(self.root)
-        for name in sorted(set(operations.values())):
+        chosen = operations.values() if operation is None else [operations.get(operation, "")]
+        for name in sorted(set(chosen)):
             if name in self.functions:
                 self.visit_function(name, {"request": ()})
         self.visit_scope(self.root, {}, "", top_level=True)
@@ -98,7 +103,11 @@ class _Walker:
                     if path is not None:
                         bindings[pstree.variable_name(variables[0]) or ""] = (*path, ELEMENT)
             elif node.type == "assignment_expression":
-                left = pstree.strip(node.named_children[0].named_children[0]) if node.named_children[0].named_children else None
+                left = (
+                    pstree.strip(node.named_children[0].named_children[0])
+                    if node.named_children[0].named_children
+                    else None
+                )
                 right = node.named_children[-1]
                 target = pstree.variable_name(left) if left is not None else None
                 if target is None:
@@ -165,16 +174,17 @@ class _Walker:
             self.reads.append(Read(path, guarded, pstree.line(node), function))
 
 
-@functools.lru_cache(maxsize=16)
-def request_reads(library: str) -> tuple[Read, ...]:
-    """Every read of the request the library makes, guarded or not, deduplicated, in path order."""
-    reads = _Walker(pstree.parse(library)).run()
-    unique = {(r.path, r.guarded): r for r in reads}
-    return tuple(sorted(unique.values(), key=lambda r: (r.path, r.guarded)))
+@functools.lru_cache(maxsize=64)
+def request_reads(library: str, operation: str | None = None) -> tuple[Read, ...]:
+    """Every read of the request the library makes for ``operation`` (all operations when None),
+    guarded or not, deduplicated, in path order."""
+    reads = _Walker(pstree.parse(library)).run(operation)
+    unique = {(r.path, r.guarded, r.function): r for r in reads}
+    return tuple(sorted(unique.values(), key=lambda r: (r.path, r.guarded, r.function)))
 
 
-def unguarded_paths(library: str) -> set[tuple[str, ...]]:
-    return {r.path for r in request_reads(library) if not r.guarded}
+def unguarded_paths(library: str, operation: str | None = None) -> set[tuple[str, ...]]:
+    return {r.path for r in request_reads(library, operation) if not r.guarded}
 
 
 def missing_key(request: Any, path: tuple[str, ...]) -> str | None:
@@ -212,7 +222,8 @@ def missing_key(request: Any, path: tuple[str, ...]) -> str | None:
 
 def strict_mode_violation(library: str, request: dict[str, Any]) -> tuple[str, str] | None:
     """(missing key, the dotted path read) for the first unguarded read the request cannot satisfy."""
-    for path in sorted(unguarded_paths(library)):
+    operation = request.get("operation") if isinstance(request.get("operation"), str) else None
+    for path in sorted(unguarded_paths(library, operation)):
         missing = missing_key(request, path)
         if missing is not None:
             return missing, ".".join(path).replace(".[]", "[]")

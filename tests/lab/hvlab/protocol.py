@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import library_reads, pstree
+
 BOOTSTRAP_MARKER = "# hyperv.integration bootstrap protocol=1"
 LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=1"
 POWERSHELL_NAMES = ("powershell", "powershell.exe", "pwsh", "pwsh.exe")
@@ -190,15 +192,22 @@ class Dispatcher:
         operations: dict[str, Operation],
         before_call: Callable[[LibraryCall], None] | None = None,
         where: str = "",
+        language_mode: Callable[[], str] | None = None,
     ) -> None:
         self.operations = operations
         self.before_call = before_call
         self.where = where  # e.g. "the Hyper-V host hv01": named when an operation is unknown here
+        self.language_mode = language_mode  # the session's PSLanguageMode name (FullLanguage unless a fault says)
 
     def run(self, command: str, arguments: list[str], stdin: bytes | None) -> CommandResult:
         call: LibraryCall | None = None
         try:
             decode_bootstrap(command_words(command, arguments))
+            mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
+            if mode != "FullLanguage":
+                # The bootstrap's first check (protocol doc section 6): one line, nothing run.
+                line = f"HYPERV_INTEGRATION_UNSUPPORTED language_mode={mode}\r\n"
+                return CommandResult(line.encode("ascii"), b"", 1, True, None)
             library, request_text = decode_stdin(stdin)
             call = parse_request(library, request_text)
             handler = self.operations.get(call.operation)
@@ -207,7 +216,9 @@ class Dispatcher:
                 raise NotRecognised(
                     f"unknown operation {call.operation!r}{where}; known here: " + ", ".join(sorted(self.operations))
                 )
+            self._check_library_fits(call)
             try:
+                self._check_strict_reads(call)
                 if self.before_call is not None:
                     self.before_call(call)
                 result, error = handler(call), None
@@ -217,3 +228,37 @@ class Dispatcher:
         except NotRecognised as exc:
             message = f"hyperv.integration lab: {exc}\r\n"
             return CommandResult(b"", message.encode("utf-8"), 1, False, call.operation if call else None)
+
+    def _check_library_fits(self, call: LibraryCall) -> None:
+        """The library body must be the one for this endpoint (host library to the host, guest library
+        to a guest): its own operation table is read from the text that arrived."""
+        defined = pstree.operation_table(pstree.parse(call.library))
+        foreign = sorted(set(defined) - set(self.operations))
+        if foreign or not defined:
+            where = self.where or "this endpoint"
+            raise NotRecognised(
+                f"the library sent defines operations {sorted(defined)}, not those of {where} "
+                f"({', '.join(sorted(self.operations))}): a library body sent to the wrong endpoint"
+            )
+
+    def _check_strict_reads(self, call: LibraryCall) -> None:
+        """What Set-StrictMode -Version 3.0 does on a real host: reading a request key the request does
+        not have throws (hvlab/library_reads.py). The lab throws too, as the library would report it."""
+        request = {
+            "protocol": 1,
+            "nonce": call.nonce,
+            "operation": call.operation,
+            "check_mode": call.check_mode,
+            "params": call.params,
+        }
+        if call.operation not in pstree.operation_table(pstree.parse(call.library)):
+            # _dispatch.ps1 throws this for an operation its body does not define.
+            raise OperationError(
+                "System.ArgumentException", f"unknown operation '{call.operation}'", category="OperationStopped"
+            )
+        violation = library_reads.strict_mode_violation(call.library, request)
+        if violation is not None:
+            key, _path = violation
+            raise OperationError(
+                library_reads.STRICT_TYPE, library_reads.STRICT_MESSAGE % key, category=library_reads.STRICT_CATEGORY
+            )

@@ -273,7 +273,11 @@ def operation_table(root: Node) -> dict[str, str]:
         left, right = node.named_children[0], node.named_children[-1]
         target = strip(left.named_children[0]) if left.named_children else left
         value = strip(right)
-        if target.type == "variable" and variable_name(target) == "operations" and value.type == "hash_literal_expression":
+        if (
+            target.type == "variable"
+            and variable_name(target) == "operations"
+            and value.type == "hash_literal_expression"
+        ):
             for entry in walk(value):
                 if entry.type == "hash_entry":
                     key = text(entry.named_children[0]).strip("'\"")

@@ -103,7 +103,12 @@ class Lab:
         self.host.add_hvsocket_services(spec.hvsocket_services)
         self.host_faults = FaultSet(spec.faults)
         operations = HostOperations(self.host, self.host_faults)
-        backend = Dispatcher(operations.table(), operations.before_call, where=f"the Hyper-V host {spec.host_name}")
+        backend = Dispatcher(
+            operations.table(),
+            operations.before_call,
+            where=f"the Hyper-V host {spec.host_name}",
+            language_mode=operations.language_mode,
+        )
         # Endpoints by inventory name: the host's, then one per Windows guest (own counters, no faults).
         self.endpoints: dict[str, wsman.Endpoint] = {
             spec.host_name: wsman.Endpoint(

@@ -20,11 +20,23 @@ BOOTSTRAP = """
 # test bootstrap: only the first line matters to the lab
 $lines = @($input | Where-Object { $_ })
 """
-FAKE_LIBRARY = """#Requires -Version 5.1
-# HYPERV_INTEGRATION_LIBRARY protocol=1
+FAKE_LIBRARY = """# HYPERV_INTEGRATION_LIBRARY protocol=1
 param ([string]$RequestJson)
-# (test stand-in: the lab recognises the marker line, it never runs this text)
+# (test stand-in: the lab recognises the marker line and reads which operations the text defines and
+# which request keys it reads; it never runs it)
 """
+
+
+def stand_in_library(operation: str) -> str:
+    """A stand-in library that defines just ``operation`` and reads no request key (the lab refuses a
+    library that does not define the operation asked for, as the real dispatch would)."""
+    return (
+        FAKE_LIBRARY
+        + "function Invoke-StandIn { param ($Request) }\n$operations = @{ '%s' = ${function:Invoke-StandIn} }\n"
+        % operation
+    )
+
+
 POWERSHELL_ARGS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Unrestricted"]
 
 
@@ -46,8 +58,11 @@ def request(
     }
 
 
-def stdin_for(req: dict[str, Any] | str, library: str = FAKE_LIBRARY) -> bytes:
+def stdin_for(req: dict[str, Any] | str, library: str | None = None) -> bytes:
     text = req if isinstance(req, str) else json.dumps(req, ensure_ascii=False)
+    if library is None:
+        operation = req.get("operation") if isinstance(req, dict) else None
+        library = stand_in_library(operation) if isinstance(operation, str) else FAKE_LIBRARY
     line1 = base64.b64encode(library.encode("utf-8")).decode()
     line2 = base64.b64encode(text.encode("utf-8")).decode()
     return f"{line1}\r\n{line2}\r\n".encode("ascii")
@@ -88,7 +103,7 @@ def bootstrap_args(script: str = BOOTSTRAP) -> list[str]:
     return [*POWERSHELL_ARGS, "-EncodedCommand", encode_script(script)]
 
 
-def call(protocol: Protocol, req: dict[str, Any], library: str = FAKE_LIBRARY) -> dict[str, Any]:
+def call(protocol: Protocol, req: dict[str, Any], library: str | None = None) -> dict[str, Any]:
     """A library call that must be recognised; returns the RESPONSE object."""
     out = run(protocol, "PowerShell", bootstrap_args(), stdin_for(req, library))
     assert out.rc == 0, out.stderr_text

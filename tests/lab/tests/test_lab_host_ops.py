@@ -45,7 +45,9 @@ def test_info_every_vm_in_host_order(basic_lab: Any) -> None:
         "integration_services_version",
         "integration_services_state",
         "integration_services",
+        "error",
     }
+    assert web["error"] is None
 
 
 def test_status_rules(basic_lab: Any) -> None:
@@ -178,7 +180,7 @@ def test_set_check_mode_writes_nothing(basic_lab: Any) -> None:
 def test_set_missing_or_ambiguous_vm_writes_nothing(make_lab: Any) -> None:
     lab = make_lab({"vms": [{"name": "a"}, {"name": "b"}, {"name": "B"}]})
     result = lab.set(["a", "zz"], [{"guid": GSI, "enabled": True}])["result"]
-    assert result == {"vms": [], "missing": ["zz"], "ambiguous": {}, "missing_services": []}
+    assert result == {"vms": [], "missing": ["zz"], "ambiguous": {}, "missing_services": [], "vm_list_errors": []}
     result = lab.set(["a", "b"], [{"guid": GSI, "enabled": True}])["result"]
     assert result["vms"] == [] and list(result["ambiguous"]) == ["b"]
     assert lab.counters()["writes"] == 0
@@ -211,6 +213,6 @@ def test_hostile_and_unicode_names_round_trip(make_lab: Any) -> None:
 
 
 def test_empty_lists(basic_lab: Any) -> None:
-    assert basic_lab.info([]) == {"vms": [], "missing": [], "ambiguous": {}}
+    assert basic_lab.info([]) == {"vms": [], "missing": [], "ambiguous": {}, "vm_list_errors": []}
     result = basic_lab.set(["web01"], [])["result"]
     assert result["vms"][0]["integration_services"] == []

@@ -39,7 +39,7 @@ def test_bootstrap_normalisation_and_switch_spellings(basic_lab: Any) -> None:
         req = request(INFO, {"vm_names": []})
         out = run(basic_lab.client(), "powershell.exe", [*labclient.POWERSHELL_ARGS, switch, raw], stdin_for(req))
         assert out.rc == 0, out.stderr_text
-        assert out.response(req["nonce"])["result"] == {"vms": [], "missing": [], "ambiguous": {}}
+        assert out.response(req["nonce"])["result"] == {"vms": [], "missing": [], "ambiguous": {}, "vm_list_errors": []}
 
 
 def test_arguments_as_separate_elements(basic_lab: Any) -> None:

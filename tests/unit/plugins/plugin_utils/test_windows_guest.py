@@ -73,7 +73,7 @@ def test_the_wish_travels_as_data_in_the_same_call_as_the_services(fake, wish: b
 def test_left_alone_when_not_asked(fake) -> None:
     guest = fake(_set_answer(None, [{"name": "vmicvss", "before": {}, "after": {}, "changed": False, "error": None}]))
     result = wg.guest_set(object(), "dc01", {"vss": {"state": "started"}}, False, True)
-    assert "time_provider_enabled" not in guest.calls[0][1]
+    assert guest.calls[0][1]["time_provider_enabled"] is None  # always sent (strict mode), null: left alone
     assert "host_time_samples" not in result and "host_time_samples" not in result["diff"]["before"]
 
 

@@ -12,7 +12,11 @@ import uuid
 from ansible.plugins.action import ActionBase
 
 BOOTSTRAP = "# hyperv.integration bootstrap protocol=1\n$lines = @($input | Where-Object { $_ })\n"
-LIBRARY = "# HYPERV_INTEGRATION_LIBRARY protocol=1\nparam ([string]$RequestJson)\n"
+# A stand-in library: the marker, and a table defining the one operation asked for (the lab reads both).
+LIBRARY = (
+    "# HYPERV_INTEGRATION_LIBRARY protocol=1\nparam ([string]$RequestJson)\n"
+    "function Invoke-StandIn { param ($Request) }\n$operations = @{ '%s' = ${function:Invoke-StandIn} }\n"
+)
 
 
 class ActionModule(ActionBase):
@@ -27,7 +31,10 @@ class ActionModule(ActionBase):
             "check_mode": bool(self._task.check_mode),
             "params": args.get("params", {}),
         }
-        stdin = "\n".join(base64.b64encode(text.encode("utf-8")).decode() for text in (LIBRARY, json.dumps(request)))
+        stdin = "\n".join(
+            base64.b64encode(text.encode("utf-8")).decode()
+            for text in (LIBRARY % args["operation"], json.dumps(request))
+        )
         command = BOOTSTRAP
         if args.get("pre_encoded"):
             # The winrm connection leaves an already encoded PowerShell command line alone.

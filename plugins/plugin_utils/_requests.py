@@ -1,0 +1,172 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The request schema of every library operation, written once (docs/dev/powershell-protocol.md).
+
+The library runs under ``Set-StrictMode -Version 3.0`` and reads the request as the PSCustomObject
+``ConvertFrom-Json`` makes in Windows PowerShell 5.1: reading a key that object lacks throws
+(docs/dev/powershell-facts.md, "Strict mode"). So the controller always sends every key of the
+operation's schema, null where the user gave nothing, and ``build_params`` is the only way a request's
+params are made. A key marked ``optional`` is one the library reads through its optional-key helper
+(``Get-RequestValue``), so an older controller that leaves it out still works; it is sent anyway.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+
+class RequestSchemaError(ValueError):
+    """A request the controller was about to send does not fit the schema (a bug in this collection)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # "string", "bool", "int", "list", "object"
+    nullable: bool = False
+    optional: bool = False  # read through Get-RequestValue; still always sent
+    items: Field | None = None  # list elements
+    keys: dict[str, Field] = field(default_factory=dict)  # object keys (all always sent)
+    choices: tuple[t.Any, ...] = ()
+    doc: str = ""
+
+
+def _string(doc: str = "", **kwargs: t.Any) -> Field:
+    return Field("string", doc=doc, **kwargs)
+
+
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "vm_integration_service_info": {
+        "vm_names": Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host"),
+    },
+    "vm_integration_service_set": {
+        "vm_names": Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)"),
+        "changes": Field(
+            "list",
+            items=Field(
+                "object",
+                keys={
+                    "guid": _string("IC GUID, upper case, no braces"),
+                    "enabled": Field("bool", doc="wanted Enabled"),
+                    "vm": _string(
+                        "one of vm_names: the change is for that VM only; null: for every VM",
+                        nullable=True,
+                        optional=True,
+                    ),
+                },
+            ),
+            doc="wanted states",
+        ),
+    },
+    "hvsocket_service_info": {},
+    "hvsocket_service_set": {
+        "services": Field(
+            "list",
+            items=Field(
+                "object",
+                keys={
+                    "service_id": _string("service GUID"),
+                    "name": _string("ElementName to register; null: only ensure the key", nullable=True),
+                    "state": _string("present or absent", choices=("present", "absent")),
+                },
+            ),
+            doc="registrations",
+        ),
+    },
+    "guest_service_info": {
+        "names": Field("list", items=_string(), doc="service names to report"),
+    },
+    "guest_service_set": {
+        "services": Field(
+            "list",
+            items=Field(
+                "object",
+                keys={
+                    "name": _string("service name (not localized)"),
+                    "state": _string(
+                        "started, stopped, restarted; null: leave it",
+                        nullable=True,
+                        choices=("started", "stopped", "restarted"),
+                    ),
+                    "start_mode": _string(
+                        "Automatic, Manual, Disabled; null: leave it",
+                        nullable=True,
+                        choices=("Automatic", "Manual", "Disabled"),
+                    ),
+                },
+            ),
+            doc="wanted service states",
+        ),
+        "time_provider_enabled": Field(
+            "int", nullable=True, optional=True, choices=(0, 1), doc="VMICTimeProvider Enabled; null: leave it alone"
+        ),
+    },
+}
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "bool": (bool,),
+    "int": (int,),
+    "list": (list,),
+    "object": (dict,),
+}
+
+
+def _check(value: t.Any, spec: Field, where: str) -> None:
+    if value is None:
+        if not spec.nullable:
+            raise RequestSchemaError("%s must not be null" % where)
+        return
+    wanted = _PYTHON_TYPES[spec.kind]
+    if not isinstance(value, wanted) or (spec.kind == "int" and isinstance(value, bool)):
+        raise RequestSchemaError("%s must be a %s, got %r" % (where, spec.kind, value))
+    if spec.choices and value not in spec.choices:
+        raise RequestSchemaError("%s must be one of %s, got %r" % (where, ", ".join(map(str, spec.choices)), value))
+    if spec.kind == "list" and spec.items is not None:
+        for index, item in enumerate(value):
+            _check(item, spec.items, "%s[%d]" % (where, index))
+    if spec.kind == "object":
+        _check_keys(value, spec.keys, where)
+
+
+def _check_keys(value: dict[str, t.Any], keys: dict[str, Field], where: str) -> None:
+    missing = [k for k in keys if k not in value]
+    unknown = sorted(k for k in value if k not in keys)
+    if missing or unknown:
+        raise RequestSchemaError("%s: missing keys %s, unknown keys %s" % (where, missing, unknown))
+    for key, spec in keys.items():
+        _check(value[key], spec, "%s.%s" % (where, key))
+
+
+def validate_params(operation: str, params: dict[str, t.Any]) -> None:
+    """RequestSchemaError unless ``params`` has exactly the schema's keys, each of the right type."""
+    if operation not in SCHEMAS:
+        raise RequestSchemaError("unknown operation %r" % operation)
+    _check_keys(params, SCHEMAS[operation], operation)
+
+
+def _complete(value: t.Any, spec: Field) -> t.Any:
+    """``value`` with every object key of ``spec`` present (None where missing)."""
+    if value is None:
+        return None
+    if spec.kind == "list" and spec.items is not None and isinstance(value, list):
+        return [_complete(item, spec.items) for item in value]
+    if spec.kind == "object" and isinstance(value, dict):
+        return {
+            **{k: None for k in spec.keys},
+            **{k: _complete(v, spec.keys[k]) if k in spec.keys else v for k, v in value.items()},
+        }
+    return value
+
+
+def build_params(operation: str, **values: t.Any) -> dict[str, t.Any]:
+    """The params of ``operation``: every key of its schema, null where not given, checked."""
+    if operation not in SCHEMAS:
+        raise RequestSchemaError("unknown operation %r" % operation)
+    schema = SCHEMAS[operation]
+    unknown = sorted(k for k in values if k not in schema)
+    if unknown:
+        raise RequestSchemaError("%s: unknown keys %s" % (operation, unknown))
+    params = {key: _complete(values.get(key), spec) for key, spec in schema.items()}
+    validate_params(operation, params)
+    return params
