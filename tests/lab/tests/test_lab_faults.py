@@ -138,3 +138,33 @@ def test_drop_connection_at_send_never_runs(make_lab: Any) -> None:
     assert counters["writes"] == 0 and counters["commands"] == 1 and counters["calls"] == 0
     assert lab.set(["web01"], [{"guid": GSI, "enabled": True}])["ok"]
     assert gsi_enabled(lab, "web01")
+
+
+def test_vm_read_error_is_answered_on_that_vm_and_the_others_go_on(make_lab: Any) -> None:
+    lab = lab_with(make_lab, {"type": "vm_read_error", "vm": "web01", "times": 2})
+    info = lab.info()
+    web01, web02 = info["vms"]
+    assert web01["error"]["type"] == "Microsoft.HyperV.PowerShell.VirtualizationException"
+    assert web01["error"]["category"] == "ObjectNotFound" and web01["error"]["vm"] == "web01"
+    assert (web01["state"], web01["heartbeat"], web01["integration_services"]) == (None, None, [])
+    assert web02["error"] is None and len(web02["integration_services"]) == 6
+    response = lab.set(["web01", "web02"], [{"guid": GSI, "enabled": True}])
+    web01, web02 = response["result"]["vms"]
+    assert web01["error"]["category"] == "ObjectNotFound" and web01["integration_services"] == []
+    assert web02["error"] is None and web02["integration_services"][0]["changed"] is True
+    assert lab.counters()["writes"] == 1 and not gsi_enabled(lab, "web01") and gsi_enabled(lab, "web02")
+    assert lab.info()["vms"][0]["error"] is None  # times: 2 used up
+
+
+def test_language_mode_answers_the_bootstrap_line_and_runs_nothing(make_lab: Any) -> None:
+    lab = lab_with(make_lab, {"type": "language_mode", "mode": "ConstrainedLanguage", "times": 1})
+    req = request(SET, {"vm_names": ["web01"], "changes": [{"guid": GSI, "enabled": True}]})
+    out = run(lab.client(), "PowerShell", bootstrap_args(), stdin_for(req))
+    assert (out.rc, out.stdout) == (1, b"HYPERV_INTEGRATION_UNSUPPORTED language_mode=ConstrainedLanguage\r\n")
+    assert lab.counters()["writes"] == 0 and not gsi_enabled(lab, "web01")
+    assert lab.set(["web01"], [{"guid": GSI, "enabled": True}])["ok"] is True  # FullLanguage again
+
+
+def test_vm_read_error_names_a_vm_of_the_lab(make_lab: Any) -> None:
+    with pytest.raises(Exception, match="no VM named 'nosuch'"):
+        lab_with(make_lab, {"type": "vm_read_error", "vm": "nosuch"})

@@ -169,3 +169,47 @@ def test_unrecognised_fails_loudly(
     counters = basic_lab.counters()
     assert counters["commands"] == 1 and counters["rejected"] == 1 and counters["calls"] == 0
     assert counters["writes"] == 0
+
+
+def test_a_library_body_sent_to_the_wrong_endpoint_is_refused(basic_lab: Any) -> None:
+    # A guest library (its operation table names guest operations) sent to the host.
+    req = request(INFO, {"vm_names": None})
+    guest_library = labclient.stand_in_library("guest_service_info")
+    out = run(basic_lab.client(), "PowerShell", bootstrap_args(), stdin_for(req, library=guest_library))
+    assert out.rc == 1 and out.stdout == b""
+    assert "a library body sent to the wrong endpoint" in out.stderr_text
+    assert "guest_service_info" in out.stderr_text
+
+
+def test_an_operation_the_library_does_not_define_fails_as_its_dispatch_would(basic_lab: Any) -> None:
+    req = request(INFO, {"vm_names": None})
+    library = labclient.stand_in_library("vm_integration_service_set")
+    out = run(basic_lab.client(), "PowerShell", bootstrap_args(), stdin_for(req, library=library))
+    response = out.response(req["nonce"])
+    assert response["ok"] is False
+    assert response["error"]["type"] == "System.ArgumentException"
+    assert response["error"]["message"] == f"unknown operation '{INFO}'"
+
+
+def test_a_key_the_library_reads_unguarded_must_be_there(basic_lab: Any) -> None:
+    """Strict mode on a real host: the lab reads, from the library text, which keys it reads."""
+    library = labclient.stand_in_library(INFO).replace(
+        "function Invoke-StandIn { param ($Request) }",
+        "function Invoke-StandIn { param ($Request) $n = $Request.params.vm_names; $m = $Request.params.maybe }",
+    )
+    req = request(INFO, {"vm_names": None})
+    out = run(basic_lab.client(), "PowerShell", bootstrap_args(), stdin_for(req, library=library))
+    response = out.response(req["nonce"])
+    assert response["ok"] is False
+    assert response["error"] == {
+        "type": "System.Management.Automation.PropertyNotFoundException",
+        "message": "The property 'maybe' cannot be found on this object. Verify that the property exists.",
+        "category": "NotSpecified",
+        "vm": None,
+        "service": None,
+    }
+    guarded = library.replace(
+        "$m = $Request.params.maybe", "$m = Get-RequestValue -Object $Request.params -Name 'maybe'"
+    )
+    out = run(basic_lab.client(), "PowerShell", bootstrap_args(), stdin_for(req, library=guarded))
+    assert out.response(req["nonce"])["ok"] is True

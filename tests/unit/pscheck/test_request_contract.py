@@ -13,18 +13,18 @@ examples and the modules' EXAMPLES go through the same path.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import pathlib
 import re
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.plugins.shell.powershell import ShellModule
 from hvlab import labfile, library_reads
-from hvlab.protocol import decode_stdin
 from hvlab.server import Lab
+from support.lab_actions import LAB, LabConnection, run_action
 
 from ansible_collections.hyperv.integration.plugins.action import (
     guest_integration_service,
@@ -47,55 +47,6 @@ GUEST_ACTIONS: dict[str, t.Any] = {
     "guest_integration_service": guest_integration_service.ActionModule,
     "guest_integration_service_info": guest_integration_service_info.ActionModule,
 }
-LAB = {
-    "host": {"name": "hv01", "language": "de-DE"},
-    "vms": [
-        {"name": "web01", "state": "Running", "guest": "windows"},
-        {"name": "db01", "state": "Off", "guest": "none"},
-        {"name": "Prüf'VM $(x)", "state": "Running", "guest": "none"},
-    ],
-}
-
-
-class LabConnection:
-    """What the action plugins see as their connection: a PowerShell shell, and a command runner that
-    records each request and answers it from an in-process lab endpoint."""
-
-    def __init__(self, lab: Lab, endpoint: str) -> None:
-        self.backend = lab.endpoints[endpoint].backend
-        self.requests: list[dict[str, t.Any]] = []
-        self.libraries: list[str] = []
-        self.results: list[t.Any] = []
-
-    def execute(self, cmd: str, sudoable: bool = True, in_data: bytes | None = None, **_kwargs: t.Any) -> dict:
-        library, request_text = decode_stdin(in_data)
-        self.libraries.append(library)
-        self.requests.append(json.loads(request_text))
-        words = cmd.split()
-        result = self.backend.run(words[0], words[1:], in_data)
-        self.results.append(result)
-        return {"rc": result.exit_code, "stdout": result.stdout.decode(), "stderr": result.stderr.decode()}
-
-
-def run_action(
-    cls: t.Any, args: dict[str, t.Any], endpoint: str, check_mode: bool = False
-) -> tuple[dict, LabConnection]:
-    lab = Lab(labfile.parse(LAB), "lab-admin", "secret", linux_guest=None)
-    connection = LabConnection(lab, endpoint)
-    task = MagicMock()
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = True
-    task.async_val = 0
-    task.delegate_to = None
-    play_context = MagicMock()
-    play_context.remote_addr = endpoint
-    conn = MagicMock()
-    conn._shell = ShellModule()
-    action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
-    action._low_level_execute_command = connection.execute  # type: ignore[method-assign]
-    result = action.run(task_vars={"inventory_hostname": endpoint})
-    return result, connection
 
 
 def assert_strictly_readable(connection: LabConnection) -> None:
@@ -155,6 +106,43 @@ GUEST_CASES: list[tuple[str, dict[str, t.Any], bool]] = [
     ("guest_integration_service", {"host_time_samples": False}, False),
     ("guest_integration_service", {"services": {"time_synchronization": "restarted"}, "host_time_samples": True}, True),
     ("guest_integration_service_info", {}, False),
+]
+
+
+# Every combination of the host modules' option forms (one name, a list, a number, hostile text; each
+# services spelling; check mode; wait), on top of the hand-picked cases above.
+NAME_FORMS: list[t.Any] = ["web01", ["web01", "db01"], ["Prüf'VM $(x)"], 2019, ["nosuch"]]
+SERVICES_FORMS: list[dict[str, t.Any]] = [
+    {"guest_service_interface": "enabled"},
+    {"Takt": False, "vss": "disabled", "Gastdienstschnittstelle": True},
+    {"time_synchronization": True, "key_value_pair_exchange": "enabled", "shutdown": "enabled", "heartbeat": True},
+]
+HOST_CASES += [
+    ("vm_integration_service", {"name": name, "services": services, "wait": wait, "wait_timeout": 0}, check)
+    for name, services, check, wait in itertools.product(NAME_FORMS, SERVICES_FORMS, (False, True), (False, True))
+]
+HOST_CASES += [
+    (
+        "vm_integration_service",
+        {"vms": [{"name": n, "services": s} for n, s in zip(names, SERVICES_FORMS, strict=False)]},
+        check,
+    )
+    for names, check in itertools.product(
+        [["web01"], ["web01", "db01"], ["db01", "Prüf'VM $(x)", "web01"]], (False, True)
+    )
+]
+HOST_CASES += [
+    ("hvsocket_service", dict(wish, state=state, force=force), check)
+    for wish, state, force, check in itertools.product(
+        [
+            {"vsock_port": 80, "name": "web"},
+            {"service_id": "{0000abcd-facb-11e6-bd58-64006a7986d3}", "name": "x"},
+            {"name": "only a name"},
+        ],
+        ("present", "absent"),
+        (False, True),
+        (False, True),
+    )
 ]
 
 

@@ -1,0 +1,70 @@
+"""Running the collection's action plugins for real (ActionModule.run) against an in-process lab.
+
+The task's connection is a stand-in whose ``_low_level_execute_command`` hands the exact command and
+stdin the plugin built to a lab endpoint's Dispatcher (no WinRM server, no ansible-playbook): the lab
+reads the library text that arrived, as it does over WinRM. Each request and answer is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from unittest.mock import MagicMock
+
+from ansible.plugins.shell.powershell import ShellModule
+from hvlab import labfile
+from hvlab.protocol import decode_stdin
+from hvlab.server import Lab
+
+LAB = {
+    "host": {"name": "hv01", "language": "de-DE"},
+    "vms": [
+        {"name": "web01", "state": "Running", "guest": "windows"},
+        {"name": "db01", "state": "Off", "guest": "none"},
+        {"name": "Prüf'VM $(x)", "state": "Running", "guest": "none"},
+    ],
+}
+
+
+class LabConnection:
+    """What the action plugins see as their connection: a PowerShell shell, and a command runner that
+    records each request and answers it from an in-process lab endpoint."""
+
+    def __init__(self, lab: Lab, endpoint: str) -> None:
+        self.backend = lab.endpoints[endpoint].backend
+        self.requests: list[dict[str, t.Any]] = []
+        self.libraries: list[str] = []
+        self.results: list[t.Any] = []
+        self.lab: Lab | None = None
+
+    def execute(self, cmd: str, sudoable: bool = True, in_data: bytes | None = None, **_kwargs: t.Any) -> dict:
+        library, request_text = decode_stdin(in_data)
+        self.libraries.append(library)
+        self.requests.append(json.loads(request_text))
+        words = cmd.split()
+        result = self.backend.run(words[0], words[1:], in_data)
+        self.results.append(result)
+        return {"rc": result.exit_code, "stdout": result.stdout.decode(), "stderr": result.stderr.decode()}
+
+
+def run_action(
+    cls: t.Any, args: dict[str, t.Any], endpoint: str, check_mode: bool = False, lab_spec: dict | None = None
+) -> tuple[dict, LabConnection]:
+    """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
+    lab = Lab(labfile.parse(lab_spec or LAB), "lab-admin", "secret", linux_guest=None)
+    connection = LabConnection(lab, endpoint)
+    task = MagicMock()
+    task.args = args
+    task.check_mode = check_mode
+    task.diff = True
+    task.async_val = 0
+    task.delegate_to = None
+    play_context = MagicMock()
+    play_context.remote_addr = endpoint
+    conn = MagicMock()
+    conn._shell = ShellModule()
+    action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
+    action._low_level_execute_command = connection.execute  # type: ignore[method-assign]
+    result = action.run(task_vars={"inventory_hostname": endpoint})
+    connection.lab = lab
+    return result, connection

@@ -1,0 +1,67 @@
+"""What a user sees when the host cannot run the library, or cannot read one VM: the action plugins run
+for real against an in-process lab (tests/support/lab_actions.py), no ansible-playbook."""
+
+from __future__ import annotations
+
+import copy
+
+from support.lab_actions import LAB, run_action
+
+from ansible_collections.hyperv.integration.plugins.action import (
+    vm_integration_service,
+    vm_integration_service_info,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+
+GSI = {"guest_service_interface": "enabled"}
+
+
+def _lab(*faults: dict) -> dict:
+    spec = copy.deepcopy(LAB)
+    spec["faults"] = list(faults)
+    return spec
+
+
+def test_constrained_language_mode_is_named_and_nothing_runs() -> None:
+    spec = _lab({"type": "language_mode", "mode": "ConstrainedLanguage"})
+    result, connection = run_action(
+        vm_integration_service.ActionModule, {"name": "web01", "services": GSI}, "hv01", lab_spec=spec
+    )
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"].startswith("Hyper-V host hv01: PowerShell there runs in ConstrainedLanguage mode")
+    assert "AppLocker or Windows Defender Application Control" in result["msg"]
+    assert result["msg"].endswith("Nothing was changed.")
+    assert "may have applied" not in result["msg"]
+    assert connection.lab is not None and connection.lab.host.counters.snapshot().get("writes", 0) == 0
+
+
+def test_unsupported_powershell_version_line_is_explained() -> None:
+    try:
+        _powershell.parse_output("HYPERV_INTEGRATION_UNSUPPORTED powershell_version=4.0\r\n", "", 1, "0" * 32)
+    except _powershell.UnsupportedHostError as exc:
+        assert "needs Windows PowerShell 5.1 or later, and PowerShell there is version 4.0" in str(exc)
+    else:
+        raise AssertionError("no UnsupportedHostError")
+
+
+def test_info_answers_the_other_vms_when_one_cannot_be_read() -> None:
+    spec = _lab({"type": "vm_read_error", "vm": "db01", "message": "Der virtuelle Computer wurde gelöscht."})
+    result, _connection = run_action(vm_integration_service_info.ActionModule, {}, "hv01", lab_spec=spec)
+    assert "failed" not in result, result
+    by_name = {vm["name"]: vm for vm in result["vms"]}
+    assert by_name["db01"]["error"] == "Der virtuelle Computer wurde gelöscht."
+    assert by_name["db01"]["integration_services"] == [] and by_name["db01"]["state"] is None
+    assert by_name["web01"]["error"] is None and len(by_name["web01"]["integration_services"]) == 6
+    assert result["warnings"] == [
+        "Hyper-V host hv01: VM 'db01' could not be read: Der virtuelle Computer wurde gelöscht."
+    ]
+
+
+def test_set_changes_the_other_vms_and_says_which_one_could_not_be_read() -> None:
+    spec = _lab({"type": "vm_read_error", "vm": "db01"})
+    args = {"name": ["web01", "db01"], "services": GSI}
+    result, connection = run_action(vm_integration_service.ActionModule, args, "hv01", lab_spec=spec)
+    assert result["failed"] is True and result["changed"] is True
+    assert "VM 'db01' could not be read, so nothing was changed on it: Hyper-V was unable to find" in result["msg"]
+    assert "Done: VM 'web01' guest_service_interface enabled" in result["msg"]
+    assert connection.lab is not None and connection.lab.host.counters.snapshot()["writes"] == 1
