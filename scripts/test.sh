@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH="$REPO/.cache/collections"
 
 stage "ruff"
 ruff check .
-ruff format --check plugins tests/unit tests/integration tests/reliability
+ruff format --check plugins tests/unit tests/integration tests/reliability tests/realhost tests/lab tests/support tests/pscheck tests/contract
 
 stage "ansible-lint"
 ansible-lint
@@ -42,7 +42,7 @@ stage "release checks (scripts/release_checks.sh: galaxy build and tarball conte
 bash scripts/release_checks.sh
 
 stage "unit, lab and integration tests (pytest)"
-python -m pytest tests/unit tests/lab/tests tests/integration tests/reliability -q -p no:cacheprovider
+python -m pytest tests/unit tests/lab/tests tests/integration tests/reliability tests/realhost -q -p no:cacheprovider
 
 stage "molecule scenarios (scripts/molecule.sh: molecule test for every scenario in extensions/molecule)"
 bash scripts/molecule.sh

@@ -105,6 +105,14 @@ class ActionModule(HostAction):
         except HvSocketArgumentError as exc:
             raise ArgumentError(str(exc)) from exc
 
+        seen: dict[str, int] = {}
+        for index, wish in enumerate(resolved, 1):
+            if wish["service_id"] in seen:
+                raise ArgumentError(
+                    "services: items %d and %d are both %s; give each service once. Nothing was changed."
+                    % (seen[wish["service_id"]], index, wish["service_id"])
+                )
+            seen[wish["service_id"]] = index
         for wish in resolved:
             if wish["state"] == "absent" and wish["service_id"] in BUILTIN_SERVICES and not wish["force"]:
                 raise ArgumentError(

@@ -13,6 +13,7 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    listing_problem,
     read_warnings,
     vm_resolution_problem,
 )
@@ -62,6 +63,9 @@ class ActionModule(HostAction):
         params = build_params("vm_integration_service_info", vm_names=names)
         answer = self.call_host("vm_integration_service_info", params, writes=False)
         problem = vm_resolution_problem(self.host, answer)
+        if not problem and not answer.get("vms") and answer.get("vm_list_errors"):
+            # Get-VM listed nothing and said why (e.g. not allowed): that is no empty host.
+            problem = listing_problem(self.host, answer["vm_list_errors"])
         if problem:
             result.update(failed=True, msg=problem)
             if answer.get("missing"):

@@ -56,6 +56,17 @@ def read_warnings(host: str, result: dict[str, t.Any]) -> list[str]:
     return warnings
 
 
+def listing_problem(host: str, errors: list[dict[str, t.Any]]) -> str:
+    """Get-VM listed no VM and reported errors: say so, with the permission hint when it applies."""
+    message = "Hyper-V host %s could not list its VMs: %s" % (
+        host,
+        "; ".join(str((e or {}).get("message")) for e in errors),
+    )
+    if any((e or {}).get("category") == "PermissionDenied" for e in errors):
+        message += _PERMISSION_HINT
+    return message
+
+
 def missing_services_problem(host: str, items: list[dict[str, t.Any]]) -> str | None:
     if not items:
         return None

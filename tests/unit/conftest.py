@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -14,7 +15,10 @@ def _collection_root() -> str:
     parts = _REPO.split(os.sep)
     if len(parts) > 3 and parts[-3] == "ansible_collections":
         return os.sep.join(parts[:-3])
-    root = os.path.join(tempfile.gettempdir(), "hyperv-integration-unit-%d" % os.getuid())
+    # One tree per checkout: two checkouts testing at once (a CI clone beside a work tree) must not
+    # take each other's symlink away.
+    digest = hashlib.sha256(_REPO.encode("utf-8")).hexdigest()[:12]
+    root = os.path.join(tempfile.gettempdir(), "hyperv-integration-unit-%d-%s" % (os.getuid(), digest))
     link_dir = os.path.join(root, "ansible_collections", "hyperv")
     os.makedirs(link_dir, exist_ok=True)
     link = os.path.join(link_dir, "integration")

@@ -290,12 +290,14 @@ function Set-OneHvSocketEntry {
 
 function Invoke-HvSocketServiceSet {
     param ($Request)
-    # Every GUID parses before the first write ([guid]::Parse throws FormatException otherwise).
+    # Every GUID parses before the first write ([guid]::Parse throws, wrapped by PowerShell in a
+    # MethodInvocationException, and the call answers ok: false with nothing written).
     $items = @(foreach ($wish in @($Request.params.services)) {
             @{ guid = [guid]::Parse([string]$wish.service_id).ToString().ToUpperInvariant(); name = $wish.name; state = [string]$wish.state }
         })
     $entries = Get-HvSocketEntry
-    @{ services = @(foreach ($item in $items) { Set-OneHvSocketEntry -Entries $entries -Item $item -CheckMode ([bool]$Request.check_mode) }) }
+    $checkMode = [bool]$Request.check_mode  # read before the first write, like everything from the request
+    @{ services = @(foreach ($item in $items) { Set-OneHvSocketEntry -Entries $entries -Item $item -CheckMode $checkMode }) }
 }
 
 $operations['hvsocket_service_info'] = ${function:Invoke-HvSocketServiceInfo}

@@ -158,24 +158,30 @@ function Invoke-GuestServiceInfo {
 }
 
 function Set-OneGuestService {
-    # Start mode first, then the state. Every failure is recorded on this item only.
+    # Start mode first, then the state. This runs after earlier items' writes, so every statement that
+    # can throw is inside a try whose catch records the error on this item only. $Wish is a hashtable
+    # Invoke-GuestServiceSet built from the request (name, state, start_mode).
     param ($Wish, [bool]$CheckMode)
-    $name = [string]$Wish.name
-    $entry = @{ name = $name; before = $null; after = $null; changed = $false; error = $null }
+    $entry = @{ name = $null; before = $null; after = $null; changed = $false; error = $null }
+    $restart = $false
     try {
+        $name = [string]$Wish.name
+        $state = [string]$Wish.state
+        $startMode = [string]$Wish.start_mode
+        $entry.name = $name
+        $restart = ($state -eq 'restarted')
         $before = Get-ServiceState -Name $name
         if ($null -eq $before) { throw [System.InvalidOperationException]::new("service '$name' no longer exists") }
         $entry.before = @{ status = $before.status; start_mode = $before.start_mode }
         $entry.after = @{ status = $before.status; start_mode = $before.start_mode }
-        $mode = if ($Wish.start_mode) { [string]$Wish.start_mode } else { $before.start_mode }
-        $state = [string]$Wish.state
-        if ($mode -eq 'Disabled' -and ($state -eq 'restarted' -or ($state -eq 'started' -and $before.status -ne 'Running'))) {
+        $mode = if ($startMode) { $startMode } else { $before.start_mode }
+        if ($mode -eq 'Disabled' -and ($restart -or ($state -eq 'started' -and $before.status -ne 'Running'))) {
             # Windows refuses to start a disabled service: say so in check mode too.
             throw [System.InvalidOperationException]::new("service '$name' is disabled and cannot be started; set start_mode as well")
         }
-        if ($Wish.start_mode -and $Wish.start_mode -ne $before.start_mode) {
-            if (-not $CheckMode) { Set-Service -Name $name -StartupType $Wish.start_mode }
-            $entry.after.start_mode = [string]$Wish.start_mode
+        if ($startMode -and $startMode -ne $before.start_mode) {
+            if (-not $CheckMode) { Set-Service -Name $name -StartupType $startMode }
+            $entry.after.start_mode = $startMode
             $entry.changed = $true
         }
         if ($state -eq 'started' -and $before.status -ne 'Running') {
@@ -188,47 +194,53 @@ function Set-OneGuestService {
             $entry.after.status = 'Stopped'
             $entry.changed = $true
         }
-        elseif ($state -eq 'restarted') {
+        elseif ($restart) {
             if (-not $CheckMode) { Restart-Service -Name $name -Force }
             $entry.after.status = 'Running'
             $entry.changed = $true
         }
     }
     catch {
-        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $name
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $entry.name
     }
     if (-not $CheckMode -and $null -ne $entry.before) {
         try {
-            $now = Get-ServiceState -Name $name
+            $now = Get-ServiceState -Name $entry.name
             $entry.after = @{ status = $now.status; start_mode = $now.start_mode }
         }
         catch {
-            Write-Verbose -Message "read-back of $name failed; keeping the state recorded above"
+            Write-Verbose -Message 'read-back of the service failed; keeping the state recorded above'
         }
         $entry.changed = ($entry.after.status -ne $entry.before.status) -or
             ($entry.after.start_mode -ne $entry.before.start_mode) -or
-            ([string]$Wish.state -eq 'restarted' -and $null -eq $entry.error)
+            ($restart -and $null -eq $entry.error)
     }
     return $entry
 }
 
 function Invoke-GuestServiceSet {
     param ($Request)
-    $wishes = @($Request.params.services)
+    # Everything from the request is read here, before the first write: into hashtables the library
+    # built, whose keys exist, so nothing read after a write can throw.
+    $wishes = @(foreach ($wish in @($Request.params.services)) {
+            @{ name = [string]$wish.name; state = $wish.state; start_mode = $wish.start_mode }
+        })
+    $checkMode = [bool]$Request.check_mode
     $computer = Get-ComputerIdentity
     if ($computer.manufacturer -ne 'Microsoft Corporation' -or $computer.model -ne 'Virtual Machine') {
         # Not a Hyper-V guest (e.g. a task delegated to the host): its vmic* services are not ours to change.
         return @{ not_a_guest = $true; computer = $computer; missing = @(); services = @(); time_provider = $null }
     }
     $missing = @(foreach ($wish in $wishes) {
-            if ($null -eq (Get-ServiceState -Name ([string]$wish.name))) { [string]$wish.name }
+            if ($null -eq (Get-ServiceState -Name $wish.name)) { $wish.name }
         })
     if ($missing.Count) {
         return @{ not_a_guest = $false; computer = $computer; missing = $missing; services = @(); time_provider = $null }
     }
     # time_provider_enabled (0 or 1) is optional: absent or null leaves VMICTimeProvider alone.
-    $wanted = Get-RequestValue -Object $Request.params -Name 'time_provider_enabled'
-    if ($null -ne $wanted) { $wanted = [int]$wanted }
+    $raw = Get-RequestValue -Object $Request.params -Name 'time_provider_enabled'
+    $wanted = $null
+    if ($null -ne $raw) { $wanted = [int]$raw }
     $timeBefore = $null
     if ($null -ne $wanted) {
         $timeBefore = Get-TimeProviderState
@@ -242,9 +254,9 @@ function Invoke-GuestServiceSet {
             Assert-TimeProviderWritable
         }
     }
-    $done = @(foreach ($wish in $wishes) { Set-OneGuestService -Wish $wish -CheckMode ([bool]$Request.check_mode) })
+    $done = @(foreach ($wish in $wishes) { Set-OneGuestService -Wish $wish -CheckMode $checkMode })
     $time = $null
-    if ($null -ne $wanted) { $time = Set-TimeProvider -Before $timeBefore -Wanted $wanted -CheckMode ([bool]$Request.check_mode) }
+    if ($null -ne $wanted) { $time = Set-TimeProvider -Before $timeBefore -Wanted $wanted -CheckMode $checkMode }
     @{
         not_a_guest   = $false
         computer      = $computer

@@ -288,11 +288,12 @@ class HostOperations:
         for item in items:
             guid = parse_guid(item["service_id"])
             if guid is None:
+                # PowerShell wraps the .NET FormatException of a method call in a MethodInvocationException
+                # (category NotSpecified); the dispatch's catch names no VM and no service.
                 raise OperationError(
-                    "System.FormatException",
+                    "System.Management.Automation.MethodInvocationException",
                     GUID_FORMAT_MESSAGE,
-                    service=item["service_id"],
-                    category="InvalidArgument",
+                    category="NotSpecified",
                 )
             wishes.append((guid, item["name"], item["state"]))
         with self.host.lock:

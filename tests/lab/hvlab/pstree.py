@@ -67,7 +67,7 @@ def ancestors(node: Node) -> Iterator[Node]:
 def strip(node: Node) -> Node:
     """The meaningful node under single-child expression wrappers (and parentheses)."""
     while True:
-        named = [c for c in node.named_children]
+        named = list(node.named_children)
         if node.type in _WRAPPERS and len(named) == 1:
             node = named[0]
         else:
@@ -133,7 +133,7 @@ def chain(node: Node) -> Chain | None:
         elif current.type == "invokation_expression":
             steps.append((member_name(current) or "?") + "()")
         else:  # element_access: $x[0] or $x['key']
-            index = [c for c in current.named_children[1:]]
+            index = list(current.named_children[1:])
             key = strip(index[0]) if index else None
             if key is not None and key.type == "string_literal":
                 steps.append("['%s']" % text(key).strip("'\""))

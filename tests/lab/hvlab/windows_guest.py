@@ -168,6 +168,22 @@ def _check_keys(
         raise NotRecognised(f"{operation} params not recognised: missing {missing}, unknown {extra}")
 
 
+WILDCARD_CHARACTERS = "*?["
+
+
+def _refuse_wildcards(names: list[str]) -> None:
+    """The library asks Get-Service for exact names only and throws for a name with wildcard characters
+    (WildcardPattern.ContainsWildcardCharacters: '*', '?', '['), before anything is written."""
+    for name in names:
+        if any(c in name for c in WILDCARD_CHARACTERS):
+            raise OperationError(
+                "System.ArgumentException",
+                f"service name '{name}' contains wildcard characters",
+                service=None,
+                category="OperationStopped",
+            )
+
+
 class GuestOperations:
     """The Windows guest library's operations (protocol doc section 7) on one WindowsGuest."""
 
@@ -183,6 +199,7 @@ class GuestOperations:
         names = call.params["names"]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise NotRecognised(f"{call.operation} params.names must be a list of strings")
+        _refuse_wildcards(names)
         with self.guest.lock:
             return {
                 "computer": dict(COMPUTER),
@@ -195,7 +212,7 @@ class GuestOperations:
         if service is None:
             return {"name": name, "exists": False, "display_name": None, "status": None, "start_mode": None}
         return {
-            "name": service.name,
+            "name": name,  # the library answers the name as it was asked for
             "exists": True,
             "display_name": self.guest.display_name(service),
             "status": service.status,
@@ -222,10 +239,11 @@ class GuestOperations:
                 f"{call.operation} params.services must be a list of "
                 + shape.replace("one of START_MODES", "|".join(START_MODES))
             )
+        _refuse_wildcards([item["name"] for item in items])
         with self.guest.lock:
             missing: list[str] = []
             for item in items:  # step 1: every service must exist before anything is written
-                if self.guest.find(item["name"]) is None and item["name"] not in missing:
+                if self.guest.find(item["name"]) is None:  # the library lists each one asked for
                     missing.append(item["name"])
             # A lab guest is always a Hyper-V VM: the library's not-a-guest refusal never applies.
             base = {"not_a_guest": False, "computer": dict(COMPUTER)}

@@ -264,7 +264,11 @@ def test_invalid_guid_fails_the_whole_call_before_any_write(make_lab: Any, bad: 
     )
     assert response["ok"] is False and response["result"] is None
     error = response["error"]
-    assert (error["type"], error["category"], error["service"]) == ("System.FormatException", "InvalidArgument", bad)
+    assert (error["type"], error["category"], error["service"]) == (
+        "System.Management.Automation.MethodInvocationException",
+        "NotSpecified",
+        None,
+    )
     assert "Guid should contain 32 digits with 4 dashes" in error["message"]
     assert registered(lab) == BUILTINS and writes(lab) == 0
 

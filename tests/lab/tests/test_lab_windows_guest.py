@@ -65,24 +65,28 @@ def test_one_endpoint_per_windows_vm_whatever_its_state(guest_lab: Any) -> None:
 
 
 def test_service_info(guest_lab: Any) -> None:
-    result = guest_lab.guest("web01").info([*SERVICES, "VMICVSS", "vmicnope", "vm*"])
+    result = guest_lab.guest("web01").info([*SERVICES, "VMICVSS", "vmicnope"])
     assert result["computer"] == {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}
     services = result["services"]
-    assert [s["name"] for s in services] == [*SERVICES, "vmicvss", "vmicnope", "vm*"]  # names are case-insensitive
+    assert [s["name"] for s in services] == [*SERVICES, "VMICVSS", "vmicnope"]  # answered as asked for
+    assert services[-2]["exists"] is True and services[-2]["display_name"] == EN_US["vmicvss"]  # case-insensitive
     for service in services[: len(SERVICES)]:
         assert service["exists"] is True
         assert service["display_name"] == EN_US[service["name"]]
         assert service["start_mode"] == "Manual"
         assert service["status"] == ("Stopped" if service["name"] == "vmicvmsession" else "Running")
-    assert services[-2] == {
+    assert services[-1] == {
         "name": "vmicnope",
         "exists": False,
         "display_name": None,
         "status": None,
         "start_mode": None,
     }
-    assert services[-1]["exists"] is False  # no wildcards
     assert guest_lab.guest("web01").counters()["calls"] == 1
+    # A wildcard is never a pattern: the library refuses the name before any lookup.
+    response = guest_lab.guest("web01").call("guest_service_info", {"names": ["vm*"]})
+    assert response["ok"] is False and response["error"]["type"] == "System.ArgumentException"
+    assert response["error"]["message"] == "service name 'vm*' contains wildcard characters"
 
 
 @pytest.mark.parametrize(
@@ -191,7 +195,8 @@ def test_missing_service_writes_nothing(guest_lab: Any) -> None:
             {"name": "vmicnope", "start_mode": "Manual"},
         ]
     )
-    assert result["missing"] == ["vmicnope"] and result["services"] == [] and result["not_a_guest"] is False
+    # Listed once per item that names it, as the library does.
+    assert result["missing"] == ["vmicnope", "vmicnope"] and result["services"] == [] and result["not_a_guest"] is False
     assert guest.counters()["writes"] == 0
     assert guest_lab.state()["vms"]["web01"]["guest"]["services"]["vmicvss"]["status"] == "Running"
 

@@ -65,3 +65,31 @@ def test_set_changes_the_other_vms_and_says_which_one_could_not_be_read() -> Non
     assert "VM 'db01' could not be read, so nothing was changed on it: Hyper-V was unable to find" in result["msg"]
     assert "Done: VM 'web01' guest_service_interface enabled" in result["msg"]
     assert connection.lab is not None and connection.lab.host.counters.snapshot()["writes"] == 1
+
+
+def test_listing_errors_with_no_vm_fail_the_info_call() -> None:
+    from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import listing_problem
+
+    errors = [{"type": "X", "message": "Zugriff verweigert", "category": "PermissionDenied"}]
+    assert listing_problem("hv01", errors) == (
+        "Hyper-V host hv01 could not list its VMs: Zugriff verweigert The account needs to be a member of the host's "
+        "'Hyper-V Administrators' group (or an administrator)."
+    )
+
+
+def test_a_service_asked_for_twice_is_refused_before_anything_is_sent() -> None:
+    from ansible_collections.hyperv.integration.plugins.action import hvsocket_service
+
+    args = {
+        "services": [
+            {"vsock_port": 80, "name": "a"},
+            {"service_id": "00000050-facb-11e6-bd58-64006a7986d3", "name": "b"},
+        ]
+    }
+    result, connection = run_action(hvsocket_service.ActionModule, args, "hv01")
+    assert result["failed"] is True
+    assert result["msg"] == (
+        "services: items 1 and 2 are both 00000050-FACB-11E6-BD58-64006A7986D3; give each service once. "
+        "Nothing was changed."
+    )
+    assert connection.requests == []
