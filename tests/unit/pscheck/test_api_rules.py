@@ -1,0 +1,510 @@
+"""The API contract rules (tests/pscheck/api_rules.py) and their data (tests/pscheck/data) on the PowerShell
+the collection ships.
+
+For every rule: the shipped code has no violations; a defect of that kind seeded into a copy of the real
+library text (a small string replacement) is reported on exactly its line; small snippets pin down what the
+rule accepts and refuses. Type inference is checked to cover every variable assigned from a cmdlet with a
+typed output, and every data entry to name its source. A seed whose anchor is gone fails with "seed anchor":
+update the seed to the library.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hvlab import pstree
+from pscheck import api_rules as ar
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import library_text, read_text
+
+HOST, GUEST, BOOTSTRAP = "hyperv_host.ps1", "windows_guest.ps1", "bootstrap.ps1"
+SHIPPED = (HOST, GUEST, BOOTSTRAP)
+RULES = {ar.CMDLET_RULE: ar.check_cmdlets, ar.MEMBER_RULE: ar.check_members, ar.ENUM_RULE: ar.check_enum_text}
+
+
+def source(name: str) -> str:
+    return read_text(name) if name == BOOTSTRAP else library_text(name)
+
+
+def locate(name: str, line: int) -> str:
+    """An assembled library line as file:line of the part it comes from (library_text joins with '\\n')."""
+    if name == BOOTSTRAP:
+        return "%s:%d" % (name, line)
+    start = 1
+    for part in ("_prelude.ps1", name, "_dispatch.ps1"):
+        count = read_text(part).count("\n") + 1
+        if line < start + count:
+            return "%s:%d" % (part, line - start + 1)
+        start += count
+    return "%s:?%d" % (name, line)
+
+
+def report(name: str, violations: list[ar.Violation]) -> str:
+    return "\n".join("%s: %s: %s [%s]" % (locate(name, v.line), v.text, v.problem, v.rule) for v in violations)
+
+
+def seed(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, "seed anchor not found exactly once (update this seed to the library): %r" % old
+    return text.replace(old, new)
+
+
+def line_of(text: str, needle: str) -> int:
+    lines = [number for number, content in enumerate(text.splitlines(), 1) if needle in content]
+    assert len(lines) == 1, "needle %r on lines %s" % (needle, lines)
+    return lines[0]
+
+
+def rule_lines(violations: list[ar.Violation], rule: str) -> set[int]:
+    return {v.line for v in violations if v.rule == rule}
+
+
+# --- (i) the shipped PowerShell ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_powershell_has_no_violations(name: str, rule: str) -> None:
+    found = RULES[rule](source(name))
+    assert not found, "\n" + report(name, found)
+
+
+def _typed_cmdlet(command: pstree.Command, catalog: ar.CmdletCatalog, types: ar.TypeCatalog) -> str | None:
+    """The cmdlet when the data gives its output a type (independently of the inference code paths)."""
+    cmdlet = catalog.get(command.name)
+    if cmdlet is None:
+        return None
+    if (cmdlet.infer or {}).get("from") in ("type-name", "cim-class", "provider", "type"):
+        return cmdlet.name
+    outputs = [o for o in cmdlet.outputs if o != "None"]
+    if len(outputs) == 1 and outputs[0].lower() in types.types:
+        return cmdlet.name
+    return None
+
+
+def _assigned_from_typed_cmdlets(text: str) -> dict[str, str]:
+    """'function:variable' -> cmdlet, for every variable assigned (or foreach-bound) from a pipeline whose
+    own commands include a cmdlet with a typed output."""
+    catalog, types = ar._catalogs()
+    root = pstree.parse(text)
+    functions = pstree.functions(root)
+    found = {}
+    for node in pstree.walk(root):
+        if node.type == "assignment_expression":
+            target, value = pstree.strip(node.named_children[0].named_children[0]), node.named_children[-1]
+        elif node.type == "foreach_statement":
+            target = next(c for c in node.named_children if c.type == "variable")
+            value = next(c for c in node.named_children if c.type == "pipeline")
+        else:
+            continue
+        name = pstree.variable_name(target)
+        if target.type != "variable" or not name or name == "null":
+            continue
+        for command_node in pstree.walk(value):
+            if command_node.type != "command" or _nested(command_node, value):
+                continue
+            command = pstree.command(command_node)
+            if pstree.bare_name(command.name) in functions:
+                continue
+            cmdlet = _typed_cmdlet(command, catalog, types)
+            if cmdlet:
+                function = pstree.enclosing_function(node)
+                found["%s:%s" % (pstree.function_name(function) if function else "<script>", name)] = cmdlet
+    return found
+
+
+_NESTING = frozenset(
+    {"script_block_expression", "command", "statement_block", "foreach_statement", "if_statement", "while_statement"}
+)
+
+
+def _nested(command: pstree.Node, value: pstree.Node) -> bool:
+    """Inside a script block, another command's argument or a compound statement (the collection of a
+    foreach, an if condition): not what the assignment receives."""
+    for parent in pstree.ancestors(command):
+        if parent.type in _NESTING:
+            return True
+        if parent.id == value.id:
+            return False
+    return False
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_inference_types_every_variable_assigned_from_a_typed_cmdlet(name: str) -> None:
+    expected = _assigned_from_typed_cmdlets(source(name))
+    typed = ar.typed_variables(source(name))
+    assert expected, "no variable is assigned from a typed cmdlet: the check would prove nothing"
+    missing = {variable: cmdlet for variable, cmdlet in expected.items() if variable not in typed}
+    assert not missing, "inference left these untyped (their members go unchecked): %s" % missing
+    assert not ar.inference_gaps(source(name))
+
+
+def test_a_variable_inference_cannot_type_is_reported() -> None:
+    text = seed(source(GUEST), "$key = Get-Item -LiteralPath $TimeProviderKey", "$key = Get-Item -LiteralPath $Where")
+    assert "get-timeproviderstate:key" in _assigned_from_typed_cmdlets(text)
+    assert "get-timeproviderstate:key" not in ar.typed_variables(text)
+    found = ar.check_members(text)
+    assert rule_lines(found, ar.MEMBER_RULE) == {line_of(text, "$key = Get-Item -LiteralPath $Where")}
+    assert "cannot infer the type of $key" in found[0].problem
+
+
+def test_typed_variables_of_the_shipped_libraries() -> None:
+    """What inference knows in the shipped code (the mechanisms of the module docstring, one each)."""
+    host, guest = ar.typed_variables(source(HOST)), ar.typed_variables(source(GUEST))
+    vm, ic = "Microsoft.HyperV.PowerShell.VirtualMachine", "Microsoft.HyperV.PowerShell.VMIntegrationComponent"
+    assert host["resolve-vmname:allvms"] == "System.Array of " + vm  # @(Hyper-V\Get-VM)
+    assert host["resolve-vmname:vm"] == vm  # foreach over it
+    assert host["resolve-vmname:record"] == "System.Management.Automation.ErrorRecord"  # -ErrorVariable
+    assert host["get-vmintegrationstatus:vm"] == vm  # declared $resolved.vms -> foreach -> -Vm $vm
+    assert host["get-icguid:integrationservice"] == ic  # $_ of Where-Object, $ic of foreach: call sites agree
+    assert host["set-oneintegrationservice:fresh"] == "System.Array of " + ic
+    assert host["get-hvsocketentry:key"] == "Microsoft.Win32.RegistryKey"  # Get-ChildItem of a registry path
+    assert host["get-errorrecorddata:errorrecord"] == "System.Management.Automation.ErrorRecord"  # $_ in catch
+    assert guest["get-servicestate:service"] == "System.ServiceProcess.ServiceController"
+    assert guest["get-servicestate:wmi"] == "Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_Service"
+    assert guest["get-timeproviderstate:key"] == "Microsoft.Win32.RegistryKey"  # Get-Item
+    assert guest["assert-timeproviderwritable:key"] == "Microsoft.Win32.RegistryKey"  # [Registry]::...OpenSubKey()
+
+
+def test_every_declaration_matches_the_shipped_code() -> None:
+    stale = ar.unused_declarations([source(name) for name in SHIPPED])
+    assert not stale, "types.yml declarations no expression matches any more: %s" % stale
+
+
+# --- (ii) seeded defects: each reported on exactly its line -------------------------------------------
+
+SEEDS = [
+    # (library, rule, anchor, replacement, words the problem must contain)
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "Enable-VMIntegrationService -VMIntegrationService $Item.ic }",
+        "Enable-VMIntegrationService -VMIntegrationService $Item.ic -Name 'x' }",
+        "no parameter set of Enable-VMIntegrationService takes -VMIntegrationService -Name",
+    ),
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "Get-ChildItem -LiteralPath $GuestCommunicationServices",
+        "Get-ChildItem -Literal $GuestCommunicationServices",
+        "-Literal abbreviates -LiteralPath",
+    ),
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "ConvertFrom-Json -InputObject $RequestJson",
+        "ConvertFrom-Json -InputObject $RequestJson -AsHashtable",
+        "exists only in PowerShell 6.0+",
+    ),
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "Test-Path -LiteralPath $GuestCommunicationServices",
+        "Test-Paht -LiteralPath $GuestCommunicationServices",
+        "Test-Paht is not in cmdlets.yml",
+    ),
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "Hyper-V\\Get-VM -ErrorAction",
+        "VMware.VimAutomation.Core\\Get-VM -ErrorAction",
+        "Get-VM is in module Hyper-V",
+    ),
+    (
+        GUEST,
+        ar.CMDLET_RULE,
+        "Restart-Service -Name 'W32Time' -Force",
+        "Restart-Service -Force",
+        "no parameter set of Restart-Service takes -Force",
+    ),
+    (
+        GUEST,
+        ar.CMDLET_RULE,
+        "Get-Service -Name $Name -ErrorAction SilentlyContinue",
+        "Get-Service -Name $Name -ErrorAct SilentlyContinue",
+        "-ErrorAct abbreviates -ErrorAction",
+    ),
+    (
+        HOST,
+        ar.CMDLET_RULE,
+        "Get-ErrorRecordData -ErrorRecord $_ -VmName $VmName",
+        "Get-ErrorRecordData -ErrorRecord $_ -VmNam $VmName",
+        "-VmNam abbreviates -VmName of Get-ErrorRecordData",
+    ),
+    (
+        HOST,
+        ar.MEMBER_RULE,
+        "ConvertTo-EnumName $Vm.Heartbeat",
+        "ConvertTo-EnumName $Vm.Heartbeats",
+        "VirtualMachine has no member Heartbeats",
+    ),
+    (
+        HOST,
+        ar.MEMBER_RULE,
+        "$fresh[0].Enabled",
+        "$fresh[0].Enable",
+        "VMIntegrationComponent has no member Enable",
+    ),
+    (
+        HOST,
+        ar.MEMBER_RULE,
+        "$key.PSChildName.Trim",
+        "$key.PSChildNam.Trim",
+        "RegistryKey has no member PSChildNam",
+    ),
+    (
+        GUEST,
+        ar.MEMBER_RULE,
+        "[string]$system.Manufacturer",
+        "[string]$system.Manufactur",
+        "Win32_ComputerSystem has no member Manufactur",
+    ),
+    (
+        GUEST,
+        ar.MEMBER_RULE,
+        "display_name = $service.DisplayName",
+        "display_name = $service.Description",
+        "ServiceController.Description exists only in PowerShell 6.0+",
+    ),
+    (
+        GUEST,
+        ar.MEMBER_RULE,
+        "if ($found.Count -eq 0)",
+        "if ($service.Count -eq 0)",
+        ".Count throws under Set-StrictMode",
+    ),
+    (
+        GUEST,
+        ar.MEMBER_RULE,
+        "$key.GetValueKind('Enabled').ToString()",
+        "$key.GetValueKnd('Enabled').ToString()",
+        "RegistryKey has no member GetValueKnd()",
+    ),
+    (
+        HOST,
+        ar.ENUM_RULE,
+        "state                        = $Vm.State.ToString()",
+        "state                        = $Vm.State",
+        "hashtable entry $Vm.State is a raw enum",
+    ),
+    (
+        HOST,
+        ar.ENUM_RULE,
+        "id                           = $Vm.Id.ToString()\n        state                        = $Vm.State",
+        "id                           = $Vm.Id  # seeded\n        state                        = $Vm.State",
+        "raw guid (System.Guid)",
+    ),
+    (
+        HOST,
+        ar.ENUM_RULE,
+        "$entry.primary_status = ConvertTo-EnumName $Item.ic.PrimaryOperationalStatus",
+        "$entry.primary_status = $Item.ic.PrimaryOperationalStatus",
+        "raw nullable-enum",
+    ),
+    (
+        HOST,
+        ar.ENUM_RULE,
+        "heartbeat                    = ConvertTo-EnumName $Vm.Heartbeat",
+        "heartbeat                    = $Vm.Heartbeat.ToString()",
+        ".ToString() throws when it is $null",
+    ),
+    (
+        GUEST,
+        ar.ENUM_RULE,
+        "status       = $service.Status.ToString()",
+        "status       = $service.Status",
+        "raw enum (System.ServiceProcess.ServiceControllerStatus)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "rule", "old", "new", "words"), SEEDS, ids=["%s-%s" % (s[1], s[3].split()[-1][:24]) for s in SEEDS]
+)
+def test_a_seeded_defect_is_reported_on_its_line(name: str, rule: str, old: str, new: str, words: str) -> None:
+    text = seed(source(name), old, new)
+    found = [v for v in RULES[rule](text) if v.rule == rule]
+    expected = line_of(text, new.splitlines()[0])
+    assert rule_lines(found, rule) == {expected}, "\n" + report(name, found)
+    assert any(words in v.problem for v in found), "\n" + report(name, found)
+
+
+# --- snippets: what the rules accept and refuse -------------------------------------------------------
+
+
+def cmdlet_problems(text: str) -> list[str]:
+    return [v.problem for v in ar.check_cmdlets(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Get-Service -Name 'vmicheartbeat' -ErrorAction SilentlyContinue -ErrorVariable e",
+        "Get-Service -Name 'x' -ea 0 -ev e",  # common parameter aliases
+        "Hyper-V\\Get-VM -Name 'a' -ErrorAction Stop",
+        "Hyper-V\\Get-VM -VMName 'a'",  # an alias of -Name
+        "$vm | Hyper-V\\Get-VMIntegrationService",  # -VM (required) from the pipeline
+        "Hyper-V\\Get-VMIntegrationService -VMName 'a' 'Heartbeat'",  # -Name by position 1
+        "Remove-Item -Recurse 'x'",  # a switch does not take the next argument: 'x' is -Path by position
+        "Remove-Item -Recurse:$true -LiteralPath 'x'",
+        "Where-Object { $_ } | ForEach-Object { $_ }",
+        "Set-StrictMode -Off",
+    ],
+)
+def test_cmdlet_calls_accepted(text: str) -> None:
+    assert cmdlet_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Hyper-V\\Get-VMIntegrationService", "no parameter set of Get-VMIntegrationService takes"),  # nothing bound
+        ("Hyper-V\\Get-VM -Name 'a' -Id 'b'", "no parameter set of Get-VM takes -Name -Id"),
+        ("Get-Service -Nam 'x'", "-Nam abbreviates -Name"),
+        ("Get-Service -Name 'x' -Frobnicate", "Get-Service has no parameter -Frobnicate"),
+        ("Get-Service -Name 'x' -ProgressAction SilentlyContinue", "exists only in PowerShell 7.4+"),
+        ("$x | ForEach-Object -Parallel { $_ }", "exists only in PowerShell 7.0+"),
+        ("ForEach-Object -Process { $_ }", "tree-sitter cannot parse"),  # the grammar's foreach keyword
+        ("Get-Service @options", "splatted parameters cannot be checked"),
+        ("gsv -Name 'x'", "gsv is not in cmdlets.yml"),
+        ("Set-StrictMode -Version 3 -Off", "no parameter set of Set-StrictMode"),
+        ("function F { param ($A) }\nF -A 1 -B 2", "F (defined here) has no parameter -B"),
+        ("function F { param ($A) }\nF 1 2", "2 positional argument(s) would go to $args"),
+    ],
+)
+def test_cmdlet_calls_refused(text: str, words: str) -> None:
+    problems = cmdlet_problems(text)
+    assert any(words in p for p in problems), problems
+
+
+def member_problems(text: str) -> list[str]:
+    return [v.problem for v in ar.check_members(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$vms = @(Hyper-V\\Get-VM); $vms.Count; $vms.Name",  # array members, member-access enumeration
+        "$vm = Hyper-V\\Get-VM | Select-Object -First 1; $vm.State.ToString(); $vm.PSObject.Properties",
+        "$s = Get-Service -Name x; if ($s.PSObject.Properties['StartType']) { $s.StartType.ToString() }",
+        "$h = @{}; $h.anything.goes",  # open: keys are data
+        "$r = ConvertFrom-Json -InputObject '{}'; $r.whatever",
+        "[guid]::TryParse('x', [ref]$g); [guid]::Empty.ToString(); [string]::IsNullOrEmpty('')",
+        "$id = [guid]::NewGuid(); $id.ToString().ToUpperInvariant()",
+        "Hyper-V\\Get-VM | Where-Object { $_.Heartbeat -eq 'OkApplicationsHealthy' }",
+        "try { 1 } catch { $_.Exception.InnerException.Message; $_.CategoryInfo.Category }",
+    ],
+)
+def test_member_reads_accepted(text: str) -> None:
+    assert member_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("$vm = Hyper-V\\Get-VM; $vm.Count", ".Count throws under Set-StrictMode"),  # one VM is not an array
+        ("Hyper-V\\Get-VM | ForEach-Object { $_.IntegrationServiceState }", "has no member IntegrationServiceState"),
+        ("foreach ($vm in @(Hyper-V\\Get-VM)) { $vm.Id.Major }", "System.Guid has no member Major"),
+        ("[guid]::TryParseGuid('x')", "[System.Guid] has no member TryParseGuid()"),
+        ("$v = Hyper-V\\Get-VM; $v.Name()", "Name is not a method"),
+        ("try { 1 } catch { $_.ErrorMessage }", "ErrorRecord has no member ErrorMessage"),
+        ("$s = Get-Service -Name x; $s.BinaryPathName", "exists only in PowerShell 6.0+"),
+    ],
+)
+def test_member_reads_refused(text: str, words: str) -> None:
+    problems = member_problems(text)
+    assert any(words in p for p in problems), problems
+
+
+def enum_problems(text: str) -> list[str]:
+    return [v.problem for v in ar.check_enum_text(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$vm = Hyper-V\\Get-VM -Name a; @{ state = $vm.State.ToString(); id = [string]$vm.Id }",
+        "$vm = Hyper-V\\Get-VM -Name a; @{ heartbeat = ConvertTo-EnumName $vm.Heartbeat }",
+        "function C {\n    param ($V)\n    if ($null -eq $V) { return $null }\n    return $V.ToString()\n}\n"
+        "$vm = Hyper-V\\Get-VM -Name a; C $vm.Heartbeat",
+        "$vm = Hyper-V\\Get-VM -Name a; if ($vm.Heartbeat) { $vm.Heartbeat.ToString() }",  # guarded
+        "$vm = Hyper-V\\Get-VM -Name a; @{ version = $vm.IntegrationServicesVersion.ToString(); name = $vm.Name }",
+    ],
+)
+def test_answer_values_accepted(text: str) -> None:
+    assert enum_problems(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("$vm = Hyper-V\\Get-VM -Name a; @{ version = $vm.IntegrationServicesVersion }", "raw version"),
+        ("$vm = Hyper-V\\Get-VM -Name a; return $vm.Id", "return value $vm.Id is a raw guid"),
+        ("$vm = Hyper-V\\Get-VM -Name a; @{ s = if ($x) { $vm.State } else { $null } }", "raw enum"),
+        ("$vm = Hyper-V\\Get-VM -Name a; $e = @{}; $e.state = $vm.State", "value assigned to $e.state"),
+        ("$vm = Hyper-V\\Get-VM -Name a; @{ hb = [string]$vm.Heartbeat }", "gives '' for $null"),
+        ("$vm = Hyper-V\\Get-VM -Name a; $vm.Heartbeat.ToString()", ".ToString() throws when it is $null"),
+        ("$s = Get-Service -Name x; $t = $s.Status; @{ status = $t }", "raw enum"),  # through a variable
+    ],
+)
+def test_answer_values_refused(text: str, words: str) -> None:
+    problems = enum_problems(text)
+    assert any(words in p for p in problems), problems
+
+
+# --- (iii) the data: every entry names its source -------------------------------------------------------
+
+
+def _has_source(entry: dict) -> bool:
+    source = entry.get("source")
+    return isinstance(source, dict) and bool(source.get("repo")) and bool(source.get("path"))
+
+
+def test_every_cmdlet_names_its_source() -> None:
+    data = ar.load_cmdlets()
+    missing = [name for name, entry in data["cmdlets"].items() if not _has_source(entry)]
+    assert not missing
+    assert _has_source(data["common_parameters"])
+    repos = {entry["source"]["repo"] for entry in data["cmdlets"].values()}
+    assert repos <= set(data["sources"]), "every source repository has its commit under sources"
+    assert all(info.get("commit") for info in data["sources"].values())
+
+
+def test_every_type_names_its_source() -> None:
+    data = ar.load_types()
+    missing = [name for name, entry in data["types"].items() if not _has_source(entry)]
+    assert not missing
+    assert _has_source(data["intrinsic"]) and _has_source(data["accelerators"])
+    repos = {entry["source"]["repo"] for entry in data["types"].values()}
+    assert repos <= set(data["sources"]["repositories"]), "every source repository has its commit under sources"
+    assert all(info.get("commit") for info in data["sources"]["repositories"].values())
+    assert all(d.get("why") and d.get("function") and d.get("type") for d in data["declarations"])
+
+
+def test_cmdlet_data_is_consistent() -> None:
+    """Sets name only documented parameters; since marks versions after 5.1; every member has a kind."""
+    for name, entry in ar.load_cmdlets()["cmdlets"].items():
+        assert entry["parameter_sets"], name
+        for set_name, info in entry["parameter_sets"].items():
+            unknown = set(info["parameters"]) - set(entry["parameters"])
+            assert not unknown, "%s %s: %s" % (name, set_name, unknown)
+        for param, attrs in entry["parameters"].items():
+            if "since" in attrs:
+                assert isinstance(attrs["since"], str) and float(attrs["since"]) >= 6, (name, param)
+    kinds = {"enum", "nullable-enum", "guid", "version", "string", "bool", "int", "object", "collection", "method"}
+    for name, entry in ar.load_types()["types"].items():
+        for member, attrs in {**entry.get("members", {}), **entry.get("static", {})}.items():
+            assert attrs.get("kind") in kinds, (name, member)
+
+
+def test_hyperv_types_say_what_hyperv_facts_say() -> None:
+    """hyperv-facts.md sections 1 and 8, as types.yml has them from the HyperVDsc stubs."""
+    types = ar.load_types()["types"]
+    vm = types["Microsoft.HyperV.PowerShell.VirtualMachine"]["members"]
+    ic = types["Microsoft.HyperV.PowerShell.VMIntegrationComponent"]["members"]
+    assert vm["Heartbeat"] == {"kind": "nullable-enum", "type": "Microsoft.HyperV.PowerShell.VMHeartbeatStatus"}
+    assert vm["IntegrationServicesVersion"]["kind"] == "version"
+    assert vm["IntegrationServicesState"]["kind"] == "string"
+    assert vm["State"]["kind"] == "enum" and vm["Id"]["kind"] == "guid"
+    assert ic["Id"]["kind"] == "string" and ic["Enabled"]["kind"] == "bool"
+    assert ic["PrimaryOperationalStatus"]["kind"] == "nullable-enum"
+    status = types["Microsoft.HyperV.PowerShell.VMIntegrationComponentOperationalStatus"]["values"]
+    assert status["Ok"] == 2 and status["Disabled"] == 32896
