@@ -3,6 +3,7 @@ for real against an in-process lab (tests/support/lab_actions.py), no ansible-pl
 
 from __future__ import annotations
 
+import base64
 import copy
 
 from support.lab_actions import LAB, run_action
@@ -93,3 +94,14 @@ def test_a_service_asked_for_twice_is_refused_before_anything_is_sent() -> None:
         "Nothing was changed."
     )
     assert connection.requests == []
+
+
+def test_a_large_answer_is_read_whole() -> None:
+    # 1500 VMs answer more JSON than the 2,097,152 characters PowerShell 3.0/4.0's serializer allowed;
+    # 5.1 allows Int32.MaxValue (docs/dev/powershell-facts.md, "JSON size"). The controller reads it whole.
+    spec = {"host": {"name": "hv01"}, "vms": [{"name": "vm-%04d-%s" % (i, "x" * 40)} for i in range(1500)]}
+    result, connection = run_action(vm_integration_service_info.ActionModule, {}, "hv01", lab_spec=spec)
+    assert "failed" not in result, result.get("msg")
+    assert len(result["vms"]) == 1500 and all(len(vm["integration_services"]) == 6 for vm in result["vms"])
+    payload = connection.results[0].stdout.decode().split("\r\n")[1]
+    assert len(base64.b64decode(payload).decode("utf-8")) > 2_097_152
