@@ -289,8 +289,10 @@ def error_differences(expected: dict[str, Any], actual: Any) -> list[str]:
     return problems
 
 
-def portable_differences(expected: Any, model: Any = PORTABLE_STATE, where: str = "state_after") -> list[str]:
-    """state_after keys that the Pester runner's stub state does not model."""
+def portable_differences(expected: Any, model: Any = None, where: str = "state_after") -> list[str]:
+    """state_after keys that the Pester runner's stub state (PORTABLE_STATE by default) does not model."""
+    if model is None and where == "state_after":
+        model = PORTABLE_STATE
     if model is None or not isinstance(expected, dict):
         return []
     found = []
