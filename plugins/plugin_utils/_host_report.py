@@ -31,9 +31,11 @@ def vm_resolution_problem(host: str, result: dict[str, t.Any]) -> str | None:
     ambiguous = result.get("ambiguous") or {}
     if missing:
         parts.append("no VM named %s on Hyper-V host %s" % (quoted(missing), host))
-        listing = [(e or {}).get("message") for e in result.get("vm_list_errors") or []]
-        if listing:
-            parts[-1] += " (listing its VMs reported: %s)" % "; ".join(str(m) for m in listing)
+        errors = result.get("vm_list_errors") or []
+        if errors:
+            parts[-1] += " (listing its VMs reported: %s)" % "; ".join(str((e or {}).get("message")) for e in errors)
+            if any((e or {}).get("category") == "PermissionDenied" for e in errors):
+                parts[-1] += _PERMISSION_HINT
     for name, ids in ambiguous.items():
         parts.append(
             "%r names %d VMs on Hyper-V host %s (ids %s); rename one of them" % (name, len(ids), host, ", ".join(ids))

@@ -162,6 +162,10 @@ def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], 
     try:
         res = action._low_level_execute_command(command, in_data=stdin, sudoable=False)
     except Exception as exc:  # the connection plugin raises many types; all mean "no reliable answer"
+        # winrm reports a failed stdin send with the stdout it got: the bootstrap's refusal may be in it.
+        unsupported = _UNSUPPORTED.search(str(exc))
+        if unsupported:
+            raise UnsupportedHostError(unsupported_message(unsupported.group(1), unsupported.group(2))) from exc
         raise PowerShellCallError("the connection failed during the call: %s" % exc) from exc
     response = parse_output(res.get("stdout", ""), res.get("stderr", ""), res.get("rc", -1), request["nonce"])
     return result_of(response)

@@ -12,11 +12,13 @@ function Get-ServiceState {
         throw [System.ArgumentException]::new("service name '$Name' contains wildcard characters")
     }
     $lookupErrors = $null
-    $found = @(Get-Service -Name $Name -ErrorAction SilentlyContinue -ErrorVariable lookupErrors)
+    # Get-Service -Name also matches a display name (ServiceController tries the name as a display name
+    # first): keep only the service whose service name it is.
+    $found = @(Get-Service -Name $Name -ErrorAction SilentlyContinue -ErrorVariable lookupErrors | Where-Object { $_.ServiceName -eq $Name })
     foreach ($record in @($lookupErrors)) {
-        # Not found is an answer ($null). PowerShell 6.0 to 7.5 also write CouldNotGetServiceInfo when
-        # they cannot read a service's extra properties, and still return the service: not an error
-        # here. Anything else (access denied, ...) is.
+        # Not found is an answer ($null); Windows PowerShell 5.1 also says not found for a service the
+        # account may not open. PowerShell 6.0 to 7.5 write CouldNotGetServiceInfo when they cannot read
+        # a service's extra properties, and still return it: not an error here. Anything else is.
         $id = [string]$record.FullyQualifiedErrorId
         if ($id -notlike 'NoServiceFoundForGivenName,*' -and $id -notlike 'CouldNotGetServiceInfo,*') { throw $record }
     }

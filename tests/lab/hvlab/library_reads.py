@@ -15,6 +15,13 @@ path: ``foreach ($change in @($Request.params.changes))`` makes ``$change`` = pa
 ``$wishes = @($Request.params.services)`` makes ``$wishes`` = params.services; an argument
 ``-Wish $wish`` to a library function binds that function's ``$Wish``. Every member chain rooted at
 such a variable is a read of the path it spells, up to the first method call.
+
+It fails closed: a request value used in a form this derivation does not follow (piped into a
+command, whose ``$_`` it cannot see; splatted; passed to a library function positionally or by a name
+that is not the parameter's; indexed with a string; ``.ForEach()``/``.Where()``; a ``switch`` over it;
+a variable bound to two request paths) is an ``untracked_use``. The lab refuses a library with any,
+rather than accept requests a real host would refuse, and tests/unit checks the shipped library has
+none.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class _Walker:
         self.root = root
         self.functions = pstree.functions(root)
         self.reads: list[Read] = []
+        self.untracked: list[tuple[int, str]] = []
         self._seen: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
 
     def run(self, operation: str | None) -> list[Read]:
@@ -101,7 +109,7 @@ class _Walker:
                 if variables and iterable:
                     path = self.path_of(iterable[0], bindings)
                     if path is not None:
-                        bindings[pstree.variable_name(variables[0]) or ""] = (*path, ELEMENT)
+                        self.bind(bindings, pstree.variable_name(variables[0]) or "", (*path, ELEMENT), node)
             elif node.type == "assignment_expression":
                 left = (
                     pstree.strip(node.named_children[0].named_children[0])
@@ -125,20 +133,52 @@ class _Walker:
                     continue
                 path = self.path_of(right, bindings)
                 if path is not None:
-                    bindings[target] = path
+                    self.bind(bindings, target, path, node)
         for node in nodes:
             if node.type == "command":
                 self.visit_command(pstree.command(node), bindings, name)
+            self.check_untracked(node, bindings)
         for found in pstree.outermost_chains(scope):
             if not self._in_scope(found.node, scope, top_level) or found.base not in bindings:
                 continue
             self.record_chain(found, bindings, name)
 
+    def bind(self, bindings: dict[str, tuple[str, ...]], target: str, path: tuple[str, ...], node: Any) -> None:
+        if target in bindings and bindings[target] != path:
+            self.untrack(
+                node,
+                "$%s is bound to two request paths (%s and %s)" % (target, _dotted(bindings[target]), _dotted(path)),
+            )
+        bindings[target] = path
+
+    def untrack(self, node: Any, why: str) -> None:
+        self.untracked.append((pstree.line(node), why))
+
+    def check_untracked(self, node: Any, bindings: dict[str, tuple[str, ...]]) -> None:
+        """Forms a request value can take that the derivation does not follow."""
+        if node.type == "pipeline_chain":
+            parts = list(node.named_children)
+            if len(parts) > 1 and self.path_of(parts[0], bindings) is not None:
+                self.untrack(node, "a request value is piped into a command: %s" % pstree.text(node)[:60])
+        elif node.type == "variable" and pstree.text(node).startswith("@"):
+            if (pstree.variable_name(node) or "") in bindings:
+                self.untrack(node, "a request value is splatted: %s" % pstree.text(node))
+        elif node.type == "switch_statement":
+            conditions = [c for c in node.named_children if c.type == "switch_condition"]
+            if any(self.path_of(c.named_children[-1], bindings) is not None for c in conditions if c.named_children):
+                self.untrack(node, "a switch over a request value")
+
     def record_chain(self, found: pstree.Chain, bindings: dict[str, tuple[str, ...]], function: str) -> None:
         path = list(bindings[found.base])
         steps = found.steps
         for index, step in enumerate(steps):
+            if step in ("foreach()", "where()"):
+                self.untrack(found.node, "%s on a request value: %s" % (step, pstree.text(found.node)[:60]))
+                break
             if step.endswith("()"):
+                break
+            if step.startswith("['") and not (index >= 2 and steps[index - 2 : index] == ["psobject", "properties"]):
+                self.untrack(found.node, "a request value indexed with a string: %s" % pstree.text(found.node)[:60])
                 break
             if step == "psobject":
                 # X.PSObject.Properties['key']: the guarded way to ask for a key.
@@ -160,12 +200,18 @@ class _Walker:
         if callee not in self.functions:
             return
         passed = {}
+        known = set(pstree.function_parameters(self.functions[callee]))
         for parameter, argument in cmd.elements:
-            if parameter is None or argument is None:
+            if argument is None:
                 continue
             path = self.path_of(argument, bindings)
-            if path is not None:
-                passed[parameter.lstrip("-")] = path
+            if path is None:
+                continue
+            if parameter is None or parameter.lstrip("-") not in known:
+                how = "positionally" if parameter is None else "as %s, not a parameter's full name" % parameter
+                self.untrack(cmd.node, "a request value is passed to %s %s" % (cmd.name, how))
+                continue
+            passed[parameter.lstrip("-")] = path
         if passed:
             self.visit_function(callee, passed)
 
@@ -181,6 +227,18 @@ def request_reads(library: str, operation: str | None = None) -> tuple[Read, ...
     reads = _Walker(pstree.parse(library)).run(operation)
     unique = {(r.path, r.guarded, r.function): r for r in reads}
     return tuple(sorted(unique.values(), key=lambda r: (r.path, r.guarded, r.function)))
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path).replace(".[]", "[]") or "the request"
+
+
+@functools.lru_cache(maxsize=16)
+def untracked_uses(library: str) -> tuple[tuple[int, str], ...]:
+    """(line, what) for each use of a request value this module cannot follow (see the docstring)."""
+    walker = _Walker(pstree.parse(library))
+    walker.run(None)
+    return tuple(sorted(set(walker.untracked)))
 
 
 def unguarded_paths(library: str, operation: str | None = None) -> set[tuple[str, ...]]:

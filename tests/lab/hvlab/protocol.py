@@ -232,6 +232,13 @@ class Dispatcher:
     def _check_library_fits(self, call: LibraryCall) -> None:
         """The library body must be the one for this endpoint (host library to the host, guest library
         to a guest): its own operation table is read from the text that arrived."""
+        untracked = library_reads.untracked_uses(call.library)
+        if untracked:
+            # Fail closed: the lab cannot tell which request keys such a library reads.
+            raise NotRecognised(
+                "the library uses request values in forms the lab cannot follow (hvlab/library_reads.py): "
+                + "; ".join("line %d: %s" % item for item in untracked[:5])
+            )
         defined = pstree.operation_table(pstree.parse(call.library))
         foreign = sorted(set(defined) - set(self.operations))
         if foreign or not defined:

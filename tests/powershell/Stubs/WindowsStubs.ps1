@@ -35,7 +35,7 @@ function Get-StubServiceModel {
 
 function ConvertTo-StubService {
     param ($Model)
-    [pscustomobject]@{ Name = $Model.Name; DisplayName = $Model.DisplayName; Status = $Model.Status; StartType = $Model.StartMode }
+    [pscustomobject]@{ Name = $Model.Name; ServiceName = $Model.Name; DisplayName = $Model.DisplayName; Status = $Model.Status; StartType = $Model.StartMode }
 }
 
 function Get-Service {

@@ -343,3 +343,56 @@ def test_seeded_read_that_disagrees_with_the_schema_is_caught(monkeypatch: pytes
     monkeypatch.setattr(_powershell, "library_text", lambda _body: seeded)
     with pytest.raises(AssertionError, match=r"reads params.changes\[\].wanted, which no operation's schema has"):
         test_the_library_reads_only_keys_of_the_schema_and_optional_ones_through_the_helper()
+
+
+def test_the_shipped_library_uses_request_values_only_in_forms_the_lab_follows() -> None:
+    for body in (_powershell.HOST_LIBRARY, _powershell.WINDOWS_GUEST_LIBRARY):
+        assert library_reads.untracked_uses(_powershell.library_text(body)) == (), body
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        # Each would hide reads from the derivation, so the lab would accept what a host refuses.
+        (
+            "foreach ($change in @($Request.params.changes)) {",
+            "foreach ($change in @($Request.params.changes | ForEach-Object { $_ })) {",
+            "piped into a command",
+        ),
+        (
+            "Resolve-VmName -Names @($Request.params.vm_names)",
+            "Resolve-VmName @($Request.params.vm_names)",
+            "positionally",
+        ),
+        (
+            "Resolve-VmName -Names @($Request.params.vm_names)",
+            "Resolve-VmName -Na @($Request.params.vm_names)",
+            "full name",
+        ),
+        (
+            "$checkMode = [bool]$Request.check_mode",
+            "$checkMode = [bool]$Request['check_mode']",
+            "indexed with a string",
+        ),
+        (
+            "$checkMode = [bool]$Request.check_mode",
+            # (.ForEach( does not even parse with tree-sitter-powershell: the parse test refuses it.)
+            "$checkMode = [bool]$Request.params.changes.Where({ $_.x })",
+            "where() on a request value",
+        ),
+        (
+            "$checkMode = [bool]$Request.check_mode",
+            "$p = $Request.params; $checkMode = [bool]$Request.check_mode; $p = $Request.params.changes",
+            "bound to two request paths",
+        ),
+    ],
+)
+def test_seeded_untracked_use_is_reported_and_the_lab_refuses_the_library(old: str, new: str, why: str) -> None:
+    seeded = _seeded_host_library(old, new)
+    found = library_reads.untracked_uses(seeded)
+    assert found and any(why in text for _line, text in found), found
+    lab = Lab(labfile.parse(LAB), "lab-admin", "secret", linux_guest=None)
+    request = _powershell.build_request("vm_integration_service_info", {"vm_names": None}, False)
+    words = _powershell.build_command(ShellModule()).split()
+    answer = lab.endpoints["hv01"].backend.run(words[0], words[1:], _powershell.build_stdin(seeded, request))
+    assert answer.exit_code == 1 and b"forms the lab cannot follow" in answer.stderr
