@@ -13,27 +13,9 @@ import re
 import pytest
 from hvlab import pstree
 from pscheck import structure_rules as sr
+from pscheck.shipped import BOOTSTRAP, GUEST, HOST, SHIPPED, line_of, locate, seed, source
 
-from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import library_text, read_text
-
-HOST, GUEST, BOOTSTRAP = "hyperv_host.ps1", "windows_guest.ps1", "bootstrap.ps1"
-
-
-def source(name: str) -> str:
-    return read_text(name) if name == BOOTSTRAP else library_text(name)
-
-
-def locate(name: str, line: int) -> str:
-    """An assembled library line as file:line of the part it comes from (library_text joins with '\\n')."""
-    if name == BOOTSTRAP:
-        return "%s:%d" % (name, line)
-    start = 1
-    for part in ("_prelude.ps1", name, "_dispatch.ps1"):
-        count = read_text(part).count("\n") + 1
-        if line < start + count:
-            return "%s:%d" % (part, line - start + 1)
-        start += count
-    return "%s:?%d" % (name, line)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import read_text
 
 
 def report(name: str, violations: list[sr.Violation]) -> str:
@@ -46,17 +28,6 @@ def report(name: str, violations: list[sr.Violation]) -> str:
         "%s: [%s] %s: %s" % (locate(name, v.line), v.rule, v.text, re.sub(r"\bline (\d+)", cite, v.message))
         for v in violations
     )
-
-
-def seed(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, "seed anchor not found exactly once (update this seed to the library): %r" % old
-    return text.replace(old, new)
-
-
-def line_of(text: str, needle: str) -> int:
-    lines = [number for number, content in enumerate(text.splitlines(), 1) if needle in content]
-    assert len(lines) == 1, "needle %r on lines %s" % (needle, lines)
-    return lines[0]
 
 
 def lines(violations: list[sr.Violation], rule: str) -> set[int]:
@@ -85,8 +56,6 @@ function Get-ErrorRecordData {
 
 # ----------------------------------------------------------------------------------------------------------
 # Every rule on the shipped code
-
-SHIPPED = [HOST, GUEST, BOOTSTRAP]
 
 
 @pytest.mark.parametrize("rule", sorted(sr.RULES))
