@@ -17,6 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LAB = REPO / "tests" / "lab" / "lab"
 BIN = Path(sys.executable).parent
+if str(LAB.parent) not in sys.path:
+    sys.path.insert(0, str(LAB.parent))
+from hvlab import cli as lab_cli  # noqa: E402  (the lab's own reader of its control endpoint)
 
 
 def collections_path() -> str:
@@ -54,7 +57,8 @@ class Lab:
         return self
 
     def state(self) -> dict:
-        return json.loads(self._lab("state"))
+        """What `lab state` prints, read over the control endpoint without a process per read."""
+        return lab_cli.read_state(self.dir)
 
     def down(self) -> None:
         self._lab("down")

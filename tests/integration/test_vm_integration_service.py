@@ -51,8 +51,9 @@ def enabled(state: dict, vm: str, key: str) -> bool:
 def test_one_task_one_command_any_number_of_vms(tmp_path: Path, start_lab, language: str, count: int) -> None:
     names = ["vm%03d" % i for i in range(count)]
     lab: Lab = start_lab(labfile(names, language))
-    before = lab.state()["counters"]
-    assert not any(enabled(lab.state(), n, GSI) for n in names)
+    start = lab.state()
+    before = start["counters"]
+    assert not any(enabled(start, n, GSI) for n in names)
 
     # Check mode first: reports the change, writes nothing.
     check = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})], check=True, name="check")

@@ -140,15 +140,27 @@ def cmd_up(labfile: str, directory: Path) -> int:
     return 0
 
 
-def cmd_state(directory: Path) -> int:
+class LabNotRunning(Exception):
+    """No lab runs in that directory, or its control endpoint does not answer."""
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """The running lab's state, read over its control endpoint (what `lab state` prints), in-process:
+    tests read it often, and a process per read costs far more than the read."""
     info = _read_info(directory)
     if info is None or _our_pid(directory) is None:
-        print(f"lab state: no lab running in {directory}", file=sys.stderr)
-        return 1
+        raise LabNotRunning(f"no lab running in {directory}")
     try:
-        state = _control(info, "GET", "/lab/state")
+        return _control(info, "GET", "/lab/state")
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"lab state: cannot reach the lab's control endpoint: {exc}", file=sys.stderr)
+        raise LabNotRunning(f"cannot reach the lab's control endpoint: {exc}") from exc
+
+
+def cmd_state(directory: Path) -> int:
+    try:
+        state = read_state(directory)
+    except LabNotRunning as exc:
+        print(f"lab state: {exc}", file=sys.stderr)
         return 1
     json.dump(state, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
