@@ -198,10 +198,6 @@ def module_boot_sources(root: str, names: t.Sequence[str]) -> dict[str, list[str
     return found
 
 
-def modules_loaded_at_boot(root: str, names: t.Sequence[str]) -> dict[str, bool]:
-    return {name: bool(paths) for name, paths in module_boot_sources(root, names).items()}
-
-
 def builtin_modules(root: str, release: str) -> set[str]:
     """Modules built into the running kernel (modules.builtin, as kmod reads it)."""
     for folder in ("/lib/modules", "/usr/lib/modules"):

@@ -103,6 +103,8 @@ def build_command(shell: t.Any) -> str:
 
 # The bootstrap's one line when the library cannot run there (protocol doc section 6).
 _UNSUPPORTED = re.compile(r"^HYPERV_INTEGRATION_UNSUPPORTED (language_mode|powershell_version)=(\S*)\s*$", re.M)
+# ansible's winrm connection quotes stdout inline in its error when the stdin send fails.
+_UNSUPPORTED_QUOTED = re.compile(r"HYPERV_INTEGRATION_UNSUPPORTED (language_mode|powershell_version)=(\w*)")
 
 
 def unsupported_message(what: str, value: str) -> str:
@@ -163,7 +165,7 @@ def call(action: t.Any, library: str, operation: str, params: dict[str, t.Any], 
         res = action._low_level_execute_command(command, in_data=stdin, sudoable=False)
     except Exception as exc:  # the connection plugin raises many types; all mean "no reliable answer"
         # winrm reports a failed stdin send with the stdout it got: the bootstrap's refusal may be in it.
-        unsupported = _UNSUPPORTED.search(str(exc))
+        unsupported = _UNSUPPORTED_QUOTED.search(str(exc))
         if unsupported:
             raise UnsupportedHostError(unsupported_message(unsupported.group(1), unsupported.group(2))) from exc
         raise PowerShellCallError("the connection failed during the call: %s" % exc) from exc

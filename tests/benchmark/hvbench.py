@@ -33,18 +33,13 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from support.public_names import IC_KEYS  # noqa: E402
+
 LAB = REPO / "tests" / "lab" / "lab"
 ANSIBLE_CFG = REPO / "tests" / "integration" / "ansible.cfg"
 BIN = Path(sys.executable).parent
 
-IC_KEYS = (
-    "heartbeat",
-    "shutdown",
-    "time_synchronization",
-    "key_value_pair_exchange",
-    "vss",
-    "guest_service_interface",
-)
 # Hyper-V's defaults are every IC on but guest_service_interface, so this wish changes two ICs per VM
 # (time_synchronization off, guest_service_interface on) and leaves four as they are: every case does
 # the same reads, the same comparisons and the same 2 x N writes.

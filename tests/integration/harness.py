@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LAB = REPO / "tests" / "lab" / "lab"
 BIN = Path(sys.executable).parent
-if str(LAB.parent) not in sys.path:
-    sys.path.insert(0, str(LAB.parent))
+for _path in (LAB.parent, REPO / "tests"):  # the lab's reader of its state; tests/support
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 from hvlab import cli as lab_cli  # noqa: E402  (the lab's own reader of its control endpoint)
 
 

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 from harness import REPO, guest_info, run_playbook_file
+from support.public_names import IC_KEYS
 
 EXAMPLES = REPO / "examples"
-ALL_KEYS = (
-    "heartbeat",
-    "shutdown",
-    "time_synchronization",
-    "key_value_pair_exchange",
-    "vss",
-    "guest_service_interface",
-)
+ALL_KEYS = IC_KEYS
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
 

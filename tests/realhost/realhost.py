@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import BIN, PlaybookRun, ansible_env, run_playbook_file
+from support.public_names import IC_KEYS  # fixed on purpose: a drift in the catalog shows
 
 ENV = "HYPERV_INTEGRATION_REAL_INVENTORY"
 HOSTS_GROUP = "hyperv_hosts"
@@ -26,15 +27,6 @@ SKIP_REASON = (
     "host variable %s) to run these tests against it; see %s" % (ENV, HOSTS_GROUP, VMS_VAR, DOC)
 )
 
-# The collection's public IC keys (DESIGN.md): fixed here on purpose, so a drift in the catalog shows.
-IC_KEYS = (
-    "heartbeat",
-    "shutdown",
-    "time_synchronization",
-    "key_value_pair_exchange",
-    "vss",
-    "guest_service_interface",
-)
 GSI = "guest_service_interface"
 
 Enabled = dict[str, bool]  # IC key -> enabled, for one VM

@@ -47,12 +47,11 @@ class LabConnection:
         return {"rc": result.exit_code, "stdout": result.stdout.decode(), "stderr": result.stderr.decode()}
 
 
-def run_action(
-    cls: t.Any, args: dict[str, t.Any], endpoint: str, check_mode: bool = False, lab_spec: dict | None = None
-) -> tuple[dict, LabConnection]:
-    """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
-    lab = Lab(labfile.parse(lab_spec or LAB), "lab-admin", "secret", linux_guest=None)
-    connection = LabConnection(lab, endpoint)
+def run_with(
+    cls: t.Any, args: dict[str, t.Any], endpoint: str, execute: t.Callable[..., dict], check_mode: bool = False
+) -> dict:
+    """Run ``cls`` (an ActionModule class) with ``args`` for ``endpoint``; ``execute`` stands in for
+    ``_low_level_execute_command`` (a lab endpoint, or recorded answers)."""
     task = MagicMock()
     task.args = args
     task.check_mode = check_mode
@@ -64,7 +63,15 @@ def run_action(
     conn = MagicMock()
     conn._shell = ShellModule()
     action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
-    action._low_level_execute_command = connection.execute  # type: ignore[method-assign]
-    result = action.run(task_vars={"inventory_hostname": endpoint})
+    action._low_level_execute_command = execute  # type: ignore[method-assign]
+    return action.run(task_vars={"inventory_hostname": endpoint})
+
+
+def run_action(
+    cls: t.Any, args: dict[str, t.Any], endpoint: str, check_mode: bool = False, lab_spec: dict | None = None
+) -> tuple[dict, LabConnection]:
+    """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
+    lab = Lab(labfile.parse(lab_spec or LAB), "lab-admin", "secret", linux_guest=None)
+    connection = LabConnection(lab, endpoint)
     connection.lab = lab
-    return result, connection
+    return run_with(cls, args, endpoint, connection.execute, check_mode), connection

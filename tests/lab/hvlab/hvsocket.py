@@ -86,9 +86,6 @@ class ServiceRegistry:
         wanted = registry_fold(name)
         return next((key for key in self._keys if registry_fold(key) == wanted), None)
 
-    def element_name(self, key: str) -> str | None:
-        return self._keys[key]
-
     def services(self) -> dict[str, str | None]:
         """GUID (upper case, no braces) -> ElementName, in registry order; non-GUID subkeys left out."""
         result: dict[str, str | None] = {}

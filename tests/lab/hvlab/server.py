@@ -43,23 +43,11 @@ LinuxGuestFactory = Callable[[str, str, Path], GuestSide]
 AUTO: Any = object()  # Lab(linux_guest=AUTO): use hvlab.linux_guest.LinuxGuest when it imports
 
 
-def load_linux_guest() -> LinuxGuestFactory | None:
-    """hvlab.linux_guest.LinuxGuest(vm_name, vm_id, lab_dir), or None (Linux VMs stay static)
-    when that module is absent or broken: the rest of the lab keeps working."""
-    try:
-        module = importlib.import_module(f"{__package__}.linux_guest")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.linux_guest":
-            log.warning("hvlab/linux_guest.py cannot be imported (%r): Linux guests stay static", exc)
-        return None
-    except Exception as exc:  # the module is being written: a SyntaxError must not stop the lab
-        log.warning("hvlab/linux_guest.py cannot be imported (%r): Linux guests stay static", exc)
-        return None
-    factory = getattr(module, "LinuxGuest", None)
-    if not callable(factory):
-        log.warning("hvlab/linux_guest.py has no LinuxGuest class: Linux guests stay static")
-        return None
-    return factory
+def load_linux_guest() -> LinuxGuestFactory:
+    """hvlab.linux_guest.LinuxGuest(vm_name, vm_id, lab_dir). Imported when a lab needs Linux guests;
+    a broken module fails the lab loudly instead of leaving its Linux VMs silently static."""
+    module = importlib.import_module(f"{__package__}.linux_guest")
+    return module.LinuxGuest
 
 
 def inventory_name(vm: VirtualMachine, taken: set[str]) -> str:
