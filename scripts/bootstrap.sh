@@ -41,7 +41,7 @@ mkdir -p .cache/collections/ansible_collections/hyperv
 ln -sfn "$REPO" .cache/collections/ansible_collections/hyperv/integration
 
 # ansible-test downloads get-pip from a host this machine cannot reach; a stand-in that uses the
-# interpreter's own ensurepip does the same job (hyperv-facts.md section 7).
+# interpreter's own ensurepip does the same job (docs/dev/hyperv-facts.md section 6).
 GET_PIP="$HOME/.ansible/test/cache/get_pip_24_2.py"
 if [ ! -f "$GET_PIP" ]; then
   mkdir -p "$(dirname "$GET_PIP")"

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Hyper-V socket service ids: GUID checks, the Linux vsock port mapping, ids derived from names.
 
-Facts (hyperv-facts.md section 4): a Linux guest's AF_VSOCK port P reaches the host service
+Facts (docs/dev/hyperv-facts.md section 4): a Linux guest's AF_VSOCK port P reaches the host service
 ``{P as 8 hex digits}-facb-11e6-bd58-64006a7986d3`` (net/vmw_vsock/hyperv_transport.c, srv_id_template).
 """
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The integration component (IC) catalog: the one place that knows Hyper-V's names and GUIDs.
 
-Every fact here comes from shared/reference/hyperv-facts.md, which names its sources:
+Every fact here comes from docs/dev/hyperv-facts.md, which names its sources:
 - host IC GUIDs (the suffix of ``Get-VMIntegrationService`` ``Id``): hashicorp/packer-plugin-hyperv
   hyperv.go and MicrosoftDocs msvm-*componentsettingdata;
 - Windows guest service names: MicrosoftDocs Manage-Hyper-V-integration-services.md (``Get-Service vm*``);
@@ -69,7 +69,7 @@ CATALOG: tuple[IntegrationComponent, ...] = (
         linux_provider="kernel",
         localized_names={
             "de-DE": ("Zeitsynchronisierung",),
-            # Two French spellings are in use (facts file: sources conflict).
+            # Two French spellings are in use (docs/dev/hyperv-facts.md section 1: sources conflict).
             "fr-FR": ("Synchronisation date/heure", "Synchronisation de l'heure"),
             "zh-TW": ("時間同步處理",),
         },
@@ -181,13 +181,13 @@ def by_host_guid(guid: str) -> IntegrationComponent | None:
 
 
 def host_guid_from_ic_id(ic_id: str) -> str:
-    """The GUID suffix of a host IC id ``Microsoft:<VMID>\\<IC GUID>`` (facts file, section 1)."""
+    """The GUID suffix of a host IC id ``Microsoft:<VMID>\\<IC GUID>`` (docs/dev/hyperv-facts.md section 1)."""
     return ic_id.rsplit("\\", 1)[-1].strip("{}").upper()
 
 
 # --- Guest side -------------------------------------------------------------------------------------
 
-# Windows guest services that are not one of the six host ICs (hyperv-facts.md section 2).
+# Windows guest services that are not one of the six host ICs (docs/dev/hyperv-facts.md section 2).
 WINDOWS_GUEST_ONLY_SERVICES: dict[str, str] = {
     "powershell_direct": "vmicvmsession",  # "VM Session Service", stopped until used
     "remote_desktop_virtualization": "vmicrdv",
@@ -213,7 +213,7 @@ def resolve_guest_key(name: object, windows: bool) -> str:
 
 @dataclass(frozen=True)
 class LinuxDaemon:
-    """The user-space half of a Linux IC, as distributions package it (hyperv-facts.md section 3).
+    """The user-space half of a Linux IC, as distributions package it (docs/dev/hyperv-facts.md section 3).
 
     Unit names are candidates, tried in order at run time; the first one systemd knows is the one.
     """
@@ -277,6 +277,6 @@ def daemon_packages(family: str) -> list[str]:
 
 
 # Linux 6.10 removed the in-kernel fcopy driver (commit ec314f61e4fc): the fcopy device is then served by
-# uio_hv_generic, which binds nothing until told the class GUID through new_id (hyperv-facts.md section 3).
+# uio_hv_generic, which binds nothing until told the class GUID through new_id (docs/dev/hyperv-facts.md section 3).
 FCOPY_UIO_KERNEL = (6, 10)
 UIO_DRIVER = "uio_hv_generic"

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a Linux guest sees of Hyper-V integration services, and how to change its half of them.
 
-Facts (hyperv-facts.md section 3): a VMBus device with an IC's class GUID exists only while the host
+Facts (docs/dev/hyperv-facts.md section 3): a VMBus device with an IC's class GUID exists only while the host
 offers that IC; heartbeat, shutdown and time synchronization live in the kernel driver hv_utils; KVP,
 VSS and fcopy also need a user-space daemon whose unit name differs by distribution, and several of
 those units are static (started by udev when the device appears). Everything here is detected at
@@ -280,7 +280,8 @@ def probe(root: str, run: Runner, release: str) -> GuestProbe:
         os_family=os_family(root),
         modules=modules,
         ptp_hyperv=os.path.exists(_path(root, "/dev/ptp_hyperv")),
-        # hv_sock (Hyper-V sockets) must be loaded now and at boot for AF_VSOCK over VMBus (facts section 3).
+        # hv_sock (Hyper-V sockets) must be loaded now and at boot for AF_VSOCK over VMBus
+        # (docs/dev/hyperv-facts.md section 3).
         modules_at_boot={name: bool(paths) for name, paths in boot_sources.items()},
         modules_builtin=sorted(name for name in modules if name in builtin),
         boot_sources=boot_sources,
@@ -376,10 +377,11 @@ def plan_ic(probe_: GuestProbe, key: str, wish: dict[str, t.Any], skip_not_offer
     if unit.masked:
         raise GuestStateError("%s: %s is masked; unmask it first (systemctl unmask %s)" % (key, unit.name, unit.name))
     if wants_running and not ic.needs_uio and ic.driver is None and not probe_.modules.get("hv_utils"):
-        # The daemon talks to the kernel through hv_utils (hyperv-facts.md section 3).
+        # The daemon talks to the kernel through hv_utils (docs/dev/hyperv-facts.md section 3).
         plan.steps.append(Step("load the kernel module hv_utils", command=["modprobe", "hv_utils"]))
     if wants_running and ic.needs_uio and ic.driver != UIO_DRIVER:
-        # Linux >= 6.10: the fcopy daemon talks to /dev/uioN through uio_hv_generic (facts section 3).
+        # Linux >= 6.10: the fcopy daemon talks to /dev/uioN through uio_hv_generic
+        # (docs/dev/hyperv-facts.md section 3).
         if not probe_.modules.get(UIO_DRIVER):
             plan.steps.append(Step("load %s" % UIO_DRIVER, command=["modprobe", UIO_DRIVER]))
         plan.steps.append(

@@ -23,10 +23,10 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
 
 POLL_INTERVAL = 2.0  # seconds between two reads of the host
 DEFAULT_TIMEOUT = 120
-ANSWERED = "Ok"  # VMIntegrationComponentOperationalStatus name (hyperv-facts.md section 1)
+ANSWERED = "Ok"  # VMIntegrationComponentOperationalStatus name (docs/dev/hyperv-facts.md section 1)
 
 # What a primary status means for someone waiting for a guest (Microsoft's Msvm_*Component
-# OperationalStatus definitions; hyperv-facts.md section 1 for the names).
+# OperationalStatus definitions; docs/dev/hyperv-facts.md section 1 for the names).
 _STATUS_HINTS = {
     "NoContact": "NoContact: the guest's side of the service has not answered yet (no guest OS running, "
     "or its integration services are not installed or not started; see "

@@ -5,7 +5,7 @@
 Private to this collection (docs/dev/powershell-protocol.md is the contract). Nothing a user gives is
 ever placed in PowerShell text: the request is JSON, base64-encoded, read by the library from stdin.
 The command line carries only the fixed bootstrap, far below the 8191-character limit of a command
-line through cmd.exe (hyperv-facts.md section 1), whatever the number of VMs.
+line through cmd.exe (docs/dev/hyperv-facts.md section 1), whatever the number of VMs.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._requests impor
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
-# W32Time's Hyper-V time provider (hyperv-facts.md section 2); value Enabled, REG_DWORD.
+# W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2); value Enabled, REG_DWORD.
 TIME_PROVIDER_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider"
 _PERMISSION_TYPES = ("System.UnauthorizedAccessException", "System.Security.SecurityException")
 

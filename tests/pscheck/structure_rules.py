@@ -19,7 +19,7 @@ The rules (ids as reported):
    ``@(...)``; so is a parenthesized pipeline indexed directly. A library function whose answer is one
    hashtable (never unrolled) and ``New-Object`` are not pipelines here.
 5. ``convertto-json-inputobject``: ``ConvertTo-Json`` gets ``-InputObject`` and ``-Depth`` and no
-   pipeline input (piping unrolls a one-element array; hyperv-facts.md, PowerShell-Docs ConvertTo-Json).
+   pipeline input (piping unrolls a one-element array; PowerShell-Docs ConvertTo-Json).
 6. ``no-ps7-syntax``: no PowerShell 6/7-only syntax, parameters (``PS7_PARAMETERS``), commands
    (``PS7_COMMANDS``) or automatic variables (``PS7_VARIABLES``). tree-sitter-powershell parses
    ``&&``/``||`` (node ``pipeline_chain_tail``), ``ForEach-Object -Parallel`` and a lone ``clean { }``

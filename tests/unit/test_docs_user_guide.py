@@ -13,7 +13,7 @@ BEGIN = "<!-- BEGIN generated from plugins/module_utils/ic_catalog.py by tests/u
 END = "<!-- END generated -->"
 
 # What stops working when the service is off (Microsoft's integration services reference, seeds/001
-# "Impact de sa désactivation"; facts file section 1 for Copy-VMFile).
+# "Impact de sa désactivation"; docs/dev/hyperv-facts.md section 1 for Copy-VMFile).
 IMPACT = {
     "heartbeat": "the host cannot tell that the guest OS is running and healthy; host-side monitoring suffers",
     "shutdown": "high impact: the host cannot shut the guest down cleanly; every shutdown is a hard power-off",

@@ -1,5 +1,5 @@
 # Body of the Hyper-V host library (prelude: _prelude.ps1, dispatch: _dispatch.ps1). ICs are selected
-# by the GUID suffix of their Id, never by Name: the Name is localized (hyperv-facts.md section 1;
+# by the GUID suffix of their Id, never by Name: the Name is localized (docs/dev/hyperv-facts.md section 1;
 # HyperVDsc issues 73 and 76).
 
 function ConvertTo-EnumName {
@@ -10,7 +10,7 @@ function ConvertTo-EnumName {
 }
 
 function Get-IcGuid {
-    # Id is 'Microsoft:<VMID>\<IC GUID>' (hyperv-facts.md section 1).
+    # Id is 'Microsoft:<VMID>\<IC GUID>' (docs/dev/hyperv-facts.md section 1).
     param ($IntegrationService)
     return ($IntegrationService.Id -split '\\')[-1].Trim('{', '}').ToUpperInvariant()
 }
@@ -221,7 +221,7 @@ $operations = @{
     vm_integration_service_set  = ${function:Invoke-VmIntegrationServiceSet}
 }
 
-# --- Hyper-V socket service registrations (protocol doc section 8; hyperv-facts.md section 4) -------
+# --- Hyper-V socket service registrations (protocol doc section 8; docs/dev/hyperv-facts.md section 4) ---
 
 $GuestCommunicationServices = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\GuestCommunicationServices'
 

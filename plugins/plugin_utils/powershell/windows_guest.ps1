@@ -1,6 +1,6 @@
 # Body of the Windows guest library (prelude: _prelude.ps1, dispatch: _dispatch.ps1): the guest half
 # of the integration services, the vmic* services, addressed by service name, which is not localized;
-# display names are (hyperv-facts.md section 2; protocol doc section 7).
+# display names are (docs/dev/hyperv-facts.md section 2; protocol doc section 7).
 
 function Get-ServiceState {
     # $null when the service does not exist. Only the named service is queried: Get-Service with no
@@ -46,8 +46,8 @@ function Get-ComputerIdentity {
     @{ manufacturer = [string]$system.Manufacturer; model = [string]$system.Model }
 }
 
-# W32Time's Hyper-V time provider (hyperv-facts.md section 2): Enabled (REG_DWORD) 0 stops W32Time taking
-# time samples from the host. The path is a constant of this library, never request data.
+# W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2): Enabled (REG_DWORD) 0 stops W32Time
+# taking time samples from the host. The path is a constant of this library, never request data.
 $TimeProviderKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
 $TimeProviderSubKey = 'SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
 

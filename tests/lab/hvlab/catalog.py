@@ -1,4 +1,4 @@
-"""Integration components as a Hyper-V host reports them (hyperv-facts.md section 1)."""
+"""Integration components as a Hyper-V host reports them (docs/dev/hyperv-facts.md section 1)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ BY_KEY: dict[str, IcDefinition] = {ic.key: ic for ic in CATALOG}
 BY_GUID: dict[str, IcDefinition] = {ic.guid: ic for ic in CATALOG}
 
 
-# -- Windows guest side (hyperv-facts.md section 2) ---------------------------------------------
+# -- Windows guest side (docs/dev/hyperv-facts.md section 2) ---------------------------------------
 SERVICE_STATUSES: tuple[str, ...] = ("Running", "Stopped")  # what the LABFILE may set
 START_MODES: tuple[str, ...] = ("Automatic", "Manual", "Disabled")  # what Set-Service -StartupType sets
 
@@ -95,10 +95,10 @@ class WindowsServiceDefinition:
 
 # Order and en-US display names: Microsoft's `Get-Service -Name vm*` example (reference/seeds/000,
 # "Running vmicrdv Hyper-V Remote Desktop Virtualizati..." is cut there; the lab completes it with
-# "Service"). Defaults: every service Running except vmicvmsession ("stopped until used", facts
-# section 2); start mode Manual for all (lab assumption: Windows trigger-starts them when the host
-# offers the device). de-DE/fr-FR/zh-TW display names are lab assumptions (fr-FR follows the
-# names in reference/seeds/001's table); nothing may rely on them.
+# "Service"). Defaults: every service Running except vmicvmsession ("stopped until used",
+# docs/dev/hyperv-facts.md section 2); start mode Manual for all (lab assumption: Windows
+# trigger-starts them when the host offers the device). de-DE/fr-FR/zh-TW display names are lab
+# assumptions (fr-FR follows the names in reference/seeds/001's table); nothing may rely on them.
 WINDOWS_SERVICES: tuple[WindowsServiceDefinition, ...] = (
     WindowsServiceDefinition(
         "vmicguestinterface",

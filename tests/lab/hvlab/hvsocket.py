@@ -1,5 +1,5 @@
 """The host registry key GuestCommunicationServices: Hyper-V socket service registrations
-(hyperv-facts.md section 4, protocol doc section 8). One subkey per service, named after its GUID,
+(docs/dev/hyperv-facts.md section 4, protocol doc section 8). One subkey per service, named after its GUID,
 with a REG_SZ value ElementName (the friendly name). Sources for the built-in entries and the
 registry order are in tests/lab/README.md ("Hyper-V socket registrations").
 """

@@ -25,7 +25,7 @@ LAB_NAMESPACE = uuid.UUID("5b1f2c8e-7a43-4d1e-9c55-0f3a6e2b9d10")
 VM_STATES = ("Running", "Off", "Saved", "Paused")
 GUEST_KINDS = ("windows", "linux", "none")
 DEFAULT_WINDOWS_IC_VERSION = "10.0.20348"  # Windows Server 2022 guest
-UP_TO_DATE = "Up to date"  # IntegrationServicesState as the host reports it (facts section 1)
+UP_TO_DATE = "Up to date"  # IntegrationServicesState as the host reports it (docs/dev/hyperv-facts.md section 1)
 
 
 def fold(name: str) -> str:
@@ -156,7 +156,7 @@ class HyperVHost:
         self._offers_closed = False
         self.vms: list[VirtualMachine] = []
         self._by_name: dict[str, list[VirtualMachine]] = {}
-        # The GuestCommunicationServices registry key (facts section 4): subkey -> ElementName.
+        # The GuestCommunicationServices registry key (docs/dev/hyperv-facts.md section 4): subkey -> ElementName.
         self.hvsocket = ServiceRegistry(BUILTIN_SERVICES)
 
     # -- building -----------------------------------------------------------------------------
@@ -200,7 +200,7 @@ class HyperVHost:
         return ic.definition.names[self.language]
 
     def ic_id(self, vm: VirtualMachine, ic: IntegrationService) -> str:
-        return f"Microsoft:{vm.id.upper()}\\{ic.guid}"  # facts section 1
+        return f"Microsoft:{vm.id.upper()}\\{ic.guid}"  # docs/dev/hyperv-facts.md section 1
 
     def service_by_guid(self, vm: VirtualMachine, guid: str) -> IntegrationService | None:
         wanted = guid.strip().strip("{}").upper()
@@ -235,7 +235,7 @@ class HyperVHost:
         return self.guest_status(vm, ic)  # Paused: as Running (lab assumption)
 
     def heartbeat(self, vm: VirtualMachine) -> str | None:
-        """Get-VM .Heartbeat as its enum name; None when the VM is off (facts section 1)."""
+        """Get-VM .Heartbeat as its enum name; None when the VM is off (docs/dev/hyperv-facts.md section 1)."""
         if vm.state in ("Off", "Saved"):
             return None
         if vm.state == "Paused":

@@ -17,7 +17,7 @@ overlay, so the image stays read-only and several guests run at once:
 
 The host side of the lab (server, host model) talks to a guest only through the methods below:
 start, stop, offers_changed, ic_status, heartbeat, inventory_vars, snapshot. Facts used:
-hyperv-facts.md section 3 (VMBus class GUIDs, daemon units) and section 6 (the nspawn recipe).
+docs/dev/hyperv-facts.md section 3 (VMBus class GUIDs, daemon units) and section 5 (the nspawn recipe).
 
 This module imports only the standard library: it is also run as a script, as the supervisor
 process that owns a guest's mount namespace (`_supervise`).

@@ -1,4 +1,4 @@
-"""Windows guest double: the vmic* services of one Windows VM (hyperv-facts.md section 2) and the
+"""Windows guest double: the vmic* services of one Windows VM (docs/dev/hyperv-facts.md section 2) and the
 guest library's operations on them (protocol doc section 7). Each Windows VM has its own WinRM
 endpoint whose backend runs these operations; the host model asks the same object for the guest
 half of the VM's IC statuses (hyperv_host.GuestSide), so stopping vmicvss in the guest changes what
@@ -29,7 +29,7 @@ TIME_PROVIDER_VALUES = (0, 1)  # time_provider_enabled: the REG_DWORD to write
 
 @dataclass
 class TimeProvider:
-    """W32Time's Hyper-V time provider (hyperv-facts.md section 2): the key
+    """W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2): the key
     HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider, its value
     Enabled, and the W32Time service that reads it when it starts (MicrosoftDocs windowsserverdocs
     windows-server-2016-improvements.md: "requires that you restart the w32time service"). A real Windows

@@ -59,7 +59,7 @@ def test_status_rules(basic_lab: Any) -> None:
     assert (ics[HEARTBEAT]["primary_status"], ics[HEARTBEAT]["secondary_status"]) == ("Ok", "Ok")
     assert (ics[VSS]["primary_status"], ics[VSS]["secondary_status"]) == ("Ok", None)
     assert (web["integration_services_version"], web["integration_services_state"]) == ("10.0.20348", "Up to date")
-    # Off: no statuses at all, heartbeat null (facts section 1); Linux guest: no version by default.
+    # Off: no statuses at all, heartbeat null (docs/dev/hyperv-facts.md section 1); Linux guest: no version by default.
     assert db["heartbeat"] is None
     assert all(ic["primary_status"] is None and ic["secondary_status"] is None for ic in db["integration_services"])
     assert (db["integration_services_version"], db["integration_services_state"]) == (None, None)

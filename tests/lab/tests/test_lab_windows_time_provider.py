@@ -1,4 +1,4 @@
-"""Windows guest double: W32Time's Hyper-V time provider (VMICTimeProvider, hyperv-facts.md section 2)
+"""Windows guest double: W32Time's Hyper-V time provider (VMICTimeProvider, docs/dev/hyperv-facts.md section 2)
 through guest_service_info / guest_service_set (protocol doc section 7)."""
 
 from __future__ import annotations

@@ -465,7 +465,7 @@ def test_cmdlet_data_is_consistent() -> None:
 
 
 def test_hyperv_types_say_what_hyperv_facts_say() -> None:
-    """hyperv-facts.md sections 1 and 8, as types.yml has them from the HyperVDsc stubs."""
+    """docs/dev/hyperv-facts.md section 1, as types.yml has them from the HyperVDsc stubs."""
     types = ar.load_types()["types"]
     vm = types["Microsoft.HyperV.PowerShell.VirtualMachine"]["members"]
     ic = types["Microsoft.HyperV.PowerShell.VMIntegrationComponent"]["members"]

@@ -1,7 +1,7 @@
 """Each action plugin's ARGUMENT_SPEC must say what its module's DOCUMENTATION says.
 
 validate-modules cannot compare a doc-only module file with the action plugin that implements it
-(hyperv-facts.md section 7), so this test does.
+(docs/dev/hyperv-facts.md section 6), so this test does.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from ansible_collections.hyperv.integration.plugins.module_utils import hvsocket
 
 
 def test_vsock_port_maps_to_the_kernel_template_and_back() -> None:
-    # hyperv-facts.md section 4: port 2761 -> 00000ac9-facb-11e6-bd58-64006a7986d3
+    # docs/dev/hyperv-facts.md section 4: port 2761 -> 00000ac9-facb-11e6-bd58-64006a7986d3
     assert hv.guid_for_port(2761) == "00000AC9-FACB-11E6-BD58-64006A7986D3"
     assert hv.port_for_guid("{00000ac9-facb-11e6-bd58-64006a7986d3}") == 2761
     assert hv.port_for_guid("999E53D4-3D5C-4C3E-8779-BED06EC056E1") is None

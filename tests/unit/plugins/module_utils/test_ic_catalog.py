@@ -16,7 +16,7 @@ def test_six_keys_in_documented_order() -> None:
 def test_guids_are_well_formed_and_distinct_per_side(ic: cat.IntegrationComponent) -> None:
     assert str(uuid.UUID(ic.host_guid)).upper() == ic.host_guid
     assert str(uuid.UUID(ic.vmbus_class_guid)) == ic.vmbus_class_guid
-    # The host IC GUID and the guest's VMBus class GUID are different things (facts file, section 3).
+    # The host IC GUID and the guest's VMBus class GUID are different things (docs/dev/hyperv-facts.md section 3).
     assert ic.host_guid.lower() != ic.vmbus_class_guid
 
 

@@ -22,7 +22,7 @@ def test_command_is_the_fixed_bootstrap_and_short() -> None:
     command = ps.build_command(shell_loader.get("powershell"))
     script = _decode_command(command)
     assert script.splitlines()[0] == "# hyperv.integration bootstrap protocol=1"
-    assert len(command) < 8191  # cmd.exe command line limit (facts file, section 1)
+    assert len(command) < 8191  # cmd.exe command line limit (docs/dev/hyperv-facts.md section 1)
 
 
 def test_non_powershell_shell_is_refused_with_advice() -> None:

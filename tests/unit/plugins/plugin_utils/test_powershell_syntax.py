@@ -68,7 +68,7 @@ HYPERV_CMDLETS = {"Get-VM", "Get-VMIntegrationService", "Enable-VMIntegrationSer
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_hyperv_cmdlets_are_module_qualified_and_never_select_by_name(path: pathlib.Path) -> None:
     # A bare Get-VM resolves to VMware PowerCLI's where that is installed; an IC's Name is localized
-    # (hyperv-facts.md section 1), so -Name must never select one.
+    # (docs/dev/hyperv-facts.md section 1), so -Name must never select one.
     for name, params in _commands(PARSER.parse(path.read_bytes()).root_node):
         bare = name.split("\\")[-1]
         if bare in HYPERV_CMDLETS:
