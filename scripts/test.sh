@@ -43,6 +43,10 @@ guest_image() {
 }
 
 pytest_run() { python -m pytest "$@" -q -p no:cacheprovider; }
+# Two at a time, a test file per worker: every test starts its own lab on free ports (its Linux guests
+# are containers named after their directories), and the ansible-playbook runs they wait on leave a
+# core idle. Measured in docs/dev/testing.md.
+parallel=(-n 2 --dist loadfile)
 
 stage_lint() {
   ruff check .
@@ -70,8 +74,8 @@ stage_sanity() {
 stage_release() { bash scripts/release_checks.sh; }
 stage_unit() { pytest_run tests/unit; }
 stage_lab() { guest_image; pytest_run tests/lab/tests; }
-stage_integration() { guest_image; pytest_run tests/integration tests/realhost; }
-stage_reliability() { guest_image; pytest_run tests/reliability; }
+stage_integration() { guest_image; pytest_run "${parallel[@]}" tests/integration tests/realhost; }
+stage_reliability() { guest_image; pytest_run "${parallel[@]}" tests/reliability; }
 stage_molecule() { guest_image; bash scripts/molecule.sh; }
 
 banner "install (scripts/bootstrap.sh)"
