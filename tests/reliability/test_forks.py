@@ -81,8 +81,10 @@ def test_twenty_forks_one_host_no_lost_or_doubled_writes(tmp_path: Path) -> None
             }, (vm, ics)
         assert state["vms"]["shared"]["integration_services"][GSI]["enabled"] is True
         assert all(state["hvsocket_services"][port_guid(7000 + i)] == "agent-%d" % (7000 + i) for i in range(FORKS))
-        # Serially, the 60 delayed commands alone would take 60 x DELAY = 30 s: the forks overlapped.
-        assert elapsed < 3 * FORKS * DELAY / 2, elapsed
+        # Serially, the 60 delayed commands alone would take 60 x DELAY = 30 s; the run also pays for
+        # ansible itself (20 forks on this machine's 2 cores, measured 14-15.5 s in all). Two thirds of
+        # the serial time still proves the forks overlapped, without failing on a busy machine.
+        assert elapsed < 3 * FORKS * DELAY * 2 / 3, elapsed
 
         again = run_plays(
             tmp_path, lab, [play("aliases", tasks, strategy="free")], name="again", extra_inventory=inventory
