@@ -187,10 +187,15 @@ def run_playbook_file(
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, timeout=900, check=False, stdin=subprocess.DEVNULL
     )
-    results = []
-    if log.exists():
-        results = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, read_results(log))
+
+
+def read_results(log: Path) -> list[dict]:
+    """The result_log callback's records: one JSON object per "\n"-ended line. str.splitlines() would
+    also split inside strings at U+0085, U+2028 and the like, which the callback writes unescaped."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def guest_info(tmp: Path, lab: Lab, hosts: str, name: str = "info") -> dict[str, dict]:

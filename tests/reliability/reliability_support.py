@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import yaml
-from harness import BIN, Lab, PlaybookRun, ansible_env
+from harness import BIN, Lab, PlaybookRun, ansible_env, read_results
 
 
 class Unsafe(str):
@@ -42,14 +41,6 @@ class EscapedLab(Lab):
     def __init__(self, directory: Path, labfile: dict) -> None:
         super().__init__(directory, labfile)
         self.labfile.write_text(dump(labfile), encoding="utf-8")
-
-
-def read_results(log: Path) -> list[dict]:
-    # One JSON object per "\n"-ended line; str.splitlines() would also split inside strings at U+0085,
-    # U+2028 and the like, which the callback writes unescaped.
-    if not log.exists():
-        return []
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def unsafe(value: object) -> object:
