@@ -34,11 +34,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
+from support.lab_process import Lab  # noqa: E402
+from support.playbook import BIN, ansible_env  # noqa: E402
 from support.public_names import IC_KEYS  # noqa: E402
-
-LAB = REPO / "tests" / "lab" / "lab"
-ANSIBLE_CFG = REPO / "tests" / "integration" / "ansible.cfg"
-BIN = Path(sys.executable).parent
 
 # Hyper-V's defaults are every IC on but guest_service_interface, so this wish changes two ICs per VM
 # (time_synchronization off, guest_service_interface on) and leaves four as they are: every case does
@@ -125,33 +123,6 @@ def play(case: str, names: list[str]) -> list[dict]:
     return [{"name": "benchmark case %s" % case, "hosts": "hyperv_hosts", "gather_facts": False, "tasks": [task]}]
 
 
-class Lab:
-    def __init__(self, directory: Path, spec: dict) -> None:
-        self.dir = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        self.labfile = directory / "lab.yml"
-        self.labfile.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-        self.inventory = directory / "inventory.yml"
-
-    def _run(self, *args: str) -> str:
-        proc = subprocess.run(
-            [str(LAB), *args, "--dir", str(self.dir)], capture_output=True, text=True, timeout=180, check=False
-        )
-        if proc.returncode != 0:
-            raise RuntimeError("lab %s failed (%d): %s%s" % (args[0], proc.returncode, proc.stdout, proc.stderr))
-        return proc.stdout
-
-    def __enter__(self) -> Lab:
-        self._run("up", str(self.labfile))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._run("down")
-
-    def state(self) -> dict:
-        return json.loads(self._run("state"))
-
-
 @dataclass
 class Run:
     rc: int
@@ -161,23 +132,11 @@ class Run:
     log: str
 
 
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_CONFIG=str(ANSIBLE_CFG),
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
-        ANSIBLE_NOCOLOR="1",
-        PATH="%s:%s" % (BIN, env.get("PATH", "")),
-    )
-    env.pop("RESULT_LOG", None)
-    return env
-
-
 def run_playbook(playbook: Path, inventory: Path, log: Path) -> Run:
     """ansible-playbook as a child process; its rusage (os.wait4) covers it and every process it waited
     for (forked workers, ssh): controller CPU is user + system time, peak memory the largest ru_maxrss."""
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
-    env = ansible_env()
+    env = ansible_env(None)  # no result log: the run's cost is what is measured
     with log.open("wb") as out:
         start = time.perf_counter()
         with subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env) as proc:

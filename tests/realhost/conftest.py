@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# harness.py (tests/integration): the one way the suites run ansible-playbook; realhost.py: this suite's helpers.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+# tests/support: the one way the suites run ansible-playbook and the lab; realhost.py: this suite's helpers.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support
 
-from harness import Lab, lab_starter
 from realhost import (
     SKIP_REASON,
     Baseline,
@@ -31,6 +30,7 @@ from realhost import (
     scratch_state,
     task_ok,
 )
+from support.fixtures import start_lab  # noqa: F401  (the fixture; for test_suite_against_lab only)
 
 
 @pytest.fixture(scope="session")
@@ -97,9 +97,3 @@ def hvsocket_service(target: Target, tmp_path: Path) -> Iterator[HvSocketService
                 % (service.service_id, service.name, host),
                 pytrace=False,
             )
-
-
-@pytest.fixture
-def start_lab(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
-    """For test_suite_against_lab only: start_lab(labfile_dict, name) -> running Lab, taken down after."""
-    yield from lab_starter(tmp_path)

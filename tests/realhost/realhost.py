@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import BIN, PlaybookRun, ansible_env, run_playbook_file
+from support.playbook import BIN, PlaybookRun, ansible_env, ansible_playbook
 from support.public_names import IC_KEYS  # fixed on purpose: a drift in the catalog shows
 
 ENV = "HYPERV_INTEGRATION_REAL_INVENTORY"
@@ -140,7 +140,7 @@ def load_target(inventory: Path, tmp: Path) -> Target:
 def play(tmp: Path, target: Target, playbook: str, name: str, extra_vars: dict[str, Any] | None = None) -> PlaybookRun:
     """ansible-playbook tests/realhost/playbooks/PLAYBOOK on the target's hosts (extra var realhost_hosts)."""
     variables = {"realhost_hosts": target.hosts, **(extra_vars or {})}
-    return run_playbook_file(tmp, target, PLAYBOOKS / playbook, extra_vars=variables, name=name)  # type: ignore[arg-type]
+    return ansible_playbook(tmp, target.inventory, PLAYBOOKS / playbook, extra_vars=variables, name=name)
 
 
 def task_ok(run: PlaybookRun, task: str, host: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import PlaybookRun
 from realhost import (
     GSI,
     IC_KEYS,
@@ -29,6 +28,7 @@ from realhost import (
     task_ok,
     word,
 )
+from support.playbook import PlaybookRun
 
 TIME_SYNC = "time_synchronization"
 # Enums come back as their names (VMState, VMHeartbeatStatus, VMIntegrationComponentOperationalStatus), never

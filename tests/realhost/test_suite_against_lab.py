@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from harness import REPO, Lab
 from realhost import ENV, GUESTS_VAR, VMS_VAR
+from support.lab_process import REPO, Lab
 
 SCRATCH = ["rh-scratch-01", "Prüf'VM 02"]
 LABFILE = {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
-from harness import BIN, Lab, PlaybookRun, ansible_env, read_results
+from support.lab_process import Lab
+from support.playbook import PlaybookRun, ansible_playbook
 
 
 class Unsafe(str):
@@ -35,12 +35,10 @@ def dump(data: object) -> str:
     return yaml.dump(data, Dumper=_Dumper, allow_unicode=False, sort_keys=False, width=10_000)
 
 
-class EscapedLab(Lab):
-    """harness.Lab, with the LABFILE written by ``dump`` so that every VM name reaches the lab exactly."""
-
-    def __init__(self, directory: Path, labfile: dict) -> None:
-        super().__init__(directory, labfile)
-        self.labfile.write_text(dump(labfile), encoding="utf-8")
+def escaped_lab(directory: Path, labfile: dict) -> Lab:
+    """A lab (not started yet: ``with escaped_lab(...) as lab``) whose LABFILE is written by ``dump``, so
+    that every VM name reaches the lab exactly."""
+    return Lab(directory, labfile, dump)
 
 
 def unsafe(value: object) -> object:
@@ -70,26 +68,21 @@ def run_plays(
     timeout: int = 600,
     env_extra: dict | None = None,
 ) -> PlaybookRun:
-    """ansible-playbook with several plays (tests/integration/harness.run_playbook runs one)."""
+    """ansible-playbook with several plays (tests/integration/harness.run_playbook runs one), every
+    file written by ``dump``."""
     playbook = tmp / ("%s.yml" % name)
     playbook.write_text(dump(plays), encoding="utf-8")
-    log = tmp / ("%s.results.jsonl" % name)
-    if log.exists():
-        log.unlink()
-    env = ansible_env(log)
-    env.update(env_extra or {})
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(lab.inventory)]
-    if extra_inventory:
-        extra = tmp / ("%s.inventory.yml" % name)
-        extra.write_text(dump(extra_inventory), encoding="utf-8")
-        cmd += ["-i", str(extra)]
-    cmd.append(str(playbook))
-    if check:
-        cmd.append("--check")
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False, stdin=subprocess.DEVNULL
+    return ansible_playbook(
+        tmp,
+        lab.inventory,
+        playbook,
+        name=name,
+        check=check,
+        extra_inventory=extra_inventory,
+        dump=dump,
+        timeout=timeout,
+        env_extra=env_extra,
     )
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, read_results(log))
 
 
 def host_view(state: dict) -> dict:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from reliability_support import EscapedLab, host_view, play, run_plays, windows_guest_view
+from reliability_support import escaped_lab, host_view, play, run_plays, windows_guest_view
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
@@ -34,13 +34,8 @@ def test_every_module_and_role_in_check_mode_writes_nothing(tmp_path: Path) -> N
         ],
         "hvsocket_services": {AGENT: "old-name"},
     }
-    lab_dir = tmp_path / "lab"
-    lab_dir.mkdir()
-    lab = EscapedLab(lab_dir, labfile).up()
-    try:
+    with escaped_lab(tmp_path / "lab", labfile) as lab:
         _check(tmp_path, lab)
-    finally:
-        lab.down()
 
 
 def _check(tmp_path: Path, lab) -> None:

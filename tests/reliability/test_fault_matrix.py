@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reliability_support import EscapedLab, host_view, play, run_plays
+from reliability_support import escaped_lab, host_view, play, run_plays
 
 GSI = "guest_service_interface"
 VMS = ["web01", "web02", "web03"]
@@ -113,13 +113,8 @@ def test_fault(tmp_path: Path, target: str, fault: str) -> None:
         "vms": [{"name": n, "guest": "windows"} for n in [*VMS, DECOY]],
         "faults": [spec],
     }
-    lab_dir = tmp_path / "lab"
-    lab_dir.mkdir()
-    lab = EscapedLab(lab_dir, labfile).up()
-    try:
+    with escaped_lab(tmp_path / "lab", labfile) as lab:
         _run_case(tmp_path, lab, target, fault)
-    finally:
-        lab.down()
 
 
 def _run_case(tmp_path: Path, lab, target: str, fault: str) -> None:

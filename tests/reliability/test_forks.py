@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import yaml
-from reliability_support import EscapedLab, play, run_plays
+from reliability_support import escaped_lab, play, run_plays
 
 GSI = "guest_service_interface"
 FORKS = 20
@@ -36,10 +36,7 @@ def test_twenty_forks_one_host_no_lost_or_doubled_writes(tmp_path: Path) -> None
         "vms": [{"name": n, "guest": "none"} for n in [*VMS, "shared"]],
         "faults": [{"type": "delay", "seconds": DELAY}],
     }
-    lab_dir = tmp_path / "lab"
-    lab_dir.mkdir()
-    lab = EscapedLab(lab_dir, labfile).up()
-    try:
+    with escaped_lab(tmp_path / "lab", labfile) as lab:
         tasks = [
             {
                 "name": "own VM",
@@ -92,5 +89,3 @@ def test_twenty_forks_one_host_no_lost_or_doubled_writes(tmp_path: Path) -> None
         assert again.rc == 0, again.stdout
         assert not any(r["result"].get("changed") for r in again.results)
         assert lab.state()["counters"]["writes"] == state["counters"]["writes"]
-    finally:
-        lab.down()

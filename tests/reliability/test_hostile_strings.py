@@ -19,7 +19,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import EscapedLab, play, run_plays, unsafe
+from reliability_support import escaped_lab, play, run_plays, unsafe
+from support.lab_process import Lab
 
 GSI = "guest_service_interface"
 SETTINGS = settings(
@@ -102,12 +103,11 @@ def enabled(state: dict, vm: str, key: str) -> bool:
     return state["vms"][vm]["integration_services"][key]["enabled"]
 
 
-def new_lab(tmp: Path, labfile_: dict) -> EscapedLab:
+def new_lab(tmp: Path, labfile_: dict) -> Lab:
+    """A lab of its own for each hypothesis example (they share one tmp_path): ``with new_lab(...) as lab``."""
     directory = tmp / ("lab%d" % len(list(tmp.glob("lab*"))))
     directory.mkdir()
-    lab = EscapedLab(directory, labfile_)
-    lab.up()
-    return lab
+    return escaped_lab(directory, labfile_)
 
 
 @SETTINGS
@@ -124,8 +124,7 @@ def new_lab(tmp: Path, labfile_: dict) -> EscapedLab:
 )
 @given(names=VM_NAMES)
 def test_vm_names_arrive_exactly(tmp_path: Path, names: list[str]) -> None:
-    lab = new_lab(tmp_path, labfile(names))
-    try:
+    with new_lab(tmp_path, labfile(names)) as lab:
         ghosts = [n + "\u00b7ghost" for n in names[:2]]
         tasks = [
             {
@@ -163,8 +162,6 @@ def test_vm_names_arrive_exactly(tmp_path: Path, names: list[str]) -> None:
         assert ghost["result"]["missing_vms"] == ghosts
         assert all(repr(g) in ghost["result"]["msg"] for g in ghosts), ghost["result"]["msg"]
         assert "Nothing was changed" in ghost["result"]["msg"]
-    finally:
-        lab.down()
 
 
 BLANK = st.text(st.sampled_from(" \t\r\n\u3000\u2028\x85\x0b\x0c\u00a0"), max_size=4)
@@ -173,8 +170,7 @@ BLANK = st.text(st.sampled_from(" \t\r\n\u3000\u2028\x85\x0b\x0c\u00a0"), max_si
 @SETTINGS
 @given(blanks=st.lists(BLANK, min_size=1, max_size=4))
 def test_blank_vm_names_are_refused_before_the_host(tmp_path: Path, blanks: list[str]) -> None:
-    lab = new_lab(tmp_path, labfile(["web01"]))
-    try:
+    with new_lab(tmp_path, labfile(["web01"])) as lab:
         tasks = [
             {
                 "name": "blank%d" % i,
@@ -190,8 +186,6 @@ def test_blank_vm_names_are_refused_before_the_host(tmp_path: Path, blanks: list
             assert result["result"]["msg"] == "name: a VM name must not be empty"
         # Refused before anything reached the host: not even web01, named beside it, was touched.
         assert lab.state()["counters"]["commands"] == 0
-    finally:
-        lab.down()
 
 
 def element_name_problem(name: str) -> str | None:
@@ -217,8 +211,7 @@ def port_guid(port: int) -> str:
 @example(names=["Agent \"$(Get-Date)\" `n 'é'", "line\nbreak", "del\x7f", "nel\x85", "", "x" * 257, "😀" * 128])
 @given(names=st.lists(ELEMENT_NAME, min_size=1, max_size=8))
 def test_element_names_arrive_exactly_or_are_refused_clearly(tmp_path: Path, names: list[str]) -> None:
-    lab = new_lab(tmp_path, labfile([]))
-    try:
+    with new_lab(tmp_path, labfile([])) as lab:
         builtins = lab.state()["hvsocket_registry"]
         register = [
             {
@@ -263,5 +256,3 @@ def test_element_names_arrive_exactly_or_are_refused_clearly(tmp_path: Path, nam
         gone = run_plays(tmp_path, lab, [play("hyperv_hosts", remove)], name="remove")
         assert gone.rc == 0, gone.stdout
         assert lab.state()["hvsocket_registry"] == builtins
-    finally:
-        lab.down()
