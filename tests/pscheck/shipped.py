@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hvlab import pstree
+
 from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import library_text, read_text
 
 HOST, GUEST, BOOTSTRAP = "hyperv_host.ps1", "windows_guest.ps1", "bootstrap.ps1"
@@ -30,6 +32,33 @@ def seed(text: str, old: str, new: str) -> str:
     """``text`` with one defect seeded: ``old`` (found exactly once) replaced by ``new``."""
     assert text.count(old) == 1, "seed anchor not found exactly once (update this seed to the library): %r" % old
     return text.replace(old, new)
+
+
+def unwrap_try(text: str, function: str, needle: str) -> str:
+    """``text`` with one defect seeded: in ``function``, the try statement whose try block holds ``needle``
+    loses its protection. The statements of its try block stand where the try statement stood; its catch
+    and finally clauses are gone.
+
+    The anchor is structural: ``function`` is defined once, ``needle`` stands once in it, and a try block
+    of it holds ``needle`` (the innermost try statement is unwrapped, when tries nest)."""
+    functions = [n for n in pstree.walk(pstree.parse(text)) if n.type == "function_statement"]
+    named = [f for f in functions if pstree.function_name(f) == function.lower()]
+    assert len(named) == 1, "seed anchor: function %s defined %d times (update this seed)" % (function, len(named))
+    body = named[0]
+    count = pstree.text(body).count(needle)
+    assert count == 1, "seed anchor: %r %d times in %s (update this seed)" % (needle, count, function)
+    holders = []
+    for node in pstree.walk(body):
+        blocks = [c for c in node.children if c.type == "statement_block"] if node.type == "try_statement" else []
+        if blocks and needle in pstree.text(blocks[0]):
+            holders.append((node, blocks[0]))
+    assert holders, "seed anchor: no try block of %s holds %r (update this seed)" % (function, needle)
+    statement, block = holders[-1]  # walk is in source order: the last one holding it is the innermost
+    lists = [c for c in block.children if c.type == "statement_list"]
+    inner = pstree.text(lists[0]) if lists else ""
+    raw = text.encode("utf-8")
+    mutant = raw[: statement.start_byte] + inner.encode("utf-8") + raw[statement.end_byte :]
+    return mutant.decode("utf-8")
 
 
 def line_of(text: str, needle: str) -> int:
