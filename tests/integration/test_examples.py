@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from support.public_names import IC_KEYS
 
 EXAMPLES = REPO / "examples"
 ALL_KEYS = IC_KEYS
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
 
 
 def ic(state: dict, vm: str, key: str) -> dict:
@@ -64,7 +62,7 @@ def test_enable_guest_service_interface_on_every_vm(tmp_path: Path, start_lab) -
             assert ic(after, vm["name"], key)["enabled"] == ic(before, vm["name"], key)["enabled"]
 
 
-@needs_root
+@pytest.mark.needs_root
 def test_onboard_linux_guest(tmp_path: Path, start_lab) -> None:
     lab = start_lab(
         {
@@ -84,7 +82,7 @@ def test_onboard_linux_guest(tmp_path: Path, start_lab) -> None:
         assert services[key]["daemon"]["active"] is True, (key, services[key]["daemon"])
 
 
-@needs_root
+@pytest.mark.needs_root
 def test_hvsocket_service_for_an_application_on_vsock_port_n(tmp_path: Path, start_lab) -> None:
     lab = start_lab(
         {

@@ -3,7 +3,6 @@ and the refusal on a Linux guest."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -67,7 +66,7 @@ def test_windows_guest_stops_host_samples_check_mode_first_then_converges(tmp_pa
     assert _info(tmp_path, lab, "info1") == {"vmic_time_provider_enabled": False}
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+@pytest.mark.needs_root
 def test_linux_guest_refuses_host_time_samples(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01", "language": "en-US"}, "vms": [{"name": "lin01", "guest": "linux"}]})
     run = run_playbook(tmp_path, lab, [_samples(False)], hosts="linux_guests", name="lin")

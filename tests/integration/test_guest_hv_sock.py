@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 LAB = {
     "host": {"name": "hv01", "language": "fr-FR"},

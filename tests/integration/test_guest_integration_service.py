@@ -118,6 +118,7 @@ def _offered(run, task: str = "info") -> dict[str, bool]:
     return {ic["key"]: ic["offered"] for ic in run.result(task)["result"]["integration_services"]}
 
 
+@pytest.mark.needs_root
 def test_linux_guest_follows_what_the_host_offers(tmp_path: Path, start_lab) -> None:
     lab = start_lab(_lab({"name": "lin01", "state": "Running", "guest": "linux"}))
     gsi = "guest_service_interface"

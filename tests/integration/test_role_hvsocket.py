@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 PORT_2761 = "00000AC9-FACB-11E6-BD58-64006A7986D3"
 BACKUP = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"

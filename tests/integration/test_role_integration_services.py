@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -98,7 +97,7 @@ def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab
     assert lab.state()["counters"]["writes"] == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+@pytest.mark.needs_root
 def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_lab) -> None:
     lab = start_lab(
         {
@@ -129,7 +128,7 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
     assert again.recap("win01")["changed"] == 0 and again.recap("lin01")["changed"] == 0, again.stdout
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+@pytest.mark.needs_root
 def test_turning_off_a_kernel_service_of_a_linux_guest_check_mode_then_real(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}]})
     inventory = {

@@ -89,6 +89,7 @@ def _services(state: dict[str, Any]) -> dict[str, dict[str, bool]]:
     }
 
 
+@pytest.mark.needs_root  # the lab's Linux guest lin01
 @pytest.mark.skipif(bool(os.environ.get(ENV)), reason="%s is set: the suite runs against that inventory" % ENV)
 def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, start_lab: Callable[..., Lab]) -> None:
     lab = start_lab(LABFILE)

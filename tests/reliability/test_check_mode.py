@@ -3,13 +3,12 @@ changes it would make and makes none (lab counters.writes unchanged, host and gu
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from reliability_support import escaped_lab, host_view, play, run_plays, windows_guest_view
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 GSI = "guest_service_interface"
 SESSION = "999E53D4-3D5C-4C3E-8779-BED06EC056E1"  # a built-in hv-socket entry

@@ -16,7 +16,7 @@ from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest, guest_hostname
 from labclient import build_guest_image, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 DEFAULT_OFFERS = frozenset(key for key in IC_DEVICES if key != "guest_service_interface")  # Hyper-V defaults
 KVP = IC_DEVICES["key_value_pair_exchange"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest
 from labclient import build_guest_image, wait_for
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 DEFAULT_OFFERS = frozenset(key for key in IC_DEVICES if key != "guest_service_interface")
 PRELOAD = "/usr/local/lib/hvlab/libhvlab-phc.so"

@@ -3,14 +3,13 @@ systemd-modules-load does on a real guest (the kernel stand-in does it in the co
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from hvlab.linux_guest import LinuxGuest
 from labclient import build_guest_image
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="Linux guest doubles need root (systemd-nspawn)")
+pytestmark = pytest.mark.needs_root
 
 
 def test_hv_sock_listed_in_modules_load_d_is_loaded_after_a_restart(tmp_path: Path) -> None:
