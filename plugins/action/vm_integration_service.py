@@ -63,6 +63,7 @@ def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
         vms.append(
             {
                 "name": vm.get("name"),
+                "requested_name": vm.get("requested_name"),
                 "id": vm.get("id"),
                 "state": vm.get("state"),
                 "changed": any(s["changed"] for s in services.values()),
@@ -114,7 +115,7 @@ class ActionModule(HostAction):
                 for name, wishes in requests
                 for key, enabled in wishes.items()
             ]
-            by_vm: list[dict[str, bool]] | None = [wishes for _name, wishes in requests]
+            by_vm: dict[str, dict[str, bool]] | None = dict(requests)
             wanted: dict[str, bool] = {}
         else:
             if args.get("name") is None or args.get("services") is None:
@@ -164,9 +165,8 @@ class ActionModule(HostAction):
         if args["wait"]:
             keys: _host_wait.WaitedKeys = _host_wait.waited_keys(wanted)
             if by_vm is not None:
-                # Each VM waits for its own services. The host answers the VMs in the order they were named
-                # (protocol doc section 3), so position pairs them even when the host spells a name otherwise.
-                keys = {vm["name"]: _host_wait.waited_keys(wishes) for vm, wishes in zip(vms, by_vm)}  # noqa: B905
+                # Each VM waits for its own services, by the name the task gave it (the host answers it).
+                keys = {name: _host_wait.waited_keys(wishes) for name, wishes in by_vm.items()}
             self.wait_for_guests(result, vms, keys, args["wait_timeout"])
         return result
 
@@ -194,7 +194,8 @@ class ActionModule(HostAction):
         done = changes_done(vms)
         if not any(vm["changed"] for vm in vms) and not _host_wait.pending_in(vms, running, keys):
             # Nothing changed and the set answer's statuses are current: every guest has answered already.
-            result["wait"] = dict(skipped_wait(None), answered=True, vms=running, not_running=not_running)
+            waited = [vm["name"] for vm in vms if vm["requested_name"] in running]
+            result["wait"] = dict(skipped_wait(None), answered=True, vms=waited, not_running=not_running)
             result["wait"]["services"] = _host_wait.all_keys(keys)
             return
         try:
@@ -206,7 +207,7 @@ class ActionModule(HostAction):
                 msg="While waiting for the guests to answer: %s The changes were made and stay made: %s." % (exc, made),
             )
             return
-        report["vms"] = running
+        report["vms"] = [vm["name"] for vm in vms if vm["requested_name"] in running]  # as the host spells them
         report["services"] = _host_wait.all_keys(keys)
         report["not_running"] = not_running + report["not_running"]
         report["skipped"] = None

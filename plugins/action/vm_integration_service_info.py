@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
-    by_host_guid,
-    host_guid_from_ic_id,
-)
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_host_guid
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
@@ -29,7 +26,7 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
     """One VM as the module returns it: IC keys added, host order kept."""
     services = []
     for item in vm.get("integration_services") or []:
-        guid = host_guid_from_ic_id(str(item.get("id", "")))
+        guid = str(item.get("guid") or "")  # the library takes it from the IC's Id
         ic = by_host_guid(guid)
         services.append(
             {
@@ -44,6 +41,7 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
         )
     return {
         "name": vm.get("name"),
+        "requested_name": vm.get("requested_name"),
         "id": vm.get("id"),
         "state": vm.get("state"),
         "heartbeat": vm.get("heartbeat"),

@@ -180,11 +180,6 @@ def by_host_guid(guid: str) -> IntegrationComponent | None:
     return _BY_HOST_GUID.get(guid.strip("{}").upper())
 
 
-def host_guid_from_ic_id(ic_id: str) -> str:
-    """The GUID suffix of a host IC id ``Microsoft:<VMID>\\<IC GUID>`` (docs/dev/hyperv-facts.md section 1)."""
-    return ic_id.rsplit("\\", 1)[-1].strip("{}").upper()
-
-
 # --- Guest side -------------------------------------------------------------------------------------
 
 # Windows guest services that are not one of the six host ICs (docs/dev/hyperv-facts.md section 2).

@@ -177,6 +177,12 @@ vms:
       description: The VM's name as the host reports it.
       type: str
       sample: web01
+    requested_name:
+      description:
+        - The VM's name as the task gave it (in O(name) or O(vms[].name)), which may differ from
+          RV(vms[].name) in case; match your own names against this one.
+      type: str
+      sample: WEB01
     id:
       description: The VM's id (GUID).
       type: str
@@ -250,16 +256,19 @@ wait:
     not_answering:
       description:
         - The services that had not reported C(Ok) at the last read (empty when all answered), each with
-          C(vm), C(service) (key), C(name) (the host's name for it) and C(status) (the primary status,
-          for example C(NoContact), or V(null) when the host reports none).
+          C(vm) (as the host spells it), C(requested_name) (as the task gave it), C(service) (key), C(name)
+          (the host's name for it) and C(status) (the primary status, for example C(NoContact), or V(null)
+          when the host reports none).
       type: list
       elements: dict
-      sample: [{vm: web02, service: vss, name: VSS, status: NoContact}]
+      sample: [{vm: web02, requested_name: web02, service: vss, name: VSS, status: NoContact}]
     not_running:
-      description: VMs in O(name) that were not waited for because they are not C(Running), with C(vm) and C(state).
+      description:
+        - VMs in O(name) that were not waited for because they are not C(Running), with C(vm),
+          C(requested_name) and C(state).
       type: list
       elements: dict
-      sample: [{vm: build07, state: Off}]
+      sample: [{vm: build07, requested_name: build07, state: Off}]
     not_found:
       description: VMs that could no longer be found by name while waiting (renamed or removed meanwhile).
       type: list

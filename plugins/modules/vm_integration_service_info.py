@@ -67,9 +67,15 @@ vms:
   elements: dict
   contains:
     name:
-      description: The VM's name.
+      description: The VM's name, as the host spells it.
       type: str
       sample: web01
+    requested_name:
+      description:
+        - The entry of O(name) that selected this VM, as the task gave it (it may differ from
+          RV(vms[].name) in case); V(null) when O(name) is omitted.
+      type: str
+      sample: WEB01
     id:
       description: The VM's id (GUID).
       type: str

@@ -16,10 +16,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
-    by_host_guid,
-    host_guid_from_ic_id,
-)
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_host_guid
 
 POLL_INTERVAL = 2.0  # seconds between two reads of the host
 DEFAULT_TIMEOUT = 120
@@ -43,17 +40,21 @@ def waited_keys(wanted: dict[str, bool]) -> list[str]:
 
 
 def split_by_state(vms: list[dict[str, t.Any]]) -> tuple[list[str], list[dict[str, t.Any]]]:
-    """VM names to wait for (Running) and the others ({vm, state}), from the task's own result."""
+    """VMs to wait for (Running), by the name the task gave, and the others, from the task's own result."""
     running, others = [], []
     for vm in vms:
         if vm.get("state") == "Running":
-            running.append(vm["name"])
+            running.append(vm["requested_name"])
         else:
-            others.append({"vm": vm.get("name"), "state": vm.get("state")})
+            others.append(_stopped(vm))
     return running, others
 
 
-# The services waited for: the same for every VM, or by VM name as the host reports it (the vms option).
+def _stopped(vm: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {"vm": vm.get("name"), "requested_name": vm.get("requested_name"), "state": vm.get("state")}
+
+
+# The services waited for: the same for every VM, or by VM name as the task gave it (the vms option).
 WaitedKeys = t.Union[t.List[str], t.Dict[str, t.List[str]]]  # noqa: UP006, UP007 - runtime alias
 
 
@@ -69,9 +70,9 @@ def all_keys(keys: WaitedKeys) -> list[str]:
 def pending_in(vms: list[dict[str, t.Any]], running: list[str], keys: WaitedKeys) -> bool:
     """Whether the set call's own answer (the task's ``vms``) shows a waited-for service not Ok yet."""
     for vm in vms:
-        if vm["name"] not in running:
+        if vm["requested_name"] not in running:
             continue
-        for key in keys_for(keys, vm["name"]):
+        for key in keys_for(keys, vm["requested_name"]):
             item = vm["integration_services"].get(key)
             if item is not None and item["enabled"] and item.get("primary_status") != ANSWERED:
                 return True
@@ -83,27 +84,35 @@ def not_answering(
 ) -> tuple[list[dict[str, t.Any]], list[dict[str, t.Any]], list[str]]:
     """From one info read: (services not Ok yet, VMs no longer Running, VMs no longer found).
 
-    A service not Ok yet is ``{"vm", "service", "name", "status"}`` (status: the primary status name
-    or None). Only enabled services among the VM's ``keys`` on Running VMs count.
+    A service not Ok yet is ``{"vm", "requested_name", "service", "name", "status"}`` (status: the
+    primary status name or None). Only enabled services among the VM's ``keys`` on Running VMs count.
+    VMs are told apart by ``requested_name``, the name they were polled by.
     """
     pending: list[dict[str, t.Any]] = []
     stopped: list[dict[str, t.Any]] = []
     for vm in answer.get("vms") or []:
         if vm.get("state") != "Running":
-            stopped.append({"vm": vm.get("name"), "state": vm.get("state")})
+            stopped.append(_stopped(vm))
             continue
         found = {}
         for item in vm.get("integration_services") or []:
-            ic = by_host_guid(host_guid_from_ic_id(str(item.get("id", ""))))
+            ic = by_host_guid(str(item.get("guid") or ""))
             if ic is not None:
                 found[ic.key] = item
-        for key in keys_for(keys, vm.get("name")):
+        for key in keys_for(keys, vm.get("requested_name")):
             item = found.get(key)
             if item is None or not item.get("enabled"):
                 continue  # not there, or switched off meanwhile: nothing to answer
             if item.get("primary_status") != ANSWERED:
-                status = item.get("primary_status")
-                pending.append({"vm": vm.get("name"), "service": key, "name": item.get("name"), "status": status})
+                pending.append(
+                    {
+                        "vm": vm.get("name"),
+                        "requested_name": vm.get("requested_name"),
+                        "service": key,
+                        "name": item.get("name"),
+                        "status": item.get("primary_status"),
+                    }
+                )
     gone = list(answer.get("missing") or []) + list((answer.get("ambiguous") or {}).keys())
     return pending, stopped, gone
 
@@ -139,7 +148,7 @@ def wait_for_guests(
         pending, newly_stopped, newly_gone = not_answering(answer, keys)
         stopped += newly_stopped
         gone += newly_gone
-        left = {vm["vm"] for vm in newly_stopped} | set(newly_gone)
+        left = {vm["requested_name"] for vm in newly_stopped} | set(newly_gone)
         names = [name for name in names if name not in left]
         now = clock()
         if not pending or not names or now >= deadline:

@@ -16,8 +16,8 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._requests impor
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
-# W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2); value Enabled, REG_DWORD.
-TIME_PROVIDER_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider"
+# W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2): the library knows its key and
+# names it in every time_provider answer (key); messages made before any answer say host_time_samples.
 _PERMISSION_TYPES = ("System.UnauthorizedAccessException", "System.Security.SecurityException")
 
 
@@ -36,9 +36,7 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
         text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
         if _permission_denied({"category": exc.category, "type": exc.error_type}):
             if params.get("time_provider_enabled") is not None:
-                text += " Setting host_time_samples (%s) needs an administrator account in the guest." % (
-                    TIME_PROVIDER_KEY
-                )
+                text += " Setting host_time_samples needs an administrator account in the guest."
             else:
                 text += " Managing services needs an administrator account in the guest."
         raise WindowsGuestError(text + (" Nothing was changed." if writes else "")) from exc
@@ -67,10 +65,9 @@ def guest_info(action: t.Any, guest: str) -> dict[str, t.Any]:
     return {
         "changed": False,
         "os": "windows",
-        # A Hyper-V VM reports itself as Microsoft Corporation / Virtual Machine (Win32_ComputerSystem).
-        "hyperv_guest": computer.get("manufacturer") == "Microsoft Corporation"
-        and computer.get("model") == "Virtual Machine",
-        "computer": computer,
+        # Decided by the library (Get-ComputerIdentity), the same test its guest_service_set refuses on.
+        "hyperv_guest": bool(computer.get("hyperv_guest")),
+        "computer": {"manufacturer": computer.get("manufacturer"), "model": computer.get("model")},
         "integration_services": services,
         "time_provider": {"vmic_time_provider_enabled": _samples_enabled(answer.get("time_provider"))},
     }
@@ -129,15 +126,15 @@ def guest_set(
     if host_time_samples is not None:
         if not isinstance(time_provider, dict):
             raise WindowsGuestError(
-                "Windows guest %s: the guest library gave no answer about host_time_samples (%s); rerun the task, "
-                "it converges." % (guest, TIME_PROVIDER_KEY)
+                "Windows guest %s: the guest library gave no answer about host_time_samples; rerun the task, "
+                "it converges." % guest
             )
         if not time_provider.get("present"):
             return {
                 "failed": True,
                 "changed": False,
                 "msg": "Windows guest %s has no registry key %s (the Hyper-V time provider of W32Time), so "
-                "host_time_samples cannot be set. Nothing was changed." % (guest, TIME_PROVIDER_KEY),
+                "host_time_samples cannot be set. Nothing was changed." % (guest, time_provider.get("key")),
             }
     result: dict[str, t.Any] = {"changed": False, "integration_services": {}, "not_offered": []}
     before: dict[str, t.Any] = {}
@@ -185,7 +182,7 @@ def _time_provider_entry(answer: dict[str, t.Any]) -> tuple[dict[str, t.Any], li
     after = answer.get("after") or {}
     w32time = answer.get("w32time") or {}
     entry: dict[str, t.Any] = {
-        "key": TIME_PROVIDER_KEY,
+        "key": answer.get("key"),
         "before": _samples_enabled(before),
         "after": _samples_enabled(after),
         "value_before": before.get("enabled"),
@@ -197,7 +194,7 @@ def _time_provider_entry(answer: dict[str, t.Any]) -> tuple[dict[str, t.Any], li
     error = answer.get("error")
     if error:
         entry["error"] = error.get("message") or error.get("type")
-        text = "host_time_samples (%s value Enabled): %s" % (TIME_PROVIDER_KEY, entry["error"])
+        text = "host_time_samples (%s value Enabled): %s" % (entry["key"], entry["error"])
         if _permission_denied(error):
             text += " Setting it needs an administrator account in the guest"
         problems.append(text)

@@ -363,7 +363,8 @@ def test_wait_returns_once_the_guests_answer(tmp_path: Path, start_lab) -> None:
     wait = result["wait"]
     assert wait["answered"] is True and wait["skipped"] is None
     assert wait["vms"] == ["web01", "web02"] and wait["services"] == [GSI, "vss"]
-    assert wait["not_running"] == [{"vm": "off01", "state": "Off"}]  # no guest to answer: not waited for
+    # no guest to answer: not waited for
+    assert wait["not_running"] == [{"vm": "off01", "requested_name": "off01", "state": "Off"}]
     assert wait["polls"] >= 2 and wait["elapsed"] >= 2.5 and took >= 3
     state = lab.state()
     assert all(primary(state, vm, GSI) == "Ok" for vm in ("web01", "web02"))

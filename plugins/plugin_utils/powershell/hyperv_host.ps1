@@ -20,8 +20,9 @@ function Get-IcGuid {
 
 function Resolve-VmName {
     # Exact, ordinal case-insensitive match; Get-VM -Name would treat [ ] * ? as wildcards. A VM named
-    # twice in the request (in two spellings) is returned once. A VM that Get-VM cannot read is a
-    # non-terminating error: it is answered in list_errors, and the other VMs are still listed.
+    # twice in the request (in two spellings) is returned once, for the first spelling: requested maps
+    # each VM's Id to the name that selected it (empty when every VM is listed). A VM that Get-VM cannot
+    # read is a non-terminating error: it is answered in list_errors, and the other VMs are still listed.
     param ([object[]]$Names)
     $listErrors = $null
     $allVms = @(Hyper-V\Get-VM -ErrorAction SilentlyContinue -ErrorVariable listErrors)
@@ -29,9 +30,10 @@ function Resolve-VmName {
     $found = New-Object -TypeName 'System.Collections.Generic.List[object]'
     $missing = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $ambiguous = @{}
+    $requested = @{}
     if ($null -eq $Names) {
         foreach ($vm in $allVms) { $found.Add($vm) }
-        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors }
+        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested }
     }
     $byName = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,System.Collections.Generic.List[object]]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
     foreach ($vm in $allVms) {
@@ -40,29 +42,29 @@ function Resolve-VmName {
         }
         $byName[$vm.Name].Add($vm)
     }
-    $seenIds = @{}
     foreach ($name in $Names) {
         $name = [string]$name
         if (-not $byName.ContainsKey($name)) { $missing.Add($name) }
         elseif ($byName[$name].Count -gt 1) { $ambiguous[$name] = @($byName[$name] | ForEach-Object { $_.Id.ToString() }) }
-        elseif (-not $seenIds.ContainsKey($byName[$name][0].Id.ToString())) {
-            $seenIds[$byName[$name][0].Id.ToString()] = $true
+        elseif (-not $requested.ContainsKey($byName[$name][0].Id.ToString())) {
+            $requested[$byName[$name][0].Id.ToString()] = $name
             $found.Add($byName[$name][0])
         }
     }
-    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors }
+    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested }
 }
 
 function Get-VmIntegrationStatus {
     # One VM's answer; an error reading it (deleted or inaccessible since Get-VM) is answered on that
-    # VM, and the other VMs are still read.
-    param ($Vm)
+    # VM, and the other VMs are still read. RequestedName: the name that selected it ($null: every VM).
+    param ($Vm, $RequestedName)
     try {
-        return Get-VmIntegrationDetail -Vm $Vm
+        return Get-VmIntegrationDetail -Vm $Vm -RequestedName $RequestedName
     }
     catch {
         return @{
             name                         = [string]$Vm.Name
+            requested_name               = $RequestedName
             id                           = $Vm.Id.ToString()
             state                        = $null
             heartbeat                    = $null
@@ -75,10 +77,11 @@ function Get-VmIntegrationStatus {
 }
 
 function Get-VmIntegrationDetail {
-    param ($Vm)
+    param ($Vm, $RequestedName)
     $services = foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
         @{
             id               = $ic.Id
+            guid             = Get-IcGuid $ic
             name             = $ic.Name
             enabled          = [bool]$ic.Enabled
             primary_status   = ConvertTo-EnumName $ic.PrimaryOperationalStatus
@@ -92,6 +95,7 @@ function Get-VmIntegrationDetail {
     }
     @{
         name                         = $Vm.Name
+        requested_name               = $RequestedName
         id                           = $Vm.Id.ToString()
         state                        = $Vm.State.ToString()
         heartbeat                    = ConvertTo-EnumName $Vm.Heartbeat  # $null when Off
@@ -107,7 +111,7 @@ function Invoke-VmIntegrationServiceInfo {
     param ($Request)
     $resolved = Resolve-VmName -Names $Request.params.vm_names
     @{
-        vms            = @(foreach ($vm in $resolved.vms) { Get-VmIntegrationStatus -Vm $vm })
+        vms            = @(foreach ($vm in $resolved.vms) { Get-VmIntegrationStatus -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] })
         missing        = @($resolved.missing)
         ambiguous      = $resolved.ambiguous
         vm_list_errors = $resolved.errors
@@ -191,11 +195,12 @@ function Invoke-VmIntegrationServiceSet {
                     }
                     @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
                 })
+            $requestedName = $resolved.requested[$vm.Id.ToString()]
             if ($null -ne $readError) {
-                @{ vm = $vm; name = $name; id = $vm.Id.ToString(); state = $null; items = @(); error = $readError }
+                @{ vm = $vm; name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $null; items = @(); error = $readError }
             }
             else {
-                @{ vm = $vm; name = $name; id = $vm.Id.ToString(); state = $state; items = $items; error = $null }
+                @{ vm = $vm; name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $state; items = $items; error = $null }
             }
         })
     if ($result.missing_services.Count) { return $result }
@@ -205,6 +210,7 @@ function Invoke-VmIntegrationServiceSet {
     $result.vms = @(foreach ($entry in $plan) {
             @{
                 name                 = $entry.name
+                requested_name       = $entry.requested_name
                 id                   = $entry.id
                 state                = $entry.state
                 error                = $entry.error

@@ -41,21 +41,30 @@ function Get-ServiceState {
 }
 
 function Get-ComputerIdentity {
-    # A Hyper-V VM reports Microsoft Corporation / Virtual Machine.
+    # A Hyper-V VM reports Microsoft Corporation / Virtual Machine (docs/dev/hyperv-facts.md section 2):
+    # decided here, once, for both operations and the controller.
     $system = Get-CimInstance -ClassName Win32_ComputerSystem
-    @{ manufacturer = [string]$system.Manufacturer; model = [string]$system.Model }
+    $manufacturer = [string]$system.Manufacturer
+    $model = [string]$system.Model
+    @{
+        manufacturer = $manufacturer
+        model        = $model
+        hyperv_guest = ($manufacturer -eq 'Microsoft Corporation' -and $model -eq 'Virtual Machine')
+    }
 }
 
 # W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2): Enabled (REG_DWORD) 0 stops W32Time
-# taking time samples from the host. The path is a constant of this library, never request data.
+# taking time samples from the host. The path is a constant of this library, never request data; the
+# answers give it (key) as users write it, so the controller's messages name it without a copy.
 $TimeProviderKey = 'HKLM:\SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
 $TimeProviderSubKey = 'SYSTEM\CurrentControlSet\Services\W32Time\TimeProviders\VMICTimeProvider'
+$TimeProviderName = 'HKLM\' + $TimeProviderSubKey
 
 function Get-TimeProviderState {
-    # present: the key exists. enabled: the value Enabled as it is (an int for a REG_DWORD, else its
-    # text), $null when absent. kind: the RegistryValueKind name, $null when absent.
+    # key: the key's path. present: the key exists. enabled: the value Enabled as it is (an int for a
+    # REG_DWORD, else its text), $null when absent. kind: the RegistryValueKind name, $null when absent.
     if (-not (Test-Path -LiteralPath $TimeProviderKey -PathType Container)) {
-        return @{ present = $false; enabled = $null; kind = $null }
+        return @{ key = $TimeProviderName; present = $false; enabled = $null; kind = $null }
     }
     $key = Get-Item -LiteralPath $TimeProviderKey
     try {
@@ -67,7 +76,7 @@ function Get-TimeProviderState {
     }
     if ($kind -eq 'DWord') { $value = [int]$value }
     elseif ($null -ne $value) { $value = [string]$value }
-    @{ present = $true; enabled = $value; kind = $kind }
+    @{ key = $TimeProviderName; present = $true; enabled = $value; kind = $kind }
 }
 
 function Assert-TimeProviderWritable {
@@ -89,6 +98,7 @@ function Set-TimeProvider {
     # restart the w32time service after it is changed"). Every failure is recorded on the entry.
     param ($Before, [int]$Wanted, [bool]$CheckMode)
     $entry = @{
+        key     = $TimeProviderName
         present = $true
         before  = @{ enabled = $Before.enabled; kind = $Before.kind }
         after   = @{ enabled = $Before.enabled; kind = $Before.kind }
@@ -229,7 +239,7 @@ function Invoke-GuestServiceSet {
         })
     $checkMode = [bool]$Request.check_mode
     $computer = Get-ComputerIdentity
-    if ($computer.manufacturer -ne 'Microsoft Corporation' -or $computer.model -ne 'Virtual Machine') {
+    if (-not $computer.hyperv_guest) {
         # Not a Hyper-V guest (e.g. a task delegated to the host): its vmic* services are not ours to change.
         return @{ not_a_guest = $true; computer = $computer; missing = @(); services = @(); time_provider = $null }
     }
@@ -248,7 +258,7 @@ function Invoke-GuestServiceSet {
         $timeBefore = Get-TimeProviderState
         if (-not $timeBefore.present) {
             # Nothing is written: the caller reports the missing key.
-            $absent = @{ present = $false; before = $null; after = $null; changed = $false; w32time = $null; error = $null }
+            $absent = @{ key = $TimeProviderName; present = $false; before = $null; after = $null; changed = $false; w32time = $null; error = $null }
             return @{ not_a_guest = $false; computer = $computer; missing = @(); services = @(); time_provider = $absent }
         }
         if ($timeBefore.kind -ne 'DWord' -or $timeBefore.enabled -ne $wanted) {

@@ -69,10 +69,13 @@ class HostOperations:
             )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _resolve(self, names: list[str] | None) -> tuple[list[VirtualMachine], list[str], dict[str, list[str]]]:
+    def _resolve(
+        self, names: list[str] | None
+    ) -> tuple[list[tuple[VirtualMachine, str | None]], list[str], dict[str, list[str]]]:
+        """([(VM, the name that selected it, None when every VM is listed)], missing, ambiguous)."""
         if names is None:
-            return list(self.host.vms), [], {}
-        found: list[VirtualMachine] = []
+            return [(vm, None) for vm in self.host.vms], [], {}
+        found: list[tuple[VirtualMachine, str | None]] = []
         missing: list[str] = []
         ambiguous: dict[str, list[str]] = {}
         for name in names:
@@ -81,8 +84,9 @@ class HostOperations:
                 missing.append(name)
             elif len(matches) > 1:
                 ambiguous[name] = [vm.id for vm in matches]
-            elif all(vm is not matches[0] for vm in found):
-                found.append(matches[0])  # protocol: a VM named twice (two spellings) is returned once
+            elif all(vm is not matches[0] for vm, _ in found):
+                # protocol: a VM named twice (two spellings) is returned once, for the first spelling
+                found.append((matches[0], name))
         return found, missing, ambiguous
 
     def _read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
@@ -101,11 +105,12 @@ class HostOperations:
             "service": None,
         }
 
-    def _vm_info(self, vm: VirtualMachine) -> dict[str, Any]:
+    def _vm_info(self, vm: VirtualMachine, requested: str | None) -> dict[str, Any]:
         error = self._read_error(vm)
         if error is not None:
             return {
                 "name": vm.name,
+                "requested_name": requested,
                 "id": vm.id,
                 "state": None,
                 "heartbeat": None,
@@ -120,6 +125,8 @@ class HostOperations:
             services.append(
                 {
                     "id": self.host.ic_id(vm, ic),
+                    # Get-IcGuid: the Id's last segment, braces trimmed, upper case
+                    "guid": self.host.ic_id(vm, ic).rsplit("\\", 1)[-1].strip("{}").upper(),
                     "name": self.host.ic_name(ic),
                     "enabled": ic.enabled,
                     "primary_status": primary,
@@ -128,6 +135,7 @@ class HostOperations:
             )
         return {
             "name": vm.name,
+            "requested_name": requested,
             "id": vm.id,
             "state": vm.state,
             "heartbeat": self.host.heartbeat(vm),
@@ -144,7 +152,7 @@ class HostOperations:
         with self.host.lock:
             found, missing, ambiguous = self._resolve(names)
             return {
-                "vms": [self._vm_info(vm) for vm in found],
+                "vms": [self._vm_info(vm, requested) for vm, requested in found],
                 "missing": missing,
                 "ambiguous": ambiguous,
                 "vm_list_errors": [],
@@ -185,12 +193,13 @@ class HostOperations:
             if missing or ambiguous:  # step 1: write nothing
                 result.update(missing=missing, ambiguous=ambiguous)
                 return result
-            plan: list[tuple[VirtualMachine, list[tuple[IntegrationService, bool]], dict[str, Any] | None]] = []
-            for vm in found:  # step 2: every IC must exist before the first write
+            Plan = tuple[VirtualMachine, str | None, list[tuple[IntegrationService, bool]], dict[str, Any] | None]
+            plan: list[Plan] = []
+            for vm, requested in found:  # step 2: every IC must exist before the first write
                 items = []
                 read_error = self._read_error(vm)
                 if read_error is not None:  # that VM gets its error and no change; the others go on
-                    plan.append((vm, [], read_error))
+                    plan.append((vm, requested, [], read_error))
                     continue
                 for change in changes:
                     if change.get("vm") is not None and all(other is not vm for other in self.host.find(change["vm"])):
@@ -200,14 +209,15 @@ class HostOperations:
                         result["missing_services"].append({"vm": vm.name, "guid": change["guid"]})
                     else:
                         items.append((ic, change["enabled"]))
-                plan.append((vm, items, None))
+                plan.append((vm, requested, items, None))
             if result["missing_services"]:
                 return result
-            for vm, items, read_error in plan:  # step 3
+            for vm, requested, items, read_error in plan:  # step 3
                 services = [self._apply(vm, ic, wish, call.check_mode) for ic, wish in items]
                 result["vms"].append(
                     {
                         "name": vm.name,
+                        "requested_name": requested,
                         "id": vm.id,
                         "state": None if read_error else vm.state,
                         "error": read_error,

@@ -19,7 +19,10 @@ from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServi
 from .counters import Counters
 from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 
-COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}  # Win32_ComputerSystem
+# Win32_ComputerSystem of a Hyper-V VM, and the library's verdict on it (Get-ComputerIdentity).
+COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine", "hyperv_guest": True}
+# The key every time_provider answer names (the library's $TimeProviderName).
+TIME_PROVIDER_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider"
 SERVICE_COMMAND_EXCEPTION = "Microsoft.PowerShell.Commands.ServiceCommandException"
 WANTED_STATES = ("started", "stopped", "restarted")
 # What a non-administrator gets when opening an HKLM\SYSTEM key for writing (RegistryKey.OpenSubKey).
@@ -46,7 +49,7 @@ class TimeProvider:
     restart_fails: bool = False  # True: Restart-Service W32Time fails (the value stays written)
 
     def state(self) -> dict[str, Any]:
-        return {"present": self.present, "enabled": self.enabled, "kind": self.kind}
+        return {"key": TIME_PROVIDER_KEY, "present": self.present, "enabled": self.enabled, "kind": self.kind}
 
     def read_at_start(self) -> None:
         self.samples_in_use = self.present and not (self.kind == "DWord" and self.enabled == 0)
@@ -252,8 +255,9 @@ class GuestOperations:
             provider = self.guest.time_provider
             if wanted is not None:
                 if not provider.present:  # step 1b: nothing is written, the controller says why
-                    absent = {"present": False, "before": None, "after": None, "changed": False}
-                    return dict(base, missing=[], services=[], time_provider=dict(absent, w32time=None, error=None))
+                    absent = {"key": TIME_PROVIDER_KEY, "present": False, "before": None, "after": None}
+                    absent.update(changed=False, w32time=None, error=None)
+                    return dict(base, missing=[], services=[], time_provider=absent)
                 if (provider.kind != "DWord" or provider.enabled != wanted) and not provider.writable:
                     # Opening the key for writing fails before the first write, in check mode too.
                     raise OperationError(*REGISTRY_ACCESS_DENIED, category="OperationStopped")
@@ -266,6 +270,7 @@ class GuestOperations:
         before = {"enabled": provider.enabled, "kind": provider.kind}
         w32time = {"status": provider.w32time_status, "restarted": False, "error": None}
         entry = {
+            "key": TIME_PROVIDER_KEY,
             "present": True,
             "before": before,
             "after": dict(before),

@@ -114,20 +114,27 @@ def _set_answer(changed: bool = True) -> dict:
         "vms": [
             {
                 "name": "web01",
+                "requested_name": "web01",
                 "id": "i1",
                 "state": "Running",
                 "integration_services": [_item(GSI_GUID, not changed, True)],
             },
-            {"name": "off01", "id": "i2", "state": "Off", "integration_services": [_item(GSI_GUID, not changed, True)]},
+            {
+                "name": "off01",
+                "requested_name": "off01",
+                "id": "i2",
+                "state": "Off",
+                "integration_services": [_item(GSI_GUID, not changed, True)],
+            },
         ]
     }
 
 
 def _info(status: str | None) -> dict:
-    ic = {"id": "Microsoft:I1\\" + GSI_GUID, "name": "Guest Service Interface", "enabled": True}
+    ic = {"id": "Microsoft:I1\\" + GSI_GUID, "guid": GSI_GUID, "name": "Guest Service Interface", "enabled": True}
     ic["primary_status"] = status
     return {
-        "vms": [{"name": "web01", "state": "Running", "integration_services": [ic]}],
+        "vms": [{"name": "web01", "requested_name": "web01", "state": "Running", "integration_services": [ic]}],
         "missing": [],
         "ambiguous": {},
     }
@@ -152,7 +159,7 @@ def test_wait_reads_only_running_vms_once_per_poll(no_sleep: list[float]) -> Non
     assert recorder.calls[1][1] == {"vm_names": ["web01"]}  # Off VMs have no guest to answer
     wait = result["wait"]
     assert (wait["answered"], wait["polls"], wait["skipped"]) == (True, 2, None)
-    assert wait["not_running"] == [{"vm": "off01", "state": "Off"}]
+    assert wait["not_running"] == [{"vm": "off01", "requested_name": "off01", "state": "Off"}]
     assert wait["services"] == ["guest_service_interface"] and wait["vms"] == ["web01"]
     assert no_sleep == [_host_wait.POLL_INTERVAL]
 
@@ -182,14 +189,19 @@ def test_nothing_asked_enabled_or_nothing_running_reads_nothing(no_sleep: list[f
     recorder = _Recorder(False, off_only, [])
     result = recorder.run(name=["off01"])
     assert result["wait"]["skipped"] == "no VM named is Running"
-    assert result["wait"]["not_running"] == [{"vm": "off01", "state": "Off"}]
+    assert result["wait"]["not_running"] == [{"vm": "off01", "requested_name": "off01", "state": "Off"}]
     assert [op for op, _params in recorder.calls] == ["vm_integration_service_set"]
 
 
 def test_no_wait_after_a_failed_write(no_sleep: list[float]) -> None:
     answer = {
         "vms": [
-            {"name": "web01", "state": "Running", "integration_services": [_item(GSI_GUID, False, False, "denied")]}
+            {
+                "name": "web01",
+                "requested_name": "web01",
+                "state": "Running",
+                "integration_services": [_item(GSI_GUID, False, False, "denied")],
+            }
         ]
     }
     recorder = _Recorder(False, answer, [])
@@ -228,8 +240,39 @@ def test_an_unchanged_vm_whose_services_answer_needs_no_further_read() -> None:
     from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
 
     item = dict(_item(GSI_GUID, True, True), primary_status="Ok")
-    vms, _diff = summarise({"vms": [{"name": "web01", "state": "Running", "integration_services": [item]}]})
+    answer = {"vms": [{"name": "web01", "requested_name": "web01", "state": "Running", "integration_services": [item]}]}
+    vms, _diff = summarise(answer)
     assert _host_wait.pending_in(vms, ["web01"], ["guest_service_interface"]) is False
     vms[0]["integration_services"]["guest_service_interface"]["primary_status"] = "NoContact"
     assert _host_wait.pending_in(vms, ["web01"], {"web01": ["guest_service_interface"]}) is True
     assert _host_wait.pending_in(vms, ["web01"], {"web01": []}) is False
+
+
+def test_each_vm_waits_for_its_own_services_by_the_name_the_task_gave(no_sleep: list[float]) -> None:
+    # The task names WEB01; the host spells it web01. The wait pairs by requested_name, not by position.
+    set_answer = {
+        "vms": [
+            {
+                "name": "web01",
+                "requested_name": "WEB01",
+                "id": "i1",
+                "state": "Running",
+                "integration_services": [_item(GSI_GUID, False, True)],
+            }
+        ]
+    }
+    info = _info("NoContact")
+    info["vms"][0]["requested_name"] = "WEB01"
+    recorder = _Recorder(False, set_answer, [info] * 10)
+    result = recorder.run(
+        name=None,
+        services=None,
+        vms=[{"name": "WEB01", "services": {"guest_service_interface": "enabled"}}],
+        wait_timeout=0,
+    )
+    assert recorder.calls[1] == ("vm_integration_service_info", {"vm_names": ["WEB01"]})
+    assert result["vms"][0]["requested_name"] == "WEB01" and result["vms"][0]["name"] == "web01"
+    assert result["wait"]["vms"] == ["web01"]  # as the host spells it, like every vm of the result
+    assert [(i["vm"], i["requested_name"], i["service"]) for i in result["wait"]["not_answering"]] == [
+        ("web01", "WEB01", "guest_service_interface")
+    ]

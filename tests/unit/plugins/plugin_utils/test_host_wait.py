@@ -12,6 +12,7 @@ HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
 def ic(guid: str, status: str | None, enabled: bool = True, name: str = "localized") -> dict[str, t.Any]:
     return {
         "id": "Microsoft:AAAA\\%s" % guid,
+        "guid": guid,
         "name": name,
         "enabled": enabled,
         "primary_status": status,
@@ -19,8 +20,9 @@ def ic(guid: str, status: str | None, enabled: bool = True, name: str = "localiz
     }
 
 
-def vm(name: str, *ics: dict[str, t.Any], state: str = "Running") -> dict[str, t.Any]:
-    return {"name": name, "state": state, "integration_services": list(ics)}
+def vm(name: str, *ics: dict[str, t.Any], state: str = "Running", requested: str | None = None) -> dict[str, t.Any]:
+    """One VM of an info answer: name as the host spells it, requested_name as it was polled for."""
+    return {"name": name, "requested_name": requested or name, "state": state, "integration_services": list(ics)}
 
 
 class FakeTime:
@@ -45,10 +47,17 @@ def test_waits_only_for_services_asked_enabled() -> None:
 
 def test_split_by_state_keeps_running_vms() -> None:
     running, others = _host_wait.split_by_state(
-        [{"name": "a", "state": "Running"}, {"name": "b", "state": "Off"}, {"name": "c", "state": "Paused"}]
+        [
+            {"name": "a", "requested_name": "A", "state": "Running"},
+            {"name": "b", "requested_name": "b", "state": "Off"},
+            {"name": "c", "requested_name": "c", "state": "Paused"},
+        ]
     )
-    assert running == ["a"]
-    assert others == [{"vm": "b", "state": "Off"}, {"vm": "c", "state": "Paused"}]
+    assert running == ["A"]  # polled again by the name the task gave
+    assert others == [
+        {"vm": "b", "requested_name": "b", "state": "Off"},
+        {"vm": "c", "requested_name": "c", "state": "Paused"},
+    ]
 
 
 def test_not_answering_counts_enabled_waited_services_on_running_vms() -> None:
@@ -68,10 +77,32 @@ def test_not_answering_counts_enabled_waited_services_on_running_vms() -> None:
     }
     pending, stopped, gone = _host_wait.not_answering(answer, ["guest_service_interface", "vss"])
     assert pending == [
-        {"vm": "web01", "service": "guest_service_interface", "name": "Gastdienstschnittstelle", "status": "NoContact"}
+        {
+            "vm": "web01",
+            "requested_name": "web01",
+            "service": "guest_service_interface",
+            "name": "Gastdienstschnittstelle",
+            "status": "NoContact",
+        }
     ]
-    assert stopped == [{"vm": "off01", "state": "Off"}]
+    assert stopped == [{"vm": "off01", "requested_name": "off01", "state": "Off"}]
     assert gone == ["gone01"]
+
+
+def test_per_vm_services_follow_the_requested_name_not_the_host_spelling() -> None:
+    # The task named WEB01 and db01; the host spells them web01 and DB01. Each VM waits for its own.
+    answer = {
+        "vms": [
+            vm("web01", ic(GSI, "NoContact"), ic(VSS, "NoContact"), requested="WEB01"),
+            vm("DB01", ic(GSI, "NoContact"), ic(VSS, "NoContact"), requested="db01"),
+        ]
+    }
+    keys = {"WEB01": ["guest_service_interface"], "db01": ["vss"]}
+    pending, _stopped, _gone = _host_wait.not_answering(answer, keys)
+    assert [(item["vm"], item["requested_name"], item["service"]) for item in pending] == [
+        ("web01", "WEB01", "guest_service_interface"),
+        ("DB01", "db01", "vss"),
+    ]
 
 
 def test_returns_after_one_read_when_everything_answers() -> None:
@@ -150,7 +181,7 @@ def test_a_vm_that_stops_running_is_no_longer_waited_for() -> None:
 
     report = _host_wait.wait_for_guests(poll, ["a", "b"], ["vss"], 60, 2, fake.clock, fake.sleep)
     assert report["answered"] is True
-    assert report["not_running"] == [{"vm": "a", "state": "Off"}]
+    assert report["not_running"] == [{"vm": "a", "requested_name": "a", "state": "Off"}]
     assert asked == [["a", "b"], ["a", "b"]]
 
 

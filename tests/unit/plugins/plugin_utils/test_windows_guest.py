@@ -7,7 +7,8 @@ import pytest
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _windows_guest as wg
 
-COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}
+# What the library answers (Get-ComputerIdentity; every time_provider answer names its key).
+COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine", "hyperv_guest": True}
 KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider"
 
 
@@ -29,6 +30,7 @@ class FakeGuest:
 def _time(before: int | str | None, after: int | str | None, **extra: object) -> dict:
     kind = {int: "DWord", str: "String"}
     entry = {
+        "key": KEY,
         "present": True,
         "before": {"enabled": before, "kind": kind.get(type(before))},
         "after": {"enabled": after, "kind": kind.get(type(after))},
@@ -101,7 +103,8 @@ def test_unchanged_value_is_no_change(fake) -> None:
 
 
 def test_missing_key_fails_and_names_it(fake) -> None:
-    absent = {"present": False, "before": None, "after": None, "changed": False, "w32time": None, "error": None}
+    absent = {"key": KEY, "present": False, "before": None, "after": None, "changed": False, "w32time": None}
+    absent["error"] = None
     fake(_set_answer(absent))
     result = wg.guest_set(object(), "dc01", {"vss": {"state": "started"}}, False, False, host_time_samples=False)
     assert result["failed"] is True and result["changed"] is False
@@ -153,12 +156,12 @@ def test_an_answer_without_time_provider_is_not_taken_for_success(fake) -> None:
 @pytest.mark.parametrize(
     ("state", "reported"),
     [
-        ({"present": True, "enabled": 1, "kind": "DWord"}, True),
-        ({"present": True, "enabled": 0, "kind": "DWord"}, False),
-        ({"present": True, "enabled": 2, "kind": "DWord"}, True),
-        ({"present": True, "enabled": "0", "kind": "String"}, None),
-        ({"present": True, "enabled": None, "kind": None}, None),
-        ({"present": False, "enabled": None, "kind": None}, None),
+        ({"key": KEY, "present": True, "enabled": 1, "kind": "DWord"}, True),
+        ({"key": KEY, "present": True, "enabled": 0, "kind": "DWord"}, False),
+        ({"key": KEY, "present": True, "enabled": 2, "kind": "DWord"}, True),
+        ({"key": KEY, "present": True, "enabled": "0", "kind": "String"}, None),
+        ({"key": KEY, "present": True, "enabled": None, "kind": None}, None),
+        ({"key": KEY, "present": False, "enabled": None, "kind": None}, None),
         (None, None),
     ],
 )
@@ -166,3 +169,12 @@ def test_info_reports_whether_w32time_takes_host_samples(fake, state: dict | Non
     fake({"computer": COMPUTER, "services": [], "time_provider": state})
     result = wg.guest_info(object(), "dc01")
     assert result["time_provider"] == {"vmic_time_provider_enabled": reported}
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_hyperv_guest_is_the_library_verdict(fake, verdict: bool) -> None:
+    # The library decides (Get-ComputerIdentity); the controller reports it and keeps the two WMI values.
+    fake({"computer": dict(COMPUTER, hyperv_guest=verdict), "services": [], "time_provider": None})
+    result = wg.guest_info(object(), "dc01")
+    assert result["hyperv_guest"] is verdict
+    assert result["computer"] == {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}
