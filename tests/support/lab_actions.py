@@ -48,30 +48,47 @@ class LabConnection:
 
 
 def run_with(
-    cls: t.Any, args: dict[str, t.Any], endpoint: str, execute: t.Callable[..., dict], check_mode: bool = False
+    cls: t.Any,
+    args: dict[str, t.Any],
+    endpoint: str,
+    execute: t.Callable[..., dict],
+    check_mode: bool = False,
+    delegated_from: str | None = None,
 ) -> dict:
     """Run ``cls`` (an ActionModule class) with ``args`` for ``endpoint``; ``execute`` stands in for
-    ``_low_level_execute_command`` (a lab endpoint, or recorded answers)."""
+    ``_low_level_execute_command`` (a lab endpoint, or recorded answers). ``delegated_from``: the task
+    runs for that inventory host with ``delegate_to: endpoint``, as the roles' host-side tasks do."""
     task = MagicMock()
     task.args = args
     task.check_mode = check_mode
     task.diff = True
     task.async_val = 0
-    task.delegate_to = None
+    task.delegate_to = endpoint if delegated_from else None
     play_context = MagicMock()
     play_context.remote_addr = endpoint
     conn = MagicMock()
     conn._shell = ShellModule()
     action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
     action._low_level_execute_command = execute  # type: ignore[method-assign]
-    return action.run(task_vars={"inventory_hostname": endpoint})
+    return action.run(task_vars={"inventory_hostname": delegated_from or endpoint})
 
 
-def run_action(
-    cls: t.Any, args: dict[str, t.Any], endpoint: str, check_mode: bool = False, lab_spec: dict | None = None
-) -> tuple[dict, LabConnection]:
-    """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
+def lab_connection(endpoint: str, lab_spec: dict | None = None) -> LabConnection:
+    """A connection to ``endpoint`` of a new in-process lab (``lab_spec``, or LAB)."""
     lab = Lab(labfile.parse(lab_spec or LAB), "lab-admin", "secret", linux_guest=None)
     connection = LabConnection(lab, endpoint)
     connection.lab = lab
-    return run_with(cls, args, endpoint, connection.execute, check_mode), connection
+    return connection
+
+
+def run_action(
+    cls: t.Any,
+    args: dict[str, t.Any],
+    endpoint: str,
+    check_mode: bool = False,
+    lab_spec: dict | None = None,
+    delegated_from: str | None = None,
+) -> tuple[dict, LabConnection]:
+    """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
+    connection = lab_connection(endpoint, lab_spec)
+    return run_with(cls, args, endpoint, connection.execute, check_mode, delegated_from), connection

@@ -81,4 +81,3 @@ def lab_starter(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
     yield start
     for lab in started:
         lab.down()
-
