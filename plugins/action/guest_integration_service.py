@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (
     GUEST_ARGUMENT_SPEC,
     GUEST_REQUIRED_ONE_OF,
     HOST_TIME_SAMPLES_ON_LINUX,
     HV_SOCK_ON_WINDOWS,
-    GuestArgumentError,
     desired_guest_services,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 from ansible_collections.hyperv.integration.plugins.plugin_utils._guest_action import GuestAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import WindowsGuestError, guest_set
+from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import guest_set
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC = GUEST_ARGUMENT_SPEC
@@ -51,6 +52,6 @@ class ActionModule(GuestAction):
                     host_time_samples=args.get("host_time_samples"),
                 )
             )
-        except (GuestArgumentError, WindowsGuestError) as exc:
+        except (ArgumentError, CallFailed) as exc:
             result.update(failed=True, changed=False, msg=str(exc))
         return result

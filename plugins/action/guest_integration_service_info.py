@@ -7,8 +7,9 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import GUEST_INFO_ARGUMENT_SPEC
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 from ansible_collections.hyperv.integration.plugins.plugin_utils._guest_action import GuestAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import WindowsGuestError, guest_info
+from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import guest_info
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC = GUEST_INFO_ARGUMENT_SPEC
@@ -21,6 +22,6 @@ class ActionModule(GuestAction):
         self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
             result.update(guest_info(self, guest))
-        except WindowsGuestError as exc:
+        except CallFailed as exc:
             result.update(failed=True, msg=str(exc))
         return result

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.hyperv.integration.plugins.module_utils.hvsocket import (
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._hvsocket import (
     BUILTIN_SERVICES,
     LEGACY_MAX_HOST_PORT,
-    HvSocketArgumentError,
     check_element_name,
     guid_for_name,
     guid_for_port,
     normalize_guid,
     port_for_guid,
 )
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 _ONE = {
@@ -95,15 +94,12 @@ class ActionModule(HostAction):
         if not wishes:
             return dict(result, changed=False, services=[])
 
-        try:
-            needs_names = any(w.get("service_id") is None and w.get("vsock_port") is None for w in wishes)
-            entries = None
-            if needs_names:  # only then is the current registry needed to resolve a wish
-                listed = self.call_host("hvsocket_service_info", build_params("hvsocket_service_info"), writes=False)
-                entries = {s["service_id"]: s.get("name") for s in listed.get("services") or []}
-            resolved = [resolve_wish(w, entries) for w in wishes]
-        except HvSocketArgumentError as exc:
-            raise ArgumentError(str(exc)) from exc
+        needs_names = any(w.get("service_id") is None and w.get("vsock_port") is None for w in wishes)
+        entries = None
+        if needs_names:  # only then is the current registry needed to resolve a wish
+            listed = self.call_host("hvsocket_service_info", build_params("hvsocket_service_info"), writes=False)
+            entries = {s["service_id"]: s.get("name") for s in listed.get("services") or []}
+        resolved = [resolve_wish(w, entries) for w in wishes]
 
         seen: dict[str, int] = {}
         for index, wish in enumerate(resolved, 1):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.hyperv.integration.plugins.module_utils.hvsocket import BUILTIN_SERVICES, port_for_guid
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._hvsocket import BUILTIN_SERVICES, port_for_guid
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {}

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction, HostCallFailed
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
-    ArgumentError,
     desired_services,
     vm_names,
     vm_requests,
@@ -200,7 +201,7 @@ class ActionModule(HostAction):
             return
         try:
             report = _host_wait.wait_for_guests(poll, running, keys, timeout)
-        except HostCallFailed as exc:
+        except CallFailed as exc:
             made = "; ".join(done) if done else "nothing (the services were already as requested)"
             result.update(
                 failed=True,

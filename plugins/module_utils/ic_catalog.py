@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The integration component (IC) catalog: the one place that knows Hyper-V's names and GUIDs.
 
+Internal to this collection: not a public API, it may change without notice.
+
 Every fact here comes from docs/dev/hyperv-facts.md, which names its sources:
 - host IC GUIDs (the suffix of ``Get-VMIntegrationService`` ``Id``): hashicorp/packer-plugin-hyperv
   hyperv.go and MicrosoftDocs msvm-*componentsettingdata;
@@ -17,6 +19,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ _BY_KEY: dict[str, IntegrationComponent] = {ic.key: ic for ic in CATALOG}
 _BY_HOST_GUID: dict[str, IntegrationComponent] = {ic.host_guid: ic for ic in CATALOG}
 
 
-class UnknownIntegrationServiceError(ValueError):
+class UnknownIntegrationServiceError(ArgumentError):
     """An IC name that is neither a key, an English name nor a known localized name."""
 
     def __init__(self, given: object) -> None:
@@ -216,6 +220,10 @@ class LinuxDaemon:
     units: tuple[str, ...]
     device: str  # the character device the daemon talks to (before Linux 6.10 for fcopy)
     packages: dict[str, tuple[str, ...]]  # os family -> packages that provide it
+    # The daemon that serves the device through uio_hv_generic instead (fcopy from Linux 6.10 on), its
+    # unit candidates, and the first kernel where the in-kernel driver is gone.
+    uio_units: tuple[str, ...] = ()
+    uio_from_kernel: tuple[int, int] | None = None
 
 
 _PACKAGES_ALL = {
@@ -252,11 +260,15 @@ LINUX_DAEMONS: dict[str, LinuxDaemon] = {
             "hv-fcopy-daemon.service",
             "hypervfcopyd.service",
             "hv_fcopy_daemon.service",
-            "hv_fcopy_uio_daemon.service",  # SUSE, Linux >= 6.10
             "hyperv-daemons.hv-fcopy-daemon.service",
         ),
         device="/dev/vmbus/hv_fcopy",
         packages=dict(_PACKAGES_ALL, archlinux=()),  # recent Arch packages ship no fcopy daemon
+        uio_units=(
+            "hv_fcopy_uio_daemon.service",  # SUSE
+            "hypervfcopyd.service",  # Fedora, RHEL: the same unit runs the UIO daemon on those kernels
+        ),
+        uio_from_kernel=(6, 10),
     ),
 }
 
@@ -273,5 +285,25 @@ def daemon_packages(family: str) -> list[str]:
 
 # Linux 6.10 removed the in-kernel fcopy driver (commit ec314f61e4fc): the fcopy device is then served by
 # uio_hv_generic, which binds nothing until told the class GUID through new_id (docs/dev/hyperv-facts.md section 3).
-FCOPY_UIO_KERNEL = (6, 10)
 UIO_DRIVER = "uio_hv_generic"
+KERNEL_DRIVER = "hv_utils"  # the in-kernel driver of every IC's device (before 6.10 for fcopy)
+
+
+def needs_uio(key: str, kernel: tuple[int, int], driver: str | None) -> bool:
+    """Whether an IC's device must be served through uio_hv_generic (and its daemon's UIO variant).
+
+    The tree decides, the version only confirms: a device still bound to the kernel driver is served by
+    it, whatever the release string says.
+    """
+    daemon = LINUX_DAEMONS.get(key)
+    if daemon is None or daemon.uio_from_kernel is None:
+        return False
+    return kernel >= daemon.uio_from_kernel and driver != KERNEL_DRIVER
+
+
+def daemon_units(key: str, uio: bool) -> tuple[str, ...]:
+    """The unit candidates of an IC's daemon, for the device as it is served (empty: no daemon)."""
+    daemon = LINUX_DAEMONS.get(key)
+    if daemon is None:
+        return ()
+    return daemon.uio_units if uio and daemon.uio_units else daemon.units

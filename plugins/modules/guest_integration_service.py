@@ -193,14 +193,14 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError  # noqa: E402
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (  # noqa: E402
     GUEST_ARGUMENT_SPEC,
     GUEST_REQUIRED_ONE_OF,
     HOST_TIME_SAMPLES_ON_LINUX,
-    GuestArgumentError,
     desired_guest_services,
 )
-from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_state import (  # noqa: E402
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_apply import (  # noqa: E402
     apply_guest_state,
 )
 
@@ -214,7 +214,7 @@ def main() -> None:
         module.fail_json(msg="Linux guest %s: %s" % (os.uname().nodename, HOST_TIME_SAMPLES_ON_LINUX), changed=False)
     try:
         wanted = desired_guest_services(module.params["services"], windows=False)
-    except GuestArgumentError as exc:
+    except ArgumentError as exc:
         module.fail_json(msg=str(exc))
 
     def run(argv: list[str]) -> tuple[int, str, str]:

@@ -151,7 +151,7 @@ import os  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import daemon_packages  # noqa: E402
-from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import probe  # noqa: E402
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_probe import probe  # noqa: E402
 
 
 def main() -> None:

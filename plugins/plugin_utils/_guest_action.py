@@ -1,6 +1,9 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What both guest modules' action plugins do: Windows through PowerShell, anything else runs the module."""
+"""What both guest modules' action plugins do: Windows through PowerShell, anything else runs the module.
+
+Internal to this collection: not a public API, it may change without notice.
+"""
 
 from __future__ import annotations
 

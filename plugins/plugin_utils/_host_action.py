@@ -1,6 +1,9 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every host module's action plugin does around its one library call."""
+"""What every host module's action plugin does around its one library call.
+
+Internal to this collection: not a public API, it may change without notice.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,10 @@ import typing as t
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _call_failure, _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import host_error_message
-
-
-class HostCallFailed(Exception):
-    """The call gave no usable answer; the message is ready for the user."""
 
 
 class HostAction(ActionBase):
@@ -38,7 +38,7 @@ class HostAction(ActionBase):
             return self.run_host(result, args)
         except ArgumentError as exc:
             return dict(result, failed=True, msg=str(exc))
-        except HostCallFailed as exc:
+        except CallFailed as exc:
             return dict(result, failed=True, changed=False, msg=str(exc))
 
     def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -47,23 +47,14 @@ class HostAction(ActionBase):
     def call_host(self, operation: str, params: dict[str, t.Any], writes: bool) -> dict[str, t.Any]:
         """One library operation; ``writes`` says whether it may change the host (for the messages)."""
         check_mode = bool(self._task.check_mode) if writes else False
-        try:
-            return _powershell.call(self, _powershell.HOST_LIBRARY, operation, params, check_mode)
-        except _powershell.NotPowerShellError as exc:
-            raise HostCallFailed("%s: %s" % (self.host, exc)) from exc
-        except _powershell.UnsupportedHostError as exc:
-            raise HostCallFailed(
-                "Hyper-V host %s: %s.%s" % (self.host, exc, " Nothing was changed." if writes else "")
-            ) from exc
-        except _powershell.HostOperationError as exc:
-            # The library reports a whole-call error only before its first write (protocol doc, section 4).
-            suffix = " Nothing was changed." if writes else ""
-            raise HostCallFailed(host_error_message(self.host, exc) + suffix) from exc
-        except _powershell.PowerShellCallError as exc:
-            message = "Hyper-V host %s: %s." % (self.host, exc)
-            if writes:
-                message += (
-                    " The host may have applied some of the changes before the answer was lost;"
-                    " rerun the task, it converges."
-                )
-            raise HostCallFailed(message) from exc
+        return _call_failure.call(
+            self,
+            _powershell.HOST_LIBRARY,
+            operation,
+            params,
+            check_mode,
+            target="Hyper-V host %s" % self.host,
+            writes=writes,
+            explain=lambda exc: host_error_message(self.host, exc),
+            may_have_changed="The host may have applied some of the changes",
+        )

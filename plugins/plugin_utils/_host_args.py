@@ -1,6 +1,9 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Normalising what users give the host modules: VM names and IC -> state mappings."""
+"""Normalising what users give the host modules: VM names and IC -> state mappings.
+
+Internal to this collection: not a public API, it may change without notice.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,11 @@ import typing as t
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import (
     UnknownIntegrationServiceError,
     resolve_key,
 )
-
-
-class ArgumentError(ValueError):
-    """Bad input; the message names the value and what was wrong."""
 
 
 def vm_names(value: t.Any, option: str = "name", allow_empty: bool = False) -> list[str]:

@@ -1,18 +1,26 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Messages for what a Hyper-V host answered: unknown VMs, missing ICs, failed writes."""
+"""Messages for what a Hyper-V host answered: unknown VMs, missing ICs, failed writes.
+
+Internal to this collection: not a public API, it may change without notice.
+"""
 
 from __future__ import annotations
 
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_host_guid
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import is_permission_denied
 from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import HostOperationError
 
 # Exception text Hyper-V gives a user who is not allowed to manage it (protocol doc section 5).
 _PERMISSION_HINT = (
     " The account needs to be a member of the host's 'Hyper-V Administrators' group (or an administrator)."
 )
+
+
+def _any_permission_denied(errors: list[dict[str, t.Any]]) -> bool:
+    return any(is_permission_denied((e or {}).get("category"), (e or {}).get("type")) for e in errors)
 
 
 def ic_label(guid: str) -> str:
@@ -34,7 +42,7 @@ def vm_resolution_problem(host: str, result: dict[str, t.Any]) -> str | None:
         errors = result.get("vm_list_errors") or []
         if errors:
             parts[-1] += " (listing its VMs reported: %s)" % "; ".join(str((e or {}).get("message")) for e in errors)
-            if any((e or {}).get("category") == "PermissionDenied" for e in errors):
+            if _any_permission_denied(errors):
                 parts[-1] += _PERMISSION_HINT
     for name, ids in ambiguous.items():
         parts.append(
@@ -64,7 +72,7 @@ def listing_problem(host: str, errors: list[dict[str, t.Any]]) -> str:
         host,
         "; ".join(str((e or {}).get("message")) for e in errors),
     )
-    if any((e or {}).get("category") == "PermissionDenied" for e in errors):
+    if _any_permission_denied(errors):
         message += _PERMISSION_HINT
     return message
 
@@ -83,6 +91,6 @@ def host_error_message(host: str, error: HostOperationError) -> str:
     if error.service:
         where += " (%s)" % ic_label(str(error.service))
     message = "Hyper-V host %s reported an error%s: %s" % (host, where, error.error_message or error.error_type)
-    if error.category == "PermissionDenied" or error.error_type == "System.UnauthorizedAccessException":
+    if is_permission_denied(error.category, error.error_type):
         message += _PERMISSION_HINT
     return message

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Waiting until the guests answer the integration services a task enabled (vm_integration_service wait).
 
+Internal to this collection: not a public API, it may change without notice.
+
 The rule (documented in the module and docs/host-integration-services.md): the task waits for every
 service it asks to be enabled, on every VM it names that is Running, until the host reports that
 service's primary status ``Ok`` (the guest's side of it answered). VMs that are not Running have no

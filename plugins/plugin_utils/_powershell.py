@@ -2,7 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The PowerShell call layer: one fixed library plus a request as data, JSON back between markers.
 
-Private to this collection (docs/dev/powershell-protocol.md is the contract). Nothing a user gives is
+Internal to this collection: not a public API, it may change without notice.
+
+docs/dev/powershell-protocol.md is the contract. Nothing a user gives is
 ever placed in PowerShell text: the request is JSON, base64-encoded, read by the library from stdin.
 The command line carries only the fixed bootstrap, far below the 8191-character limit of a command
 line through cmd.exe (docs/dev/hyperv-facts.md section 1), whatever the number of VMs.

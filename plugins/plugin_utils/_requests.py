@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The request schema of every library operation, written once (docs/dev/powershell-protocol.md).
 
+Internal to this collection: not a public API, it may change without notice.
+
 The library runs under ``Set-StrictMode -Version 3.0`` and reads the request as the PSCustomObject
 ``ConvertFrom-Json`` makes in Windows PowerShell 5.1: reading a key that object lacks throws
 (docs/dev/powershell-facts.md, "Strict mode"). So the controller always sends every key of the

@@ -1,6 +1,9 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Windows half of the guest modules: the vmic* services, through the PowerShell call layer."""
+"""The Windows half of the guest modules: the vmic* services, through the PowerShell call layer.
+
+Internal to this collection: not a public API, it may change without notice.
+"""
 
 from __future__ import annotations
 
@@ -11,44 +14,37 @@ from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog impo
     WINDOWS_GUEST_ONLY_SERVICES,
     windows_service_name,
 )
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _call_failure, _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed, is_permission_denied
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 GUEST_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG) + tuple(WINDOWS_GUEST_ONLY_SERVICES)
 _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabled"}
 # W32Time's Hyper-V time provider (docs/dev/hyperv-facts.md section 2): the library knows its key and
 # names it in every time_provider answer (key); messages made before any answer say host_time_samples.
-_PERMISSION_TYPES = ("System.UnauthorizedAccessException", "System.Security.SecurityException")
-
-
-class WindowsGuestError(Exception):
-    """No usable answer from the guest; the message is ready for the user."""
-
-
-def _permission_denied(error: dict[str, t.Any]) -> bool:
-    return error.get("category") == "PermissionDenied" or error.get("type") in _PERMISSION_TYPES
 
 
 def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], check_mode: bool, writes: bool) -> dict:
-    try:
-        return _powershell.call(action, _powershell.WINDOWS_GUEST_LIBRARY, operation, params, check_mode)
-    except _powershell.HostOperationError as exc:
+    def explain(exc: _powershell.HostOperationError) -> str:
         text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
-        if _permission_denied({"category": exc.category, "type": exc.error_type}):
+        if is_permission_denied(exc.category, exc.error_type):
             if params.get("time_provider_enabled") is not None:
                 text += " Setting host_time_samples needs an administrator account in the guest."
             else:
                 text += " Managing services needs an administrator account in the guest."
-        raise WindowsGuestError(text + (" Nothing was changed." if writes else "")) from exc
-    except _powershell.UnsupportedHostError as exc:
-        raise WindowsGuestError(
-            "Windows guest %s: %s.%s" % (guest, exc, " Nothing was changed." if writes else "")
-        ) from exc
-    except _powershell.PowerShellCallError as exc:
-        text = "Windows guest %s: %s." % (guest, exc)
-        if writes:
-            text += " Some services may have been changed before the answer was lost; rerun the task, it converges."
-        raise WindowsGuestError(text) from exc
+        return text
+
+    return _call_failure.call(
+        action,
+        _powershell.WINDOWS_GUEST_LIBRARY,
+        operation,
+        params,
+        check_mode,
+        target="Windows guest %s" % guest,
+        writes=writes,
+        explain=explain,
+        may_have_changed="Some services may have been changed",
+    )
 
 
 def guest_info(action: t.Any, guest: str) -> dict[str, t.Any]:
@@ -125,7 +121,7 @@ def guest_set(
     time_provider = answer.get("time_provider")
     if host_time_samples is not None:
         if not isinstance(time_provider, dict):
-            raise WindowsGuestError(
+            raise CallFailed(
                 "Windows guest %s: the guest library gave no answer about host_time_samples; rerun the task, "
                 "it converges." % guest
             )
@@ -195,7 +191,7 @@ def _time_provider_entry(answer: dict[str, t.Any]) -> tuple[dict[str, t.Any], li
     if error:
         entry["error"] = error.get("message") or error.get("type")
         text = "host_time_samples (%s value Enabled): %s" % (entry["key"], entry["error"])
-        if _permission_denied(error):
+        if is_permission_denied(error.get("category"), error.get("type")):
             text += " Setting it needs an administrator account in the guest"
         problems.append(text)
     restart_error = w32time.get("error")

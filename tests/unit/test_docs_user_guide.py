@@ -45,15 +45,18 @@ def render() -> str:
         if ic.key == "guest_service_interface":
             driver = "hv_utils (`%s`) before Linux %d.%d; %s from %d.%d" % (
                 daemon.device,
-                *cat.FCOPY_UIO_KERNEL,
+                *daemon.uio_from_kernel,
                 cat.UIO_DRIVER,
-                *cat.FCOPY_UIO_KERNEL,
+                *daemon.uio_from_kernel,
             )
         elif daemon:
             driver = "hv_utils (`%s`)" % daemon.device
         else:
             driver = "hv_utils (in kernel)" + ("; PTP clock `hyperv`" if ic.key == "time_synchronization" else "")
         units = "<br>".join("`%s`" % u for u in daemon.units) if daemon else "none (kernel only)"
+        if daemon and daemon.uio_units:
+            units += "<br>from Linux %d.%d: " % daemon.uio_from_kernel
+            units += "<br>".join("`%s`" % u for u in daemon.uio_units)
         lines.append(
             "| `%s` | %s | `%s` | %s | `%s` | `%s` | %s | %s | %s |"
             % (

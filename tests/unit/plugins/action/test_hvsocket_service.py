@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.hyperv.integration.plugins.action.hvsocket_service import resolve_wish
-from ansible_collections.hyperv.integration.plugins.module_utils.hvsocket import guid_for_name
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils._hvsocket import guid_for_name
 
 SESSION = "999E53D4-3D5C-4C3E-8779-BED06EC056E1"
 

@@ -7,9 +7,9 @@ from ansible_collections.hyperv.integration.plugins.action.vm_integration_servic
     summarise,
     write_failure_message,
 )
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostCallFailed
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import ArgumentError
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 
 GSI_GUID = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 VSS_GUID = "5CED1297-4598-4915-A5FC-AD21BB4D02A4"
@@ -217,7 +217,7 @@ def test_a_lost_poll_says_the_changes_stay_made(no_sleep: list[float]) -> None:
     def broken(operation: str, params: dict, writes: bool) -> dict:
         if operation == "vm_integration_service_set":
             return recorder.set_answer
-        raise HostCallFailed("Hyper-V host hv01: the connection failed during the call: reset.")
+        raise CallFailed("Hyper-V host hv01: the connection failed during the call: reset.")
 
     recorder.action.call_host = broken  # type: ignore[method-assign]
     result = recorder.run()

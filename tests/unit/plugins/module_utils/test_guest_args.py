@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import (
     GUEST_ARGUMENT_SPEC,
     GUEST_REQUIRED_ONE_OF,
-    GuestArgumentError,
     desired_guest_services,
 )
 
@@ -38,7 +38,7 @@ def test_words_and_mappings_by_any_name() -> None:
     ],
 )
 def test_bad_wishes_are_refused_with_the_reason(services: dict, windows: bool, message: str) -> None:
-    with pytest.raises(GuestArgumentError) as info:
+    with pytest.raises(ArgumentError) as info:
         desired_guest_services(services, windows=windows)
     assert message in str(info.value)
 

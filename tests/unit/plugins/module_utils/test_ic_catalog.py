@@ -77,3 +77,28 @@ def test_host_guid_lookup_any_case_and_braces() -> None:
 )
 def test_daemon_packages_per_family_once_each(family: str, packages: list[str]) -> None:
     assert cat.daemon_packages(family) == packages
+
+
+@pytest.mark.parametrize(
+    ("key", "kernel", "driver", "expected"),
+    [
+        ("guest_service_interface", (6, 10), None, True),  # the in-kernel fcopy driver is gone
+        ("guest_service_interface", (6, 12), "uio_hv_generic", True),
+        ("guest_service_interface", (6, 12), "hv_utils", False),  # still bound to the kernel driver
+        ("guest_service_interface", (6, 9), None, False),
+        ("key_value_pair_exchange", (6, 12), None, False),  # served by hv_utils on every kernel
+        ("heartbeat", (6, 12), None, False),
+    ],
+)
+def test_needs_uio(key: str, kernel: tuple[int, int], driver: str | None, expected: bool) -> None:
+    assert cat.needs_uio(key, kernel, driver) is expected
+
+
+def test_daemon_units_for_the_device_as_served() -> None:
+    assert cat.daemon_units("guest_service_interface", uio=True) == (
+        "hv_fcopy_uio_daemon.service",
+        "hypervfcopyd.service",
+    )
+    assert "hv_fcopy_uio_daemon.service" not in cat.daemon_units("guest_service_interface", uio=False)
+    assert cat.daemon_units("vss", uio=True) == cat.LINUX_DAEMONS["vss"].units  # no UIO variant
+    assert cat.daemon_units("heartbeat", uio=False) == ()

@@ -1,4 +1,5 @@
-"""Linux guest probing and planning against fixture trees of several distributions and kernels."""
+"""Linux guest probing, planning and applying (linux_guest_probe, _plan, _apply) against fixture trees of
+several distributions and kernels."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.hyperv.integration.plugins.module_utils import linux_guest as lg
+from ansible_collections.hyperv.integration.plugins.module_utils import linux_guest_plan as lgplan
+from ansible_collections.hyperv.integration.plugins.module_utils import linux_guest_probe as lgp
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import CATALOG, by_key
-from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_state import (
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_apply import (
     NOT_A_GUEST,
     apply_guest_state,
 )
@@ -114,7 +116,7 @@ FEDORA_UNITS = {
 
 def test_debian_guest_probe(tmp_path: Path) -> None:
     root = make_guest(tmp_path)
-    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0-27-amd64")
+    found = lgp.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0-27-amd64")
     info = found.as_dict()
     assert info["hyperv_guest"] is True and info["os_family"] == "debian"
     by = {ic["key"]: ic for ic in info["integration_services"]}
@@ -144,15 +146,15 @@ def test_debian_guest_probe(tmp_path: Path) -> None:
     ],
 )
 def test_os_family(tmp_path: Path, family: str, expected: str) -> None:
-    assert lg.os_family(str(make_guest(tmp_path, family))) == expected
+    assert lgp.os_family(str(make_guest(tmp_path, family))) == expected
 
 
 def test_fedora_static_units_are_udev_activated_and_not_enabled(tmp_path: Path) -> None:
     root = make_guest(tmp_path, "fedora")
-    found = lg.probe(str(root), FakeSystemd(FEDORA_UNITS), "6.8.0")
+    found = lgp.probe(str(root), FakeSystemd(FEDORA_UNITS), "6.8.0")
     kvp = found.services["key_value_pair_exchange"]
     assert kvp.daemon.name == "hypervkvpd.service" and kvp.as_dict()["daemon"]["activation"] == "udev"
-    plan = lg.plan_ic(found, "key_value_pair_exchange", {"state": "started", "enabled": True}, False)
+    plan = lgplan.plan_ic(found, "key_value_pair_exchange", {"state": "started", "enabled": True}, False)
     assert [s.command for s in plan.steps] == [["systemctl", "start", "--", "hypervkvpd.service"]]
     assert "static" in plan.note and "udev" in plan.note
 
@@ -161,10 +163,10 @@ def test_fcopy_on_610_binds_uio_before_starting(tmp_path: Path) -> None:
     units = dict(DEBIAN_UNITS, **{"hv_fcopy_uio_daemon.service": ("inactive", "disabled")})
     del units["hv-fcopy-daemon.service"]
     root = make_guest(tmp_path, "sles", offered=("guest_service_interface",), fcopy_driver=None)
-    found = lg.probe(str(root), FakeSystemd(units), "6.12.1-default")
+    found = lgp.probe(str(root), FakeSystemd(units), "6.12.1-default")
     gsi = found.services["guest_service_interface"]
     assert gsi.needs_uio and gsi.driver is None and gsi.daemon.name == "hv_fcopy_uio_daemon.service"
-    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    plan = lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == [
         "load uio_hv_generic",
         "bind uio_hv_generic to the fcopy device class",
@@ -176,6 +178,16 @@ def test_fcopy_on_610_binds_uio_before_starting(tmp_path: Path) -> None:
     )
 
 
+def test_fedora_on_610_runs_its_own_fcopy_unit_as_the_uio_daemon(tmp_path: Path) -> None:
+    # Fedora's hypervfcopyd.service is the UIO daemon on those kernels (docs/dev/hyperv-facts.md section 3).
+    root = make_guest(tmp_path, "fedora", offered=("guest_service_interface",), fcopy_driver=None)
+    found = lgp.probe(str(root), FakeSystemd(FEDORA_UNITS), "6.12.4-200.fc41.x86_64")
+    gsi = found.services["guest_service_interface"]
+    assert gsi.needs_uio and gsi.daemon.name == "hypervfcopyd.service"
+    plan = lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert [s.description for s in plan.steps][-1] == "start hypervfcopyd.service"
+
+
 def test_fcopy_on_610_already_bound_needs_only_the_daemon(tmp_path: Path) -> None:
     root = make_guest(
         tmp_path,
@@ -185,34 +197,34 @@ def test_fcopy_on_610_already_bound_needs_only_the_daemon(tmp_path: Path) -> Non
         modules=("hv_vmbus", "hv_utils", "uio_hv_generic"),
     )
     units = {"hv_fcopy_uio_daemon.service": ("inactive", "disabled")}
-    found = lg.probe(str(root), FakeSystemd(units), "6.10.0")
-    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    found = lgp.probe(str(root), FakeSystemd(units), "6.10.0")
+    plan = lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == ["start hv_fcopy_uio_daemon.service"]
 
 
 def test_kernel_ics_cannot_be_stopped_and_point_to_the_host(tmp_path: Path) -> None:
-    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
-    with pytest.raises(lg.GuestStateError, match=r"hv_utils.*vm_integration_service"):
-        lg.plan_ic(found, "heartbeat", {"state": "stopped"}, False)
+    found = lgp.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    with pytest.raises(lgp.GuestStateError, match=r"hv_utils.*vm_integration_service"):
+        lgplan.plan_ic(found, "heartbeat", {"state": "stopped"}, False)
 
 
 def test_kernel_ic_the_host_does_not_offer_is_already_stopped(tmp_path: Path) -> None:
-    found = lg.probe(str(make_guest(tmp_path, offered=("heartbeat",))), FakeSystemd(DEBIAN_UNITS), "6.1.0")
-    plan = lg.plan_ic(found, "shutdown", {"state": "stopped"}, False)
+    found = lgp.probe(str(make_guest(tmp_path, offered=("heartbeat",))), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    plan = lgplan.plan_ic(found, "shutdown", {"state": "stopped"}, False)
     assert plan.steps == [] and not plan.not_offered
 
 
 def test_not_offered_fails_or_is_skipped(tmp_path: Path) -> None:
-    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
-    with pytest.raises(lg.GuestStateError, match=r"guest_service_interface is not offered.*vm_integration_service"):
-        lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
-    assert lg.plan_ic(found, "guest_service_interface", {"state": "started"}, True).not_offered is True
+    found = lgp.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    with pytest.raises(lgp.GuestStateError, match=r"guest_service_interface is not offered.*vm_integration_service"):
+        lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    assert lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, True).not_offered is True
 
 
 def test_missing_daemon_names_the_family_package(tmp_path: Path) -> None:
-    found = lg.probe(str(make_guest(tmp_path, "ubuntu")), FakeSystemd({}), "6.8.0")
-    with pytest.raises(lg.GuestStateError, match="linux-cloud-tools-common and linux-cloud-tools-virtual"):
-        lg.plan_ic(found, "vss", {"state": "started"}, False)
+    found = lgp.probe(str(make_guest(tmp_path, "ubuntu")), FakeSystemd({}), "6.8.0")
+    with pytest.raises(lgp.GuestStateError, match="linux-cloud-tools-common and linux-cloud-tools-virtual"):
+        lgplan.plan_ic(found, "vss", {"state": "started"}, False)
 
 
 def test_check_mode_plans_and_runs_nothing(tmp_path: Path) -> None:
@@ -273,16 +285,16 @@ def test_problems_are_all_reported_before_any_change(tmp_path: Path) -> None:
 
 def test_not_a_hyperv_guest(tmp_path: Path) -> None:
     root = make_guest(tmp_path, vmbus=False, modules=())
-    assert lg.probe(str(root), FakeSystemd({}), "6.1.0").as_dict()["hyperv_guest"] is False
+    assert lgp.probe(str(root), FakeSystemd({}), "6.1.0").as_dict()["hyperv_guest"] is False
     result = apply_guest_state({"vss": {"state": "started"}}, False, False, str(root), FakeSystemd({}), "6.1.0")
     assert result["failed"] is True and result["msg"] == NOT_A_GUEST and result["changed"] is False
 
 
 def test_fcopy_still_bound_to_hv_utils_needs_no_uio_whatever_uname_says(tmp_path: Path) -> None:
     root = make_guest(tmp_path, offered=("guest_service_interface",), fcopy_driver="hv_utils")
-    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.18.44")
+    found = lgp.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.18.44")
     assert found.services["guest_service_interface"].needs_uio is False
-    plan = lg.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
+    plan = lgplan.plan_ic(found, "guest_service_interface", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == ["start hv-fcopy-daemon.service"]
 
 
@@ -300,10 +312,12 @@ def test_result_key_is_not_offered_never_skipped(tmp_path: Path) -> None:
 
 
 def test_masked_unit_says_unmask(tmp_path: Path) -> None:
-    found = lg.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS, masked={"hv-kvp-daemon.service"}), "6.1.0")
+    found = lgp.probe(str(make_guest(tmp_path)), FakeSystemd(DEBIAN_UNITS, masked={"hv-kvp-daemon.service"}), "6.1.0")
     assert found.services["key_value_pair_exchange"].daemon.masked
-    with pytest.raises(lg.GuestStateError, match=r"masked; unmask it first \(systemctl unmask hv-kvp-daemon.service\)"):
-        lg.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
+    with pytest.raises(
+        lgp.GuestStateError, match=r"masked; unmask it first \(systemctl unmask hv-kvp-daemon.service\)"
+    ):
+        lgplan.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
 
 
 def test_without_systemd_the_module_says_so(tmp_path: Path) -> None:
@@ -318,11 +332,11 @@ def test_suse_with_both_fcopy_units_picks_the_one_the_kernel_needs(tmp_path: Pat
         "hv_fcopy_daemon.service": ("inactive", "disabled"),
         "hv_fcopy_uio_daemon.service": ("inactive", "disabled"),
     }
-    old = lg.probe(
+    old = lgp.probe(
         str(make_guest(tmp_path / "old", "sles", offered=("guest_service_interface",))), FakeSystemd(units), "6.4.0"
     )
     assert old.services["guest_service_interface"].daemon.name == "hv_fcopy_daemon.service"
-    new = lg.probe(
+    new = lgp.probe(
         str(make_guest(tmp_path / "new", "sles", offered=("guest_service_interface",), fcopy_driver=None)),
         FakeSystemd(units),
         "6.12.0",
@@ -334,18 +348,18 @@ def test_daemon_ic_loads_hv_utils_when_nothing_drives_the_device(tmp_path: Path)
     root = make_guest(tmp_path, modules=("hv_vmbus",))
     for device in (root / "sys/bus/vmbus/devices").iterdir():
         (device / "driver").unlink()
-    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
-    plan = lg.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
+    found = lgp.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    plan = lgplan.plan_ic(found, "key_value_pair_exchange", {"state": "started"}, False)
     assert [s.description for s in plan.steps] == ["load the kernel module hv_utils", "start hv-kvp-daemon.service"]
 
 
 def test_hv_sock_at_boot_from_modules_load_d(tmp_path: Path) -> None:
     root = make_guest(tmp_path, modules=("hv_vmbus", "hv_utils", "hv_sock"))
-    found = lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
+    found = lgp.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0")
     assert found.modules["hv_sock"] is True and found.modules_at_boot == {"hv_sock": False}
     (root / "etc/modules-load.d").mkdir()
     (root / "etc/modules-load.d/hyperv.conf").write_text("# Hyper-V sockets\nhv-sock\n")
-    assert lg.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0").as_dict()["modules_at_boot"] == {"hv_sock": True}
+    assert lgp.probe(str(root), FakeSystemd(DEBIAN_UNITS), "6.1.0").as_dict()["modules_at_boot"] == {"hv_sock": True}
 
 
 class FakeKernel(FakeSystemd):

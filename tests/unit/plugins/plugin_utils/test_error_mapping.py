@@ -171,3 +171,27 @@ def test_not_a_powershell_connection_sends_nothing() -> None:
     action._low_level_execute_command = lambda *a, **k: sent.append(a) or {}  # type: ignore[method-assign]
     result = action.run(task_vars={"inventory_hostname": "hv01"})
     assert result["failed"] is True and "set ansible_shell_type=powershell" in result["msg"] and sent == []
+
+
+@pytest.mark.parametrize(
+    ("category", "error_type"),
+    [
+        ("PermissionDenied", "Microsoft.HyperV.PowerShell.VirtualizationException"),
+        ("NotSpecified", "System.UnauthorizedAccessException"),
+        ("OperationStopped", "System.Security.SecurityException"),
+    ],
+)
+def test_one_permission_test_for_both_callers(category: str, error_type: str) -> None:
+    # The three ways a refusal for want of rights arrives are one test (_call_failure.is_permission_denied),
+    # so host and guest give their hint for each of them.
+    error = {"type": error_type, "message": "denied", "category": category, "vm": None, "service": None}
+    refuse = answering(lambda request: envelope(request, False, error=error))
+    assert "member of the host's 'Hyper-V Administrators' group" in run_with(*SET, refuse)["msg"]
+    assert "needs an administrator account in the guest" in run_with(*GUEST, refuse)["msg"]
+
+
+def test_an_error_that_is_no_refusal_gets_no_permission_hint() -> None:
+    error = {"type": "System.InvalidOperationException", "message": "busy", "category": "InvalidOperation"}
+    refuse = answering(lambda request: envelope(request, False, error=error))
+    assert "Administrators" not in run_with(*SET, refuse)["msg"]
+    assert "administrator account" not in run_with(*GUEST, refuse)["msg"]

@@ -120,7 +120,7 @@ def test_missing_key_fails_and_names_it(fake) -> None:
 )
 def test_access_denied_asks_for_an_administrator(fake, error: dict) -> None:
     fake(_powershell.HostOperationError(error))
-    with pytest.raises(wg.WindowsGuestError) as info:
+    with pytest.raises(wg.CallFailed) as info:
         wg.guest_set(object(), "dc01", {}, False, False, host_time_samples=False)
     text = str(info.value)
     assert "dc01" in text and error["message"] in text
@@ -149,7 +149,7 @@ def test_a_failed_restart_tells_how_to_make_it_take_effect(fake) -> None:
 
 def test_an_answer_without_time_provider_is_not_taken_for_success(fake) -> None:
     fake(_set_answer(None))
-    with pytest.raises(wg.WindowsGuestError, match="no answer about host_time_samples"):
+    with pytest.raises(wg.CallFailed, match="no answer about host_time_samples"):
         wg.guest_set(object(), "dc01", {}, False, False, host_time_samples=True)
 
 

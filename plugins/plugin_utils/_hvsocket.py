@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Hyper-V socket service ids: GUID checks, the Linux vsock port mapping, ids derived from names.
 
+Internal to this collection: not a public API, it may change without notice.
+
 Facts (docs/dev/hyperv-facts.md section 4): a Linux guest's AF_VSOCK port P reaches the host service
 ``{P as 8 hex digits}-facb-11e6-bd58-64006a7986d3`` (net/vmw_vsock/hyperv_transport.c, srv_id_template).
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+
+from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 
 VSOCK_TEMPLATE_TAIL = "-FACB-11E6-BD58-64006A7986D3"
 # VMADDR_PORT_ANY (0xFFFFFFFF) is no port a service can listen on.
@@ -36,22 +40,16 @@ BUILTIN_SERVICES: dict[str, str] = {
 _GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$")
 
 
-class HvSocketArgumentError(ValueError):
-    pass
-
-
 def normalize_guid(value: object, option: str = "service_id") -> str:
     """Upper case, no braces; a clear error for anything that is not a GUID."""
     if not isinstance(value, str) or not _GUID.match(value.strip()):
-        raise HvSocketArgumentError(
-            "%s must be a GUID like 00000ac9-facb-11e6-bd58-64006a7986d3, got %r" % (option, value)
-        )
+        raise ArgumentError("%s must be a GUID like 00000ac9-facb-11e6-bd58-64006a7986d3, got %r" % (option, value))
     return value.strip().strip("{}").upper()
 
 
 def guid_for_port(port: object) -> str:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_VSOCK_PORT:
-        raise HvSocketArgumentError("vsock_port must be a whole number from 0 to %d, got %r" % (MAX_VSOCK_PORT, port))
+        raise ArgumentError("vsock_port must be a whole number from 0 to %d, got %r" % (MAX_VSOCK_PORT, port))
     return "%08X%s" % (port, VSOCK_TEMPLATE_TAIL)
 
 
@@ -69,12 +67,10 @@ def guid_for_name(name: str) -> str:
 
 def check_element_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise HvSocketArgumentError("name (the ElementName) must be a non-empty string, got %r" % (name,))
+        raise ArgumentError("name (the ElementName) must be a non-empty string, got %r" % (name,))
     if len(name) > MAX_ELEMENT_NAME:
-        raise HvSocketArgumentError(
-            "name is %d characters long; at most %d are allowed" % (len(name), MAX_ELEMENT_NAME)
-        )
+        raise ArgumentError("name is %d characters long; at most %d are allowed" % (len(name), MAX_ELEMENT_NAME))
     # Every control character (category Cc): C0 as well as DEL and C1, which include NEL (U+0085), a line break.
     if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise HvSocketArgumentError("name must not contain control characters (newlines, tabs, NUL): %r" % name)
+        raise ArgumentError("name must not contain control characters (newlines, tabs, NUL): %r" % name)
     return name

@@ -1,6 +1,7 @@
 # Copyright: (c) 2026, hyperv.integration contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bring a Linux guest's half of the integration services to the wanted state (module logic)."""
+"""Bring a Linux guest's half of the integration services to the wanted state: probe, plan, run the
+steps, probe again (the guest modules' logic). Internal to this collection: not a public API."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import errno
 import os
 import typing as t
 
-from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest import (
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_plan import (
+    IcPlan,
+    Step,
+    plan_hv_sock,
+    plan_ic,
+)
+from ansible_collections.hyperv.integration.plugins.module_utils.linux_guest_probe import (
     HV_SOCK,
     GuestProbe,
     GuestStateError,
-    IcPlan,
     Runner,
-    Step,
     _path,
-    plan_hv_sock,
-    plan_ic,
     probe,
 )
 
