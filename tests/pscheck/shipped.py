@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import yaml
 from hvlab import pstree
 
 from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import library_text, read_text
@@ -66,3 +70,15 @@ def line_of(text: str, needle: str) -> int:
     lines = [number for number, content in enumerate(text.splitlines(), 1) if needle in content]
     assert len(lines) == 1, "needle %r on lines %s" % (needle, lines)
     return lines[0]
+
+
+def read_cases(beside: str, name: str) -> Any:
+    """The YAML case file ``name`` in the folder of the file ``beside`` (a test module's __file__)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(beside)), name), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def strict(entry: Any, required: set[str], optional: frozenset[str] = frozenset()) -> None:
+    """A case file's ``entry`` is a mapping with the keys it must have and no others (a misspelt key
+    would drop an assertion silently)."""
+    assert isinstance(entry, dict) and required <= set(entry) <= required | optional, (entry, required, optional)

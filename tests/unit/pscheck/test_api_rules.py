@@ -2,18 +2,20 @@
 the collection ships.
 
 For every rule: the shipped code has no violations; a defect of that kind seeded into a copy of the real
-library text (a small string replacement) is reported on exactly its line; small snippets pin down what the
-rule accepts and refuses. Type inference is checked to cover every variable assigned from a cmdlet with a
-typed output, and every data entry to name its source. A seed whose anchor is gone fails with "seed anchor":
-update the seed to the library.
+library text (a small string replacement) is reported on exactly its line; small snippets (api_snippets.yml)
+pin down what the rule accepts and refuses. Type inference is checked to cover every variable assigned from
+a cmdlet with a typed output, and every data entry to name its source. A seed whose anchor is gone fails with
+"seed anchor": update the seed to the library.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hvlab import pstree
 from pscheck import api_rules as ar
-from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, seed, source
+from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, read_cases, seed, source, strict
 
 RULES = {ar.CMDLET_RULE: ar.check_cmdlets, ar.MEMBER_RULE: ar.check_members, ar.ENUM_RULE: ar.check_enum_text}
 
@@ -299,123 +301,34 @@ def test_a_seeded_defect_is_reported_on_its_line(name: str, rule: str, old: str,
 # --- snippets: what the rules accept and refuse -------------------------------------------------------
 
 
-def cmdlet_problems(text: str) -> list[str]:
-    return [v.problem for v in ar.check_cmdlets(text)]
+def _snippets() -> dict[str, Any]:
+    """Rule -> its accepted snippets and refused ones (with the words a problem must hold)."""
+    cases = read_cases(__file__, "api_snippets.yml")
+    assert set(cases) == set(RULES), set(cases) ^ set(RULES)
+    for rule, spec in cases.items():
+        strict(spec, {"accepted", "refused"})
+        assert spec["accepted"] and spec["refused"], rule
+        for entry in spec["refused"]:
+            strict(entry, {"text", "says"})
+    return cases
+
+
+SNIPPETS = _snippets()
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Get-Service -Name 'vmicheartbeat' -ErrorAction SilentlyContinue -ErrorVariable e",
-        "Get-Service -Name 'x' -ea 0 -ev e",  # common parameter aliases
-        "Hyper-V\\Get-VM -Name 'a' -ErrorAction Stop",
-        "Hyper-V\\Get-VM -VMName 'a'",  # an alias of -Name
-        "$vm | Hyper-V\\Get-VMIntegrationService",  # -VM (required) from the pipeline
-        "Hyper-V\\Get-VMIntegrationService -VMName 'a' 'Heartbeat'",  # -Name by position 1
-        "Remove-Item -Recurse 'x'",  # a switch does not take the next argument: 'x' is -Path by position
-        "Remove-Item -Recurse:$true -LiteralPath 'x'",
-        "Where-Object { $_ } | ForEach-Object { $_ }",
-        "Set-StrictMode -Off",
-    ],
+    ("rule", "text"), [(rule, text) for rule, spec in sorted(SNIPPETS.items()) for text in spec["accepted"]]
 )
-def test_cmdlet_calls_accepted(text: str) -> None:
-    assert cmdlet_problems(text) == []
+def test_snippets_accepted(rule: str, text: str) -> None:
+    assert [v.problem for v in RULES[rule](text)] == []
 
 
 @pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ("Hyper-V\\Get-VMIntegrationService", "no parameter set of Get-VMIntegrationService takes"),  # nothing bound
-        ("Hyper-V\\Get-VM -Name 'a' -Id 'b'", "no parameter set of Get-VM takes -Name -Id"),
-        ("Get-Service -Nam 'x'", "-Nam abbreviates -Name"),
-        ("Get-Service -Name 'x' -Frobnicate", "Get-Service has no parameter -Frobnicate"),
-        ("Get-Service -Name 'x' -ProgressAction SilentlyContinue", "exists only in PowerShell 7.4+"),
-        ("$x | ForEach-Object -Parallel { $_ }", "exists only in PowerShell 7.0+"),
-        ("ForEach-Object -Process { $_ }", "tree-sitter cannot parse"),  # the grammar's foreach keyword
-        ("Get-Service @options", "splatted parameters cannot be checked"),
-        ("gsv -Name 'x'", "gsv is not in cmdlets.yml"),
-        ("Set-StrictMode -Version 3 -Off", "no parameter set of Set-StrictMode"),
-        ("function F { param ($A) }\nF -A 1 -B 2", "F (defined here) has no parameter -B"),
-        ("function F { param ($A) }\nF 1 2", "2 positional argument(s) would go to $args"),
-    ],
+    ("rule", "text", "words"),
+    [(rule, e["text"], e["says"]) for rule, spec in sorted(SNIPPETS.items()) for e in spec["refused"]],
 )
-def test_cmdlet_calls_refused(text: str, words: str) -> None:
-    problems = cmdlet_problems(text)
-    assert any(words in p for p in problems), problems
-
-
-def member_problems(text: str) -> list[str]:
-    return [v.problem for v in ar.check_members(text)]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "$vms = @(Hyper-V\\Get-VM); $vms.Count; $vms.Name",  # array members, member-access enumeration
-        "$vm = Hyper-V\\Get-VM | Select-Object -First 1; $vm.State.ToString(); $vm.PSObject.Properties",
-        "$s = Get-Service -Name x; if ($s.PSObject.Properties['StartType']) { $s.StartType.ToString() }",
-        "$h = @{}; $h.anything.goes",  # open: keys are data
-        "$r = ConvertFrom-Json -InputObject '{}'; $r.whatever",
-        "[guid]::TryParse('x', [ref]$g); [guid]::Empty.ToString(); [string]::IsNullOrEmpty('')",
-        "$id = [guid]::NewGuid(); $id.ToString().ToUpperInvariant()",
-        "Hyper-V\\Get-VM | Where-Object { $_.Heartbeat -eq 'OkApplicationsHealthy' }",
-        "try { 1 } catch { $_.Exception.InnerException.Message; $_.CategoryInfo.Category }",
-    ],
-)
-def test_member_reads_accepted(text: str) -> None:
-    assert member_problems(text) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ("$vm = Hyper-V\\Get-VM; $vm.Count", ".Count throws under Set-StrictMode"),  # one VM is not an array
-        ("Hyper-V\\Get-VM | ForEach-Object { $_.IntegrationServiceState }", "has no member IntegrationServiceState"),
-        ("foreach ($vm in @(Hyper-V\\Get-VM)) { $vm.Id.Major }", "System.Guid has no member Major"),
-        ("[guid]::TryParseGuid('x')", "[System.Guid] has no member TryParseGuid()"),
-        ("$v = Hyper-V\\Get-VM; $v.Name()", "Name is not a method"),
-        ("try { 1 } catch { $_.ErrorMessage }", "ErrorRecord has no member ErrorMessage"),
-        ("$s = Get-Service -Name x; $s.BinaryPathName", "exists only in PowerShell 6.0+"),
-    ],
-)
-def test_member_reads_refused(text: str, words: str) -> None:
-    problems = member_problems(text)
-    assert any(words in p for p in problems), problems
-
-
-def enum_problems(text: str) -> list[str]:
-    return [v.problem for v in ar.check_enum_text(text)]
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "$vm = Hyper-V\\Get-VM -Name a; @{ state = $vm.State.ToString(); id = [string]$vm.Id }",
-        "$vm = Hyper-V\\Get-VM -Name a; @{ heartbeat = ConvertTo-EnumName $vm.Heartbeat }",
-        "function C {\n    param ($V)\n    if ($null -eq $V) { return $null }\n    return $V.ToString()\n}\n"
-        "$vm = Hyper-V\\Get-VM -Name a; C $vm.Heartbeat",
-        "$vm = Hyper-V\\Get-VM -Name a; if ($vm.Heartbeat) { $vm.Heartbeat.ToString() }",  # guarded
-        "$vm = Hyper-V\\Get-VM -Name a; @{ version = $vm.IntegrationServicesVersion.ToString(); name = $vm.Name }",
-    ],
-)
-def test_answer_values_accepted(text: str) -> None:
-    assert enum_problems(text) == []
-
-
-@pytest.mark.parametrize(
-    ("text", "words"),
-    [
-        ("$vm = Hyper-V\\Get-VM -Name a; @{ version = $vm.IntegrationServicesVersion }", "raw version"),
-        ("$vm = Hyper-V\\Get-VM -Name a; return $vm.Id", "return value $vm.Id is a raw guid"),
-        ("$vm = Hyper-V\\Get-VM -Name a; @{ s = if ($x) { $vm.State } else { $null } }", "raw enum"),
-        ("$vm = Hyper-V\\Get-VM -Name a; $e = @{}; $e.state = $vm.State", "value assigned to $e.state"),
-        ("$vm = Hyper-V\\Get-VM -Name a; @{ hb = [string]$vm.Heartbeat }", "gives '' for $null"),
-        ("$vm = Hyper-V\\Get-VM -Name a; $vm.Heartbeat.ToString()", ".ToString() throws when it is $null"),
-        ("$s = Get-Service -Name x; $t = $s.Status; @{ status = $t }", "raw enum"),  # through a variable
-    ],
-)
-def test_answer_values_refused(text: str, words: str) -> None:
-    problems = enum_problems(text)
+def test_snippets_refused(rule: str, text: str, words: str) -> None:
+    problems = [v.problem for v in RULES[rule](text)]
     assert any(words in p for p in problems), problems
 
 

@@ -10,17 +10,15 @@ the seed to the library.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import yaml
 from hvlab import pstree
 from pscheck import structure_rules as sr
-from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, seed, source, unwrap_try
+from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, read_cases, seed, source, strict, unwrap_try
 
 
 def report(name: str, violations: list[sr.Violation]) -> str:
@@ -120,22 +118,11 @@ class Report:
         )
 
 
-def _cases(name: str) -> dict[str, Any]:
-    """The cases of a YAML file beside this one."""
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def _strict(entry: dict[str, Any], required: set[str], optional: frozenset[str] = frozenset()) -> None:
-    """``entry`` has the keys it must and no others: a misspelt key would drop an assertion silently."""
-    assert isinstance(entry, dict) and required <= set(entry) <= required | optional, (entry, required, optional)
-
-
 def _mutation(entry: dict[str, Any]) -> Callable[[str], str]:
     if "replace" in entry:
-        _strict(entry, {"replace", "with"})
+        strict(entry, {"replace", "with"})
         return lambda text: seed(text, entry["replace"], entry["with"])
-    _strict(entry, {"unwrap", "around"})
+    strict(entry, {"unwrap", "around"})
     return lambda text: unwrap_try(text, entry["unwrap"], entry["around"])
 
 
@@ -151,18 +138,18 @@ class Seeded:
 
     @classmethod
     def load(cls, entry: dict[str, Any]) -> Seeded:
-        _strict(entry, {"library", "rule", "seeds", "reports"}, frozenset({"parses"}))
+        strict(entry, {"library", "rule", "seeds", "reports"}, frozenset({"parses"}))
         assert entry["library"] in SHIPPED and entry["rule"] in sr.RULES, entry
         assert entry["seeds"] and entry["reports"], entry
         reports = []
         for report in entry["reports"]:
-            _strict(report, {"at", "in"}, frozenset({"says", "text"}))
+            strict(report, {"at", "in"}, frozenset({"says", "text"}))
             reports.append(Report(report["at"], report["in"], tuple(report.get("says", ())), report.get("text")))
         seeds = tuple(_mutation(s) for s in entry["seeds"])
         return cls(entry["library"], entry["rule"], seeds, tuple(reports), entry.get("parses", True))
 
 
-SEEDED = {case: Seeded.load(entry) for case, entry in _cases("structure_seeded.yml").items()}
+SEEDED = {case: Seeded.load(entry) for case, entry in read_cases(__file__, "structure_seeded.yml").items()}
 
 
 def test_every_rule_has_seeded_defects() -> None:
@@ -375,7 +362,7 @@ class Snippets:
 
     @classmethod
     def load(cls, entry: dict[str, Any]) -> Snippets:
-        _strict(entry, {"template", "accepted", "refused"}, frozenset({"stub", "at"}))
+        strict(entry, {"template", "accepted", "refused"}, frozenset({"stub", "at"}))
         assert "STATEMENT" in entry["template"] and entry["accepted"] and entry["refused"], entry
         assert not set(entry["accepted"]) & set(entry["refused"]), entry
         cases = {name: (statement, True) for name, statement in entry["accepted"].items()}
@@ -383,7 +370,7 @@ class Snippets:
         return cls((STUB if entry.get("stub") else "") + entry["template"], cases, entry.get("at"))
 
 
-SNIPPETS = {rule: Snippets.load(entry) for rule, entry in _cases("structure_snippets.yml").items()}
+SNIPPETS = {rule: Snippets.load(entry) for rule, entry in read_cases(__file__, "structure_snippets.yml").items()}
 
 
 @pytest.mark.parametrize(
