@@ -12,15 +12,41 @@ import pytest
 LAB_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(LAB_DIR))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(LAB_DIR.parent))  # tests/support
 
 import labclient  # noqa: E402
 from hvlab import labfile  # noqa: E402
 from hvlab.server import Lab  # noqa: E402
+from linux_guests import DEFAULT_OFFERS  # noqa: E402
+from support.labspec import lab_spec, vm_spec  # noqa: E402
 from winrm.protocol import Protocol  # noqa: E402
 
 
+class EndpointClient:
+    """Calls to one lab endpoint (``url``, ``username``, ``password``, set by the subclass), sequential
+    ones over a shared client."""
+
+    url: str
+    username: str
+    password: str
+    _client: Protocol | None = None
+
+    def protocol(self, password: str | None = None, timeout: int = 20) -> Protocol:
+        """A new client (own HTTP session) each time: building one costs ~0.1 s, so reuse it."""
+        return labclient.connect(self.url, self.username, self.password if password is None else password, timeout)
+
+    def client(self) -> Protocol:
+        """The endpoint's shared client for sequential calls."""
+        if self._client is None:
+            self._client = self.protocol()
+        return self._client
+
+    def call(self, operation: str, params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
+        return labclient.call(self.client(), labclient.request(operation, params, check_mode))
+
+
 @dataclass
-class RunningLab:
+class RunningLab(EndpointClient):
     """A lab served from this test process (same server code as `lab up`, without the fork)."""
 
     lab: Lab
@@ -32,33 +58,11 @@ class RunningLab:
     def url(self) -> str:
         return self.lab.endpoints[self.lab.host.name].url
 
-    def protocol(self, password: str | None = None, timeout: int = 20) -> Protocol:
-        """A new client (own HTTP session) each time: building one costs ~0.1 s, so reuse it."""
-        return Protocol(
-            self.url,
-            transport="basic",
-            username=self.username,
-            password=password if password is not None else self.password,
-            operation_timeout_sec=timeout,
-            read_timeout_sec=timeout + 10,
-            ca_trust_path=None,
-            proxy=None,
-        )  # loopback: no CA bundle, no proxy from env
-
     def state(self) -> dict[str, Any]:
         return self.lab.state()
 
     def counters(self) -> dict[str, int]:
         return self.state()["counters"]
-
-    def client(self) -> Protocol:
-        """The lab's shared client for sequential calls."""
-        if self._client is None:
-            self._client = self.protocol()
-        return self._client
-
-    def call(self, operation: str, params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-        return labclient.call(self.client(), labclient.request(operation, params, check_mode))
 
     def info(self, vm_names: list[str] | None = None) -> dict[str, Any]:
         response = self.call("vm_integration_service_info", {"vm_names": vm_names})
@@ -74,8 +78,9 @@ class RunningLab:
 
 
 @dataclass
-class GuestClient:
-    """The guest library's operations (protocol doc section 7) on one Windows guest endpoint."""
+class GuestClient(EndpointClient):
+    """The guest library's operations (protocol doc section 7) on one Windows guest endpoint, with the
+    host's credentials."""
 
     running: RunningLab
     name: str
@@ -85,25 +90,13 @@ class GuestClient:
     def url(self) -> str:
         return self.running.lab.endpoints[self.name].url
 
-    def protocol(self, timeout: int = 20) -> Protocol:
-        return Protocol(
-            self.url,
-            transport="basic",
-            username=self.running.username,
-            password=self.running.password,
-            operation_timeout_sec=timeout,
-            read_timeout_sec=timeout + 10,
-            ca_trust_path=None,
-            proxy=None,
-        )
+    @property
+    def username(self) -> str:
+        return self.running.username
 
-    def client(self) -> Protocol:
-        if self._client is None:
-            self._client = self.protocol()
-        return self._client
-
-    def call(self, operation: str, params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
-        return labclient.call(self.client(), labclient.request(operation, params, check_mode))
+    @property
+    def password(self) -> str:
+        return self.running.password
 
     def info(self, names: list[str]) -> dict[str, Any]:
         response = self.call("guest_service_info", {"names": names})
@@ -139,16 +132,17 @@ def make_lab() -> Iterator[Any]:
         lab.stop()
 
 
-BASIC_LAB = {
-    "host": {"name": "hv01", "language": "en-US"},
-    "vms": [
-        {"name": "web01", "state": "Running", "guest": "windows"},
-        {"name": "db01", "state": "Off", "guest": "linux"},
-        {"name": "bare", "state": "Running", "guest": "none"},
-    ],
-}
+BASIC_LAB = lab_spec(vm_spec("web01", "windows"), vm_spec("db01", "linux", "Off"), vm_spec("bare"))
 
 
 @pytest.fixture
 def basic_lab(make_lab: Any) -> RunningLab:
     return make_lab(BASIC_LAB)
+
+
+@pytest.fixture
+def offers(guest: Any) -> Iterator[Any]:
+    """Change the offers of the module's booted Linux guest (its ``guest`` fixture) in a test:
+    ``offers(frozenset_of_keys)``; Hyper-V's defaults come back afterwards."""
+    yield guest.offers_changed
+    guest.offers_changed(DEFAULT_OFFERS)

@@ -7,9 +7,10 @@ import base64
 import json
 import re
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,27 @@ class Output:
         return json.loads(base64.b64decode(match.group(1)).decode("utf-8"))
 
 
+def connect(url: str, username: str, password: str, timeout: int = 20) -> Protocol:
+    """A client of one endpoint (its own HTTP session): basic auth over loopback, so no CA bundle and no
+    proxy from the environment; WS-Management OperationTimeout ``timeout``, HTTP read timeout 10 s more."""
+    return Protocol(
+        url,
+        transport="basic",
+        username=username,
+        password=password,
+        operation_timeout_sec=timeout,
+        read_timeout_sec=timeout + 10,
+        ca_trust_path=None,
+        proxy=None,
+    )
+
+
+def connect_to(host_vars: dict[str, Any]) -> Protocol:
+    """A client of the endpoint an inventory host of `lab up` names (ansible_port, user, password)."""
+    url = f"http://127.0.0.1:{host_vars['ansible_port']}/wsman"
+    return connect(url, host_vars["ansible_user"], host_vars["ansible_password"])
+
+
 def run(protocol: Protocol, command: str, arguments: list[str], stdin: bytes | None) -> Output:
     """One command in its own shell, the way ansible's winrm connection drives pywinrm."""
     shell = protocol.open_shell(codepage=65001)
@@ -120,6 +142,25 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 10) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def in_threads(worker: Callable[[Any], None], items: Iterable[Any], timeout: float = 60) -> list[BaseException]:
+    """worker(item) for every item, each in a thread of its own, all started at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run_one(item: Any) -> None:
+        try:
+            worker(item)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_one, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), f"threads still running after {timeout} s"
+    return errors
 
 
 def build_guest_image() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import labclient
 import pytest
 import yaml
-from winrm.protocol import Protocol
+from support.labspec import lab_spec, vm_spec
 
 LAB_SCRIPT = Path(__file__).resolve().parent.parent / "lab"
 
@@ -44,20 +44,13 @@ def write_labfile(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-LABFILE = {
-    "host": {"name": "hv01", "language": "de-DE"},
-    "vms": [
-        {
-            "name": "web01",
-            "state": "Running",
-            "guest": "windows",
-            "integration_services": {"guest_service_interface": False},
-        },
-        {"name": "Prüf'VM", "state": "Off", "guest": "linux"},
-    ],
-    "hvsocket_services": {"{00000ac9-facb-11e6-bd58-64006a7986d3}": "Prüf'Agent $(x)"},
-    "faults": [],
-}
+LABFILE = lab_spec(
+    vm_spec("web01", "windows", integration_services={"guest_service_interface": False}),
+    vm_spec("Prüf'VM", "linux", "Off"),
+    language="de-DE",
+    hvsocket_services={"{00000ac9-facb-11e6-bd58-64006a7986d3}": "Prüf'Agent $(x)"},
+    faults=[],
+)
 
 
 def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
@@ -91,16 +84,8 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
     }
     assert len(host["ansible_password"]) >= 16
 
-    protocol = Protocol(
-        f"http://127.0.0.1:{host['ansible_port']}/wsman",
-        transport="basic",
-        username=host["ansible_user"],
-        password=host["ansible_password"],
-        ca_trust_path=None,
-        proxy=None,
-    )
     response = labclient.call(
-        protocol,
+        labclient.connect_to(host),
         labclient.request(
             "vm_integration_service_set",
             {"vm_names": ["prüf'vm"], "changes": [{"guid": "6C09BB55-D683-4DA0-8931-C9BF705F6480", "enabled": True}]},
@@ -139,16 +124,8 @@ def test_up_state_down(tmp_path: Path, lab_dir: Path) -> None:
     assert {k: v for k, v in web.items() if k not in ("ansible_port", "hyperv_host", "hyperv_vm_name")} == {
         k: v for k, v in host.items() if k != "ansible_port"
     }
-    guest = Protocol(
-        f"http://127.0.0.1:{web['ansible_port']}/wsman",
-        transport="basic",
-        username=web["ansible_user"],
-        password=web["ansible_password"],
-        ca_trust_path=None,
-        proxy=None,
-    )
     response = labclient.call(
-        guest,
+        labclient.connect_to(web),
         labclient.request(
             "guest_service_set", {"services": [{"name": "vmicvss", "state": "stopped", "start_mode": None}]}
         ),
@@ -209,15 +186,7 @@ def test_up_is_fast_with_1000_vms(tmp_path: Path, lab_dir: Path) -> None:
     assert len(guests) == 1000
     last = guests["vm-0999"]
     response = labclient.call(
-        Protocol(
-            f"http://127.0.0.1:{last['ansible_port']}/wsman",
-            transport="basic",
-            username=last["ansible_user"],
-            password=last["ansible_password"],
-            ca_trust_path=None,
-            proxy=None,
-        ),
-        labclient.request("guest_service_info", {"names": ["vmicvss"]}),
+        labclient.connect_to(last), labclient.request("guest_service_info", {"names": ["vmicvss"]})
     )
     assert response["result"]["services"][0]["status"] == "Running"
     start = time.monotonic()

@@ -40,30 +40,20 @@ def test_twenty_concurrent_connections_lose_no_write(make_lab: Any) -> None:
     names = [f"vm{i:02d}" for i in range(20)]
     lab = make_lab({"vms": [{"name": n, "guest": "linux"} for n in names]})
     barrier = threading.Barrier(20)
-    errors: list[BaseException] = []
 
     def worker(name: str) -> None:
-        try:
-            protocol = lab.protocol()
-            barrier.wait()
-            # Every worker toggles its own VM and, all together, the same IC of vm00.
-            response = labclient.call(
-                protocol,
-                labclient.request(
-                    "vm_integration_service_set",
-                    {"vm_names": [name, "vm00"], "changes": [{"guid": GSI, "enabled": True}]},
-                ),
-            )
-            assert response["ok"]
-        except BaseException as exc:
-            errors.append(exc)
+        protocol = lab.protocol()
+        barrier.wait()
+        # Every worker toggles its own VM and, all together, the same IC of vm00.
+        response = labclient.call(
+            protocol,
+            labclient.request(
+                "vm_integration_service_set", {"vm_names": [name, "vm00"], "changes": [{"guid": GSI, "enabled": True}]}
+            ),
+        )
+        assert response["ok"]
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in names]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert labclient.in_threads(worker, names) == []
     state = lab.state()
     assert all(vm["integration_services"]["guest_service_interface"]["enabled"] for vm in state["vms"].values())
     assert state["counters"]["writes"] == 20  # each VM changed exactly once

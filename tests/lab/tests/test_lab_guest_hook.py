@@ -11,6 +11,7 @@ from typing import Any
 import labclient
 import pytest
 from hvlab import server
+from support.labspec import lab_spec, vm_spec
 
 GSI = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 VSS = "5CED1297-4598-4915-A5FC-AD21BB4D02A4"
@@ -72,14 +73,9 @@ class Hub:
         return guest
 
 
-LINUX_LAB = {
-    "vms": [
-        {"name": "lin01", "state": "Running", "guest": "linux"},
-        {"name": "lin02", "state": "Off", "guest": "linux"},
-        {"name": "lin 03", "state": "Running", "guest": "linux"},
-        {"name": "web01", "state": "Running", "guest": "windows"},
-    ]
-}
+LINUX_LAB = lab_spec(
+    vm_spec("lin01", "linux"), vm_spec("lin02", "linux", "Off"), vm_spec("lin 03", "linux"), vm_spec("web01", "windows")
+)
 
 
 @pytest.fixture
@@ -128,24 +124,15 @@ def test_host_status_comes_from_the_guest(make_lab: Any, hub: Hub) -> None:
 def test_concurrent_writes_end_with_the_newest_offer(make_lab: Any, hub: Hub) -> None:
     lab = make_lab(LINUX_LAB, linux_guest=hub.factory)
     hub.lab = lab.lab
-    errors: list[BaseException] = []
 
     def toggle(enabled: bool) -> None:
-        try:
-            protocol = lab.protocol()
-            for _round in range(3):
-                change = [{"guid": GSI, "enabled": enabled}, {"guid": VSS, "enabled": not enabled}]
-                req = labclient.request("vm_integration_service_set", {"vm_names": ["lin01"], "changes": change})
-                assert labclient.call(protocol, req)["ok"]
-        except BaseException as exc:
-            errors.append(exc)
+        protocol = lab.protocol()
+        for _round in range(3):
+            change = [{"guid": GSI, "enabled": enabled}, {"guid": VSS, "enabled": not enabled}]
+            req = labclient.request("vm_integration_service_set", {"vm_names": ["lin01"], "changes": change})
+            assert labclient.call(protocol, req)["ok"]
 
-    threads = [threading.Thread(target=toggle, args=(i % 2 == 0,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert labclient.in_threads(toggle, [i % 2 == 0 for i in range(8)]) == []
     guest = hub.guests["lin01"]
     services = lab.state()["vms"]["lin01"]["integration_services"]
     assert guest.offers[-1] == frozenset(key for key, ic in services.items() if ic["enabled"])

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from hvlab.hyperv_host import LAB_NAMESPACE
+from support.labspec import lab_spec, vm_spec
 
 GSI = "6C09BB55-D683-4DA0-8931-C9BF705F6480"
 HEARTBEAT = "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47"
@@ -36,9 +37,11 @@ def test_info_every_vm_in_host_order(basic_lab: Any) -> None:
     assert [ic["id"].rsplit("\\", 1)[1] for ic in web["integration_services"]] == HOST_ORDER
     for ic in web["integration_services"]:
         assert ic["id"].startswith(f"Microsoft:{web['id'].upper()}\\")
-        assert set(ic) == {"id", "name", "enabled", "primary_status", "secondary_status"}
+        assert set(ic) == {"id", "guid", "name", "enabled", "primary_status", "secondary_status"}
+        assert ic["guid"] == ic["id"].rsplit("\\", 1)[1]  # what follows the last backslash, upper case
     assert set(web) == {
         "name",
+        "requested_name",
         "id",
         "state",
         "heartbeat",
@@ -71,20 +74,17 @@ def test_status_rules(basic_lab: Any) -> None:
 
 def test_paused_saved_and_disabled_heartbeat(make_lab: Any) -> None:
     lab = make_lab(
-        {
-            "vms": [
-                {"name": "p", "state": "Paused", "guest": "linux"},
-                {"name": "s", "state": "Saved", "guest": "windows"},
-                {
-                    "name": "h",
-                    "state": "Running",
-                    "guest": "windows",
-                    "integration_services": {"heartbeat": False, "guest_service_interface": True},
-                    "integration_services_version": "6.3.9600.16384",
-                    "integration_services_state": "Update required",
-                },
-            ]
-        }
+        lab_spec(
+            vm_spec("p", "linux", "Paused"),
+            vm_spec("s", "windows", "Saved"),
+            vm_spec(
+                "h",
+                "windows",
+                integration_services={"heartbeat": False, "guest_service_interface": True},
+                integration_services_version="6.3.9600.16384",
+                integration_services_state="Update required",
+            ),
+        )
     )
     p, s, h = lab.info()["vms"]
     assert p["heartbeat"] == "Paused" and by_guid(p)[HEARTBEAT]["primary_status"] == "Ok"

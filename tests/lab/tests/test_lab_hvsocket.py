@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from labclient import bootstrap_args, request, run, stdin_for
+from labclient import bootstrap_args, in_threads, request, run, stdin_for
 
 SESSION = "999E53D4-3D5C-4C3E-8779-BED06EC056E1"
 SESSION_2 = "A5201C21-2770-4C11-A68E-F182EDB29220"
@@ -385,20 +385,14 @@ def test_concurrent_registrations_lose_nothing(make_lab: Any) -> None:
     lab = lab_with(make_lab)
     guids = [f"{n:08X}-FACB-11E6-BD58-64006A7986D3" for n in range(8)]
     barrier = threading.Barrier(len(guids))
-    failures: list[str] = []
 
     def worker(guid: str) -> None:
         client = lab.protocol()
         barrier.wait()
         req = request("hvsocket_service_set", {"services": [{"service_id": guid, "name": guid, "state": "present"}]})
         out = run(client, "PowerShell", bootstrap_args(), stdin_for(req))
-        if out.rc != 0 or not out.response(req["nonce"])["result"]["services"][0]["changed"]:
-            failures.append(guid)
+        assert out.rc == 0, (guid, out.stderr_text)
+        assert out.response(req["nonce"])["result"]["services"][0]["changed"], guid
 
-    threads = [threading.Thread(target=worker, args=(guid,)) for guid in guids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert in_threads(worker, guids) == []
     assert registered(lab) == {**BUILTINS, **{guid: guid for guid in guids}} and writes(lab) == len(guids)

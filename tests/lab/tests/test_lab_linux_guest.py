@@ -15,10 +15,10 @@ import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import IC_DEVICES, LinuxGuest, guest_hostname
 from labclient import build_guest_image, wait_for
+from linux_guests import DEFAULT_OFFERS, booted
 
 pytestmark = pytest.mark.needs_root
 
-DEFAULT_OFFERS = frozenset(key for key in IC_DEVICES if key != "guest_service_interface")  # Hyper-V defaults
 KVP = IC_DEVICES["key_value_pair_exchange"]
 GSI = IC_DEVICES["guest_service_interface"]
 STORAGE_AND_NETWORK = {device.class_guid for device in linux_guest.OTHER_DEVICES}
@@ -32,18 +32,7 @@ def guest_image() -> None:
 
 @pytest.fixture(scope="module")
 def guest(guest_image: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinuxGuest]:
-    vm = LinuxGuest("Prüf'VM web01", "4073ded1-6f0a-5c3e-9d55-0f3a6e2b9d10", tmp_path_factory.mktemp("lab-a"))
-    vm.offers_changed(DEFAULT_OFFERS)
-    vm.start()
-    yield vm
-    vm.stop()
-
-
-@pytest.fixture
-def offers(guest: LinuxGuest) -> Iterator[Callable[[frozenset[str]], None]]:
-    """Change the guest's offers in a test; the defaults come back afterwards."""
-    yield guest.offers_changed
-    guest.offers_changed(DEFAULT_OFFERS)
+    yield from booted("Prüf'VM web01", "4073ded1-6f0a-5c3e-9d55-0f3a6e2b9d10", tmp_path_factory.mktemp("lab-a"))
 
 
 def ssh(guest: LinuxGuest, command: str) -> subprocess.CompletedProcess[str]:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 from hvlab import linux_guest
-from hvlab.linux_guest import IC_DEVICES, LinuxGuest
+from hvlab.linux_guest import LinuxGuest
 from labclient import build_guest_image, wait_for
+from linux_guests import DEFAULT_OFFERS, booted
 
 pytestmark = pytest.mark.needs_root
 
-DEFAULT_OFFERS = frozenset(key for key in IC_DEVICES if key != "guest_service_interface")
 PRELOAD = "/usr/local/lib/hvlab/libhvlab-phc.so"
 REFCLOCK = "refclock PHC /dev/ptp_hyperv poll 3 dpoll -2 offset 0 stratum 2"
 
@@ -53,17 +53,7 @@ sys.stdout.write(json.dumps(result) + "\n")
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinuxGuest]:
     build_guest_image()
-    vm = LinuxGuest("ptp01", "5b0c8f2e-4a7d-4e36-9b1f-2f6d2c1a9e01", tmp_path_factory.mktemp("lab-ptp"))
-    vm.offers_changed(DEFAULT_OFFERS)
-    vm.start()
-    yield vm
-    vm.stop()
-
-
-@pytest.fixture
-def offers(guest: LinuxGuest) -> Iterator[Callable[[frozenset[str]], None]]:
-    yield guest.offers_changed
-    guest.offers_changed(DEFAULT_OFFERS)
+    yield from booted("ptp01", "5b0c8f2e-4a7d-4e36-9b1f-2f6d2c1a9e01", tmp_path_factory.mktemp("lab-ptp"))
 
 
 def sh(guest: LinuxGuest, script: str, timeout: float = 30) -> str:

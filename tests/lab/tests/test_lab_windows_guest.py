@@ -9,6 +9,7 @@ import labclient
 import pytest
 import requests
 from labclient import bootstrap_args, request, run, stdin_for
+from support.labspec import lab_spec, vm_spec
 
 SERVICES = [
     "vmicguestinterface",
@@ -30,15 +31,9 @@ EN_US = {  # reference/seeds/000: `Get-Service -Name vm*` (vmicrdv's name is cut
     "vmicvmsession": "Hyper-V VM Session Service",
     "vmicvss": "Hyper-V Volume Shadow Copy Requestor",
 }
-GUEST_LAB = {
-    "host": {"name": "hv01", "language": "en-US"},
-    "vms": [
-        {"name": "web01", "state": "Running", "guest": "windows"},
-        {"name": "off01", "state": "Off", "guest": "windows"},
-        {"name": "db01", "state": "Running", "guest": "linux"},
-        {"name": "bare", "state": "Running", "guest": "none"},
-    ],
-}
+GUEST_LAB = lab_spec(
+    vm_spec("web01", "windows"), vm_spec("off01", "windows", "Off"), vm_spec("db01", "linux"), vm_spec("bare")
+)
 
 
 @pytest.fixture
@@ -66,7 +61,11 @@ def test_one_endpoint_per_windows_vm_whatever_its_state(guest_lab: Any) -> None:
 
 def test_service_info(guest_lab: Any) -> None:
     result = guest_lab.guest("web01").info([*SERVICES, "VMICVSS", "vmicnope"])
-    assert result["computer"] == {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"}
+    assert result["computer"] == {
+        "manufacturer": "Microsoft Corporation",
+        "model": "Virtual Machine",
+        "hyperv_guest": True,
+    }
     services = result["services"]
     assert [s["name"] for s in services] == [*SERVICES, "VMICVSS", "vmicnope"]  # answered as asked for
     assert services[-2]["exists"] is True and services[-2]["display_name"] == EN_US["vmicvss"]  # case-insensitive
@@ -112,7 +111,7 @@ def test_stop_and_start_a_service_and_the_host_follows(guest_lab: Any) -> None:
     result = guest.set([{"name": "vmicvss", "state": "stopped"}])
     assert result == {
         "not_a_guest": False,
-        "computer": {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine"},
+        "computer": {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine", "hyperv_guest": True},
         "missing": [],
         "services": [
             {
@@ -327,9 +326,7 @@ def test_endpoint_of_a_vm_that_is_not_running_is_unreachable(guest_lab: Any) -> 
 
 def test_same_credentials_as_the_host(guest_lab: Any) -> None:
     guest = guest_lab.guest("web01")
-    wrong = labclient.Protocol(
-        guest.url, transport="basic", username="lab-admin", password="wrong", ca_trust_path=None, proxy=None
-    )
+    wrong = labclient.connect(guest.url, "lab-admin", "wrong")
     with pytest.raises(Exception, match="credentials were rejected"):
         wrong.open_shell()
     guest.info(["vmicvss"])  # the host's user and password

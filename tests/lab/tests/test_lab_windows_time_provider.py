@@ -42,7 +42,12 @@ def test_default_is_a_real_guest_and_info_reports_it(lab: Any) -> None:
         "w32time": {"status": "Running", "restarts": 0, "host_samples_in_use": True},
     }
     info = lab.guest("dc01").info(["vmictimesync"])
-    assert info["time_provider"] == {"present": True, "enabled": 1, "kind": "DWord"}
+    assert info["time_provider"] == {
+        "key": "HKLM\\SYSTEM\\CurrentControlSet\\Services\\W32Time\\TimeProviders\\VMICTimeProvider",
+        "present": True,
+        "enabled": 1,
+        "kind": "DWord",
+    }
 
 
 def test_set_to_zero_writes_restarts_w32time_and_converges(lab: Any) -> None:

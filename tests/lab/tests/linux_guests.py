@@ -1,0 +1,20 @@
+"""The lab's Linux guest double booted for the lab's own tests (they need root: marked needs_root)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from hvlab.linux_guest import IC_DEVICES, LinuxGuest
+
+DEFAULT_OFFERS = frozenset(key for key in IC_DEVICES if key != "guest_service_interface")  # Hyper-V defaults
+
+
+def booted(name: str, vm_id: str, directory: Path) -> Iterator[LinuxGuest]:
+    """Body of a guest fixture (the image built first): the guest offered Hyper-V's defaults and
+    started; stopped afterwards."""
+    vm = LinuxGuest(name, vm_id, directory)
+    vm.offers_changed(DEFAULT_OFFERS)
+    vm.start()
+    yield vm
+    vm.stop()
