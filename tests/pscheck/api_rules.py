@@ -394,53 +394,14 @@ def _catalogs() -> tuple[CmdletCatalog, TypeCatalog]:
 # --- command elements -------------------------------------------------------------------------------
 
 
-@dataclass
-class Element:
-    """One command element: a -parameter (``token`` as written, without '-') with its argument, or a
-    positional argument (``token`` None)."""
-
-    token: str | None
-    node: Node
-    arg: Node | None
+Element = pstree.Element
 
 
 def command_elements(command: Node, is_switch: Callable[[str], bool]) -> list[Element]:
-    """Like pstree.command, but a switch parameter does not take the next argument (unless -Switch:value)."""
-    found: list[Element] = []
-    for part in command.children:
-        if part.type != "command_elements":
-            continue
-        items = [c for c in part.children if c.type != "redirection"]
-        index = 0
-        while index < len(items):
-            item = items[index]
-            if item.type in ("command_argument_sep", "stop_parsing"):
-                index += 1
-                continue
-            if item.type != "command_parameter":
-                found.append(Element(None, item, item))
-                index += 1
-                continue
-            token = pstree.text(item)[1:]
-            colon = token.endswith(":")
-            token = token.rstrip(":")
-            follow = index + 1
-            if (
-                follow < len(items)
-                and items[follow].type == "command_argument_sep"
-                and ":" in pstree.text(items[follow])
-            ):
-                colon = True
-            while follow < len(items) and items[follow].type == "command_argument_sep":
-                follow += 1
-            nxt = items[follow] if follow < len(items) else None
-            if nxt is not None and (colon or (nxt.type != "command_parameter" and not is_switch(token))):
-                found.append(Element(token, item, nxt))
-                index = follow + 1
-            else:
-                found.append(Element(token, item, None))
-                index += 1
-    return found
+    """pstree.command_elements without the verbatim rest after ``--%`` (nothing to check there)."""
+    return [
+        e for e in pstree.command_elements(command, is_switch) if e.token is not None or e.node.type != "stop_parsing"
+    ]
 
 
 def command_name(command: Node) -> str | None:

@@ -1184,7 +1184,8 @@ class Library:
                 )
             if bare in SAFE_COMMANDS:
                 return None
-            plumbing = bare in PLUMBING_COMMANDS and bool(command.elements)
+            # A redirection can fail (a file it cannot write): only plain plumbing is safe.
+            plumbing = bare in PLUMBING_COMMANDS and bool(command.elements) and not command.redirections
             if plumbing and all(_is_script_block_arg(arg) for _given, arg in command.elements):
                 return None
             return "the command %s can fail" % command.name

@@ -9,7 +9,7 @@ out for comparison is lower case; ``text()`` keeps the source as written.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import tree_sitter_powershell
@@ -161,14 +161,77 @@ def outermost_chains(root: Node) -> Iterator[Chain]:
 
 
 @dataclass
+class Element:
+    """One element of a command: a parameter (``token``: its name as written, without the '-' and a
+    ':') with its argument ``arg`` (None when it takes none), or a positional argument (``token`` None,
+    ``arg`` the same node as ``node``). ``node`` is the parameter's node or the argument's."""
+
+    token: str | None
+    node: Node
+    arg: Node | None
+
+
+def _no_switch(token: str) -> bool:
+    return False
+
+
+def command_elements(node: Node, is_switch: Callable[[str], bool] = _no_switch) -> list[Element]:
+    """The elements of a command, in source order. A parameter takes the element after it as its
+    argument unless that is another parameter or ``is_switch(token)`` says the parameter is a switch
+    (which parameters are switches is for the caller to know; by default none is); ``-Name:value``
+    takes it always. Redirections (``2>&1``, ``> $null``) are no elements: PowerShell binds the
+    parameters around them (``redirections`` gives them). The verbatim rest after ``--%`` is one
+    positional element."""
+    found: list[Element] = []
+    for part in node.children:
+        if part.type != "command_elements":
+            continue
+        items = [c for c in part.children if c.type != "redirection"]
+        index = 0
+        while index < len(items):
+            item = items[index]
+            if item.type == "command_argument_sep":
+                index += 1
+                continue
+            if item.type != "command_parameter":
+                found.append(Element(None, item, item))
+                index += 1
+                continue
+            token = text(item)[1:]
+            colon = token.endswith(":")
+            token = token.rstrip(":")
+            follow = index + 1
+            if follow < len(items) and items[follow].type == "command_argument_sep" and ":" in text(items[follow]):
+                colon = True  # -Name:value parses as the parameter, a ':' separator, the value
+            while follow < len(items) and items[follow].type == "command_argument_sep":
+                follow += 1
+            nxt = items[follow] if follow < len(items) else None
+            if nxt is not None and (colon or (nxt.type != "command_parameter" and not is_switch(token))):
+                found.append(Element(token, item, nxt))
+                index = follow + 1
+            else:
+                found.append(Element(token, item, None))
+                index += 1
+    return found
+
+
+def redirections(node: Node) -> list[Node]:
+    """A command's redirections (``2>&1``, ``> $null``), in source order."""
+    return [
+        c for part in node.children if part.type == "command_elements" for c in part.children if c.type == "redirection"
+    ]
+
+
+@dataclass
 class Command:
-    """One command: its name as written and its elements: ('-param', node or None) for parameters
-    (the argument that follows, when it is not another parameter) and (None, node) for positional
-    arguments. Whether a parameter is a switch is for the caller to know."""
+    """One command: its name as written, its elements as ('-param', argument node or None) for
+    parameters (lower case, the argument as ``command_elements`` binds it, no parameter being a switch)
+    and (None, node) for positional arguments, and its redirections."""
 
     name: str
     node: Node
     elements: list[tuple[str | None, Node | None]] = field(default_factory=list)
+    redirections: list[Node] = field(default_factory=list)
 
     @property
     def parameters(self) -> list[str]:
@@ -183,31 +246,8 @@ class Command:
 
 def command(node: Node) -> Command:
     name_nodes = [c for c in node.children if c.type == "command_name" or c.type == "command_name_expr"]
-    name = text(name_nodes[0]) if name_nodes else ""
-    found = Command(name, node)
-    for part in node.children:
-        if part.type != "command_elements":
-            continue
-        items = [c for c in part.named_children if c.type != "command_argument_sep"]
-        index = 0
-        while index < len(items):
-            item = items[index]
-            if item.type == "command_parameter":
-                raw = text(item).lower()
-                nxt = items[index + 1] if index + 1 < len(items) else None
-                if raw.endswith(":"):  # -Name:value
-                    found.elements.append((raw.rstrip(":"), nxt))
-                    index += 2
-                    continue
-                if nxt is not None and nxt.type != "command_parameter":
-                    found.elements.append((raw, nxt))
-                    index += 2
-                    continue
-                found.elements.append((raw, None))
-            else:
-                found.elements.append((None, item))
-            index += 1
-    return found
+    elements = [("-" + e.token.lower() if e.token is not None else None, e.arg) for e in command_elements(node)]
+    return Command(text(name_nodes[0]) if name_nodes else "", node, elements, redirections(node))
 
 
 def commands(root: Node) -> list[Command]:

@@ -305,6 +305,7 @@ PS7_CASES = {
     "ForEach-Object -Parallel": ("$r = 1, 2 | ForEach-Object -Parallel { $_ }", True),
     "ForEach-Object -ThrottleLimit": ("$r = 1, 2 | ForEach-Object -Process { $_ } -ThrottleLimit 2", True),
     "clean block alone": ("function f {\n    clean { 1 }\n}", True),
+    "clean block with a redirection": ("clean { 1 } 2>&1", True),
     "clean block after begin": ("function f {\n    begin { }\n    clean { }\n}", False),
     "ConvertFrom-Json -AsHashtable": ("$j = ConvertFrom-Json -InputObject $t -AsHashtable", True),
     "ConvertFrom-Json -Depth": ("$j = ConvertFrom-Json -InputObject $t -Depth 3", True),
