@@ -25,9 +25,10 @@ if ! command -v shellcheck >/dev/null; then
 fi
 
 if [ ! -f "$STAMP" ]; then
-  say "creating $VENV with the pinned requirements (requirements-test.txt, constraints.txt)"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  # Installed into the environment there is (made when missing): removing it would pull it from under
+  # a test run of this checkout. CI starts from a fresh clone, so it installs exactly the pins.
+  say "installing the pinned requirements into $VENV (requirements-test.txt, constraints.txt)"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   log=$(mktemp)
   if ! "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-test.txt -c constraints.txt 2>"$log"; then
     cat "$log"; exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the tests, by stage: bash scripts/test.sh [STAGE ...]   (no stage: every stage, in this order)
-#   lint         ruff (check and format) and ansible-lint
+#   lint         ruff (check and format), ansible-lint and mypy
 #   sanity       ansible-test sanity on a copy of the collection
 #   release      scripts/release_checks.sh: galaxy build and tarball, galaxy-importer, docs lint, changelog
 #   unit         pytest tests/unit: pure Python, the static PowerShell contract checks, golden contract
@@ -52,6 +52,9 @@ stage_lint() {
   ruff check .
   ruff format --check plugins tests
   ansible-lint
+  # mypy (settings in pyproject.toml): the collection as ansible imports it, the lab, the test support.
+  MYPYPATH="$REPO/.cache/collections:$REPO/tests/lab:$REPO/tests" \
+    mypy -p ansible_collections.hyperv.integration.plugins -p hvlab -p support
 }
 
 stage_sanity() {

@@ -16,14 +16,9 @@ from hvlab import labfile
 from hvlab.protocol import decode_stdin
 from hvlab.server import Lab
 
-LAB = {
-    "host": {"name": "hv01", "language": "de-DE"},
-    "vms": [
-        {"name": "web01", "state": "Running", "guest": "windows"},
-        {"name": "db01", "state": "Off", "guest": "none"},
-        {"name": "Prüf'VM $(x)", "state": "Running", "guest": "none"},
-    ],
-}
+from support.labspec import lab_spec, vm_spec
+
+LAB = lab_spec(vm_spec("web01", "windows"), vm_spec("db01", "none", "Off"), vm_spec("Prüf'VM $(x)"), language="de-DE")
 
 
 class LabConnection:
@@ -69,7 +64,7 @@ def run_with(
     conn = MagicMock()
     conn._shell = ShellModule()
     action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
-    action._low_level_execute_command = execute  # type: ignore[method-assign]
+    action._low_level_execute_command = execute
     return action.run(task_vars={"inventory_hostname": delegated_from or endpoint})
 
 

@@ -7,6 +7,7 @@ registry order are in tests/lab/README.md ("Hyper-V socket registrations").
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 REGISTRY_PATH = (
@@ -65,7 +66,7 @@ class ServiceRegistry:
     (subkey names sorted case-insensitively), not in creation order.
     """
 
-    def __init__(self, entries: dict[str, str | None] | None = None) -> None:
+    def __init__(self, entries: Mapping[str, str | None] | None = None) -> None:
         self._keys: dict[str, str | None] = dict(entries or {})
 
     def copy(self) -> ServiceRegistry:

@@ -99,7 +99,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind would resolve the address (socket.getfqdn) for every endpoint.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, self.server_port = self.server_address[:2]
+        self.server_name = str(host)
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         endpoint: Endpoint = self.endpoint  # type: ignore[attr-defined]
