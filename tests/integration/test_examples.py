@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from harness import REPO, guest_info, run_playbook_file
+from support.labspec import lab_spec, vm_spec
 from support.public_names import IC_KEYS
 
 EXAMPLES = REPO / "examples"
@@ -37,17 +38,12 @@ def test_every_example_has_a_test() -> None:
 def test_enable_guest_service_interface_on_every_vm(tmp_path: Path, start_lab) -> None:
     # A German host (localized IC names), VMs in every state, a VM name that is no valid hostname.
     vms = [
-        {"name": "web01", "state": "Running", "guest": "windows"},
-        {"name": "db01", "state": "Off", "guest": "none"},
-        {"name": "Prüf'VM $(whoami)", "state": "Saved", "guest": "none"},
-        {
-            "name": "app01",
-            "state": "Running",
-            "guest": "none",
-            "integration_services": {"guest_service_interface": True},
-        },
+        vm_spec("web01", "windows"),
+        vm_spec("db01", "none", "Off"),
+        vm_spec("Prüf'VM $(whoami)", "none", "Saved"),
+        vm_spec("app01", integration_services={"guest_service_interface": True}),
     ]
-    lab = start_lab({"host": {"name": "hv01", "language": "de-DE"}, "vms": vms})
+    lab = start_lab(lab_spec(*vms, language="de-DE"))
     before = lab.state()
     assert [ic(before, vm["name"], "guest_service_interface")["enabled"] for vm in vms] == [False, False, False, True]
 

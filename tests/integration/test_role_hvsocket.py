@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
+from support.labspec import lab_spec, vm_spec
 
 pytestmark = pytest.mark.needs_root
 
 PORT_2761 = "00000AC9-FACB-11E6-BD58-64006A7986D3"
 BACKUP = "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
 HOSTILE = "Agent \"$(Get-Date)\" `n 'é'"
-LAB = {
-    "host": {"name": "hv01", "language": "de-DE"},
-    "vms": [
-        {"name": "lin01", "state": "Running", "guest": "linux"},
-        {"name": "win01", "state": "Running", "guest": "windows"},
-        {"name": "win02", "state": "Running", "guest": "windows"},
-    ],
-}
+LAB = lab_spec(vm_spec("lin01", "linux"), vm_spec("win01", "windows"), vm_spec("win02", "windows"), language="de-DE")
 SERVICES = [
     {"name": HOSTILE, "vsock_port": 2761},
     {"name": "backup", "service_id": BACKUP.lower()},

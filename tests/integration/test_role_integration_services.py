@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
+from support.playbook import PlaybookRun
 
 GSI = "guest_service_interface"
 ROLE = [{"name": "role", "ansible.builtin.include_role": {"name": "hyperv.integration.integration_services"}}]
@@ -13,6 +14,21 @@ ROLE = [{"name": "role", "ansible.builtin.include_role": {"name": "hyperv.integr
 
 def ic(state: dict, vm: str, key: str) -> dict:
     return state["vms"][vm]["integration_services"][key]
+
+
+def for_guests(**variables) -> dict:
+    """An inventory giving every guest of the lab's inventory these variables (group_vars of guests)."""
+    return {"guests": {"vars": variables}}
+
+
+def lin01_services(tmp_path: Path, lab) -> dict[str, dict]:
+    """What guest_integration_service_info reports in the Linux guest lin01, by service key."""
+    return {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}
+
+
+def run_role(tmp_path: Path, lab, inventory: dict, name: str, **options) -> PlaybookRun:
+    """The role on every guest of the lab's inventory, with ``inventory`` added (group_vars, host_vars)."""
+    return run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name=name, **options)
 
 
 def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start_lab) -> None:
@@ -26,13 +42,13 @@ def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start
         "all": {"hosts": {"web07": {"hyperv_integration_services": {GSI: False, "vss": True}}}},
     }
     before = lab.state()["host"]["counters"]["commands"]
-    check = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, check=True, name="check")
+    check = run_role(tmp_path, lab, inventory, "check", check=True)
     assert check.rc == 0, check.stdout
     assert lab.state()["counters"]["writes"] == 0
 
     start = lab.state()["host"]["counters"]["commands"]
     assert start - before == 2  # check mode: the set call and the verify call, no polling
-    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="first")
+    run = run_role(tmp_path, lab, inventory, "first")
     assert run.rc == 0, run.stdout
     state = lab.state()
     # Two host-side tasks (set, then wait/verify, which answered at its first read): two commands in all.
@@ -41,7 +57,7 @@ def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start
     assert all(ic(state, n, GSI)["primary_status"] == "Ok" for n in names if n != "web07")
     assert all(ic(state, n, "vss")["primary_status"] == "Ok" for n in names)
 
-    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    again = run_role(tmp_path, lab, inventory, "again")
     assert again.rc == 0, again.stdout
     assert all(again.recap(n)["changed"] == 0 for n in names), again.stdout
 
@@ -56,10 +72,8 @@ def test_only_the_guest_that_does_not_answer_fails_with_a_table(tmp_path: Path, 
             ],
         }
     )
-    inventory = {
-        "guests": {"vars": {"hyperv_integration_services": {GSI: True}, "integration_services_wait_timeout": 2}}
-    }
-    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="late")
+    inventory = for_guests(hyperv_integration_services={GSI: True}, integration_services_wait_timeout=2)
+    run = run_role(tmp_path, lab, inventory, "late")
     assert run.rc != 0
     assert run.recap("web01")["failed"] == 0 and run.recap("web02")["failed"] == 1, run.stdout
     failed = [r for r in run.results if r["status"] == "failed" and r["host"] == "web02"]
@@ -89,8 +103,8 @@ def test_a_vm_the_host_does_not_have_fails_the_guests_of_that_host_only(tmp_path
 
 def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "web01", "guest": "windows"}]})
-    inventory = {"guests": {"vars": {"hyperv_integration_services": {GSI: "yes please"}}}}
-    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="bad")
+    inventory = for_guests(hyperv_integration_services={GSI: "yes please"})
+    run = run_role(tmp_path, lab, inventory, "bad")
     assert run.rc != 0
     assert "web01: hyperv_integration_services must map integration services to true or false" in run.stdout
     assert "Nothing was changed" in run.stdout
@@ -107,23 +121,18 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
     )
     # Host time samples off for every guest: the Windows guest (a domain controller, say) takes it,
     # the Linux guest has no W32Time and is left alone.
-    inventory = {
-        "guests": {
-            "vars": {
-                "hyperv_integration_services": {"Gastdienstschnittstelle": True, "vss": True},
-                "integration_services_windows_host_time_samples": False,
-            }
-        }
-    }
-    run = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, diff=True, name="first")
+    inventory = for_guests(
+        hyperv_integration_services={"Gastdienstschnittstelle": True, "vss": True},
+        integration_services_windows_host_time_samples=False,
+    )
+    run = run_role(tmp_path, lab, inventory, "first", diff=True)
     assert run.rc == 0, run.stdout
     state = lab.state()
     assert state["vms"]["win01"]["guest"]["time_provider"]["enabled"] == 0
     for vm in ("win01", "lin01"):
         assert ic(state, vm, GSI)["enabled"] is True and ic(state, vm, GSI)["primary_status"] == "Ok", state["vms"][vm]
-    services = {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}
-    assert services[GSI]["daemon"]["active"] is True
-    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    assert lin01_services(tmp_path, lab)[GSI]["daemon"]["active"] is True
+    again = run_role(tmp_path, lab, inventory, "again")
     assert again.rc == 0, again.stdout
     assert again.recap("win01")["changed"] == 0 and again.recap("lin01")["changed"] == 0, again.stdout
 
@@ -131,24 +140,18 @@ def test_localized_host_with_a_windows_and_a_linux_guest(tmp_path: Path, start_l
 @pytest.mark.needs_root
 def test_turning_off_a_kernel_service_of_a_linux_guest_check_mode_then_real(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}]})
-    inventory = {
-        "guests": {
-            "vars": {
-                "hyperv_integration_services": {"time_synchronization": False, "vss": False},
-                "integration_services_stop_disabled": True,
-            }
-        }
-    }
-    check = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, check=True, name="check")
+    wish = {"time_synchronization": False, "vss": False}
+    inventory = for_guests(hyperv_integration_services=wish, integration_services_stop_disabled=True)
+    check = run_role(tmp_path, lab, inventory, "check", check=True)
     assert check.rc == 0, check.stdout
     assert lab.state()["counters"]["writes"] == 0
-    first = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="first")
+    first = run_role(tmp_path, lab, inventory, "first")
     assert first.rc == 0, first.stdout
     state = lab.state()
     assert (
         ic(state, "lin01", "time_synchronization")["enabled"] is False and ic(state, "lin01", "vss")["enabled"] is False
     )
-    vss = {s["key"]: s for s in guest_info(tmp_path, lab, "linux_guests")["lin01"]["integration_services"]}["vss"]
+    vss = lin01_services(tmp_path, lab)["vss"]
     assert vss["offered"] is False and vss["daemon"]["active"] is False
-    again = run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name="again")
+    again = run_role(tmp_path, lab, inventory, "again")
     assert again.recap("lin01")["changed"] == 0, again.stdout

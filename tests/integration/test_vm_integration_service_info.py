@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness import run_playbook
-
-KEYS = ["heartbeat", "shutdown", "time_synchronization", "key_value_pair_exchange", "vss", "guest_service_interface"]
+from support.labspec import lab_spec, vm_spec
+from support.public_names import IC_KEYS
 
 
 def info_task(name=None) -> dict:
@@ -20,19 +20,12 @@ def info_task(name=None) -> dict:
 
 
 def lab_with_states(language: str = "de-DE") -> dict:
-    return {
-        "host": {"name": "hv01", "language": language},
-        "vms": [
-            {"name": "web01", "state": "Running", "guest": "windows"},
-            {"name": "ウェブ 02", "state": "Off", "guest": "linux"},
-            {
-                "name": "bare",
-                "state": "Running",
-                "guest": "none",
-                "integration_services": {"guest_service_interface": True},
-            },
-        ],
-    }
+    return lab_spec(
+        vm_spec("web01", "windows"),
+        vm_spec("ウェブ 02", "linux", "Off"),
+        vm_spec("bare", integration_services={"guest_service_interface": True}),
+        language=language,
+    )
 
 
 def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab) -> None:
@@ -49,14 +42,14 @@ def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab) -> None:
     assert web["integration_services_version"] == "10.0.20348"
     assert web["integration_services_state"] == "Up to date"
     assert web["heartbeat"] == "OkApplicationsHealthy"
-    assert sorted(ic["key"] for ic in web["integration_services"]) == sorted(KEYS)
+    assert sorted(ic["key"] for ic in web["integration_services"]) == sorted(IC_KEYS)
     by_key = {ic["key"]: ic for ic in web["integration_services"]}
     assert by_key["heartbeat"]["name"] == "Takt"  # as the German host names it
     assert by_key["guest_service_interface"]["enabled"] is False
     assert by_key["vss"]["primary_status"] == "Ok"
     assert by_key["heartbeat"]["id"].startswith("Microsoft:")
     assert by_key["heartbeat"]["id"].endswith("\\84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47")
-    for key in KEYS:
+    for key in IC_KEYS:
         lab_ic = state["vms"]["web01"]["integration_services"][key]
         assert by_key[key]["enabled"] == lab_ic["enabled"]
         assert by_key[key]["primary_status"] == lab_ic["primary_status"]
