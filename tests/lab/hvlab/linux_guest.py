@@ -251,6 +251,12 @@ class LinuxGuest:
         self.vm_id = vm_id.lower()
         self.lab_dir = Path(lab_dir).resolve()
         self.dir = self.lab_dir / "linux-guests" / self.vm_id
+        self.console_log = self.dir / "console.log"
+        self.run_dir = self.dir / "run"
+        # Host directories shown in the guest as /sys/bus/vmbus, /dev/vmbus and /run/hvlab (daemon states).
+        self.vmbus_dir = self.run_dir / "vmbus"
+        self.dev_dir = self.run_dir / "dev-vmbus"
+        self.status_dir = self.run_dir / "hvlab"
         self.hostname = guest_hostname(vm_name, self.vm_id)
         # Unique on this machine (nspawn keeps per-machine state under /run/systemd/nspawn).
         self.machine = "hvlab-" + uuid.uuid5(GUEST_NAMESPACE, str(self.dir)).hex[:12]
@@ -268,30 +274,7 @@ class LinuxGuest:
         self._up = False  # reached "running" in this boot
         self._disk_image: str | None = None  # image the guest's disk layer belongs to
 
-    # -- paths --------------------------------------------------------------------------------
-    @property
-    def run_dir(self) -> Path:
-        return self.dir / "run"
-
-    @property
-    def vmbus_dir(self) -> Path:
-        """Host directory shown in the guest as /sys/bus/vmbus."""
-        return self.run_dir / "vmbus"
-
-    @property
-    def dev_dir(self) -> Path:
-        """Host directory shown in the guest as /dev/vmbus."""
-        return self.run_dir / "dev-vmbus"
-
-    @property
-    def status_dir(self) -> Path:
-        """Host directory shown in the guest as /run/hvlab (daemon states)."""
-        return self.run_dir / "hvlab"
-
-    @property
-    def console_log(self) -> Path:
-        return self.dir / "console.log"
-
+    # -- for tests ----------------------------------------------------------------------------
     @property
     def pids(self) -> dict[str, int | None]:
         """Host pids of the supervisor, systemd-nspawn and the container's systemd (for tests)."""

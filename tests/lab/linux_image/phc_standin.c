@@ -68,24 +68,36 @@ static int mode_of(int flags, va_list ap) {
   return 0;
 }
 
+/* The optional mode argument of the open call this stands in (a GNU C statement expression, so
+ * va_start runs in the variadic function itself). */
+#define MODE_ARG(flags)                                                                           \
+  ({                                                                                              \
+    va_list ap_;                                                                                  \
+    int mode_;                                                                                    \
+    va_start(ap_, flags);                                                                         \
+    mode_ = mode_of(flags, ap_);                                                                  \
+    va_end(ap_);                                                                                  \
+    mode_;                                                                                        \
+  })
+
 #define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))
 
+/* open and open64, openat and openat64 differ in the C library's symbol only. */
+static int open_as(const char *symbol, const char *path, int flags, int mode) {
+  return track(REAL(symbol, int (*)(const char *, int, ...))(path, flags, mode), path);
+}
+
+static int openat_as(const char *symbol, int dirfd, const char *path, int flags, int mode) {
+  int fd = REAL(symbol, int (*)(int, const char *, int, ...))(dirfd, path, flags, mode);
+  return path[0] == '/' ? track(fd, path) : fd;
+}
+
 int open(const char *path, int flags, ...) {
-  va_list ap;
-  int mode;
-  va_start(ap, flags);
-  mode = mode_of(flags, ap);
-  va_end(ap);
-  return track(REAL("open", int (*)(const char *, int, ...))(path, flags, mode), path);
+  return open_as("open", path, flags, MODE_ARG(flags));
 }
 
 int open64(const char *path, int flags, ...) {
-  va_list ap;
-  int mode;
-  va_start(ap, flags);
-  mode = mode_of(flags, ap);
-  va_end(ap);
-  return track(REAL("open64", int (*)(const char *, int, ...))(path, flags, mode), path);
+  return open_as("open64", path, flags, MODE_ARG(flags));
 }
 
 int __open_2(const char *path, int flags) {
@@ -97,23 +109,11 @@ int __open64_2(const char *path, int flags) {
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
-  va_list ap;
-  int mode, fd;
-  va_start(ap, flags);
-  mode = mode_of(flags, ap);
-  va_end(ap);
-  fd = REAL("openat", int (*)(int, const char *, int, ...))(dirfd, path, flags, mode);
-  return path[0] == '/' ? track(fd, path) : fd;
+  return openat_as("openat", dirfd, path, flags, MODE_ARG(flags));
 }
 
 int openat64(int dirfd, const char *path, int flags, ...) {
-  va_list ap;
-  int mode, fd;
-  va_start(ap, flags);
-  mode = mode_of(flags, ap);
-  va_end(ap);
-  fd = REAL("openat64", int (*)(int, const char *, int, ...))(dirfd, path, flags, mode);
-  return path[0] == '/' ? track(fd, path) : fd;
+  return openat_as("openat64", dirfd, path, flags, MODE_ARG(flags));
 }
 
 int close(int fd) {

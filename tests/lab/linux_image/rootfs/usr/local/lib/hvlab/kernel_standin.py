@@ -40,20 +40,12 @@ DEV_DIR = "/dev/vmbus"
 VMBUS_DEVICES = "/sys/bus/vmbus/devices"
 TIME_SYNC_CLASS = "{9527e630-d0ae-497b-adce-e80ab0175caf}"  # HV_TS_GUID (include/linux/hyperv.h)
 PTP_LINK = "/dev/ptp_hyperv"
-RULE_DIRS = (
-    "/etc/udev/rules.d",
-    "/run/udev/rules.d",
-    "/usr/local/lib/udev/rules.d",
-    "/usr/lib/udev/rules.d",
-    "/lib/udev/rules.d",
-)
-MODULES_LOAD_DIRS = (
-    "/etc/modules-load.d",
-    "/run/modules-load.d",
-    "/usr/local/lib/modules-load.d",
-    "/usr/lib/modules-load.d",
-    "/lib/modules-load.d",
-)
+# udev rules (udev(7)) and modules-load.d(5) files are looked up in the same places, most important
+# first: /etc (the administrator's), /run (runtime), /usr/local/lib, /usr/lib (the vendor's), and /lib
+# on a system whose /usr is not merged.
+CONFIG_ROOTS = ("/etc", "/run", "/usr/local/lib", "/usr/lib", "/lib")
+RULE_DIRS = tuple(os.path.join(root, "udev", "rules.d") for root in CONFIG_ROOTS)
+MODULES_LOAD_DIRS = tuple(os.path.join(root, "modules-load.d") for root in CONFIG_ROOTS)
 MODPROBE = "/usr/local/sbin/modprobe"
 MODULE_TABLE = "/run/hvlab/proc-modules"  # written by the lab at boot, then by the modprobe stand-in
 PROC_MODULES = "/proc/modules"
