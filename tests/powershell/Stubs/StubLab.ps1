@@ -7,38 +7,49 @@
 
 Set-StrictMode -Version 3.0
 
+function ConvertFrom-StubTable {
+    # A table of '|'-separated cells, one row a line (blank lines skipped), as one hashtable a row with
+    # the cells, white space around them trimmed, under $Columns.
+    param ([string]$Text, [string[]]$Columns)
+    foreach ($row in ($Text -split "`r?`n")) {
+        if (-not $row.Trim()) { continue }
+        $cells = @($row -split '\|' | ForEach-Object { $_.Trim() })
+        if ($cells.Count -ne $Columns.Count) { throw "stub table: '$row' has $($cells.Count) cells, not $($Columns.Count)" }
+        $entry = @{}
+        for ($i = 0; $i -lt $Columns.Count; $i++) { $entry[$Columns[$i]] = $cells[$i] }
+        $entry
+    }
+}
+
+# The integration services: key | GUID | enabled by default | the guest's service | en-US name | de-DE name.
 $script:IcCatalog = @(
-    @{ Key = 'guest_service_interface'; Guid = '6C09BB55-D683-4DA0-8931-C9BF705F6480'; Default = $false; Service = 'vmicguestinterface'
-        Names = @{ 'en-US' = 'Guest Service Interface'; 'de-DE' = 'Gastdienstschnittstelle' } }
-    @{ Key = 'heartbeat'; Guid = '84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47'; Default = $true; Service = 'vmicheartbeat'
-        Names = @{ 'en-US' = 'Heartbeat'; 'de-DE' = 'Takt' } }
-    @{ Key = 'key_value_pair_exchange'; Guid = '2A34B1C2-FD73-4043-8A5B-DD2159BC743F'; Default = $true; Service = 'vmickvpexchange'
-        Names = @{ 'en-US' = 'Key-Value Pair Exchange'; 'de-DE' = "Austausch von Schl$([char]0x00FC)sselwertepaaren" } }
-    @{ Key = 'shutdown'; Guid = '9F8233AC-BE49-4C79-8EE3-E7E1985B2077'; Default = $true; Service = 'vmicshutdown'
-        Names = @{ 'en-US' = 'Shutdown'; 'de-DE' = 'Herunterfahren' } }
-    @{ Key = 'time_synchronization'; Guid = '2497F4DE-E9FA-4204-80E4-4B75C46419C0'; Default = $true; Service = 'vmictimesync'
-        Names = @{ 'en-US' = 'Time Synchronization'; 'de-DE' = 'Zeitsynchronisierung' } }
-    @{ Key = 'vss'; Guid = '5CED1297-4598-4915-A5FC-AD21BB4D02A4'; Default = $true; Service = 'vmicvss'
-        Names = @{ 'en-US' = 'VSS'; 'de-DE' = 'VSS' } }
+    foreach ($row in (ConvertFrom-StubTable -Columns 'Key', 'Guid', 'Default', 'Service', 'EnUs', 'DeDe' -Text @"
+guest_service_interface | 6C09BB55-D683-4DA0-8931-C9BF705F6480 | false | vmicguestinterface | Guest Service Interface | Gastdienstschnittstelle
+heartbeat | 84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47 | true | vmicheartbeat | Heartbeat | Takt
+key_value_pair_exchange | 2A34B1C2-FD73-4043-8A5B-DD2159BC743F | true | vmickvpexchange | Key-Value Pair Exchange | Austausch von Schl$([char]0x00FC)sselwertepaaren
+shutdown | 9F8233AC-BE49-4C79-8EE3-E7E1985B2077 | true | vmicshutdown | Shutdown | Herunterfahren
+time_synchronization | 2497F4DE-E9FA-4204-80E4-4B75C46419C0 | true | vmictimesync | Time Synchronization | Zeitsynchronisierung
+vss | 5CED1297-4598-4915-A5FC-AD21BB4D02A4 | true | vmicvss | VSS | VSS
+"@)) {
+        @{ Key = $row.Key; Guid = $row.Guid; Default = ($row.Default -eq 'true'); Service = $row.Service
+            Names = @{ 'en-US' = $row.EnUs; 'de-DE' = $row.DeDe } }
+    }
 )
 
+# A Windows guest's vmic* services: name | status at boot | en-US display name | de-DE display name.
 $script:GuestServiceCatalog = @(
-    @{ Name = 'vmicguestinterface'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Guest Service Interface'; 'de-DE' = 'Hyper-V-Gastdienstschnittstelle' } }
-    @{ Name = 'vmicheartbeat'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Heartbeat Service'; 'de-DE' = 'Hyper-V-Taktdienst' } }
-    @{ Name = 'vmickvpexchange'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Data Exchange Service'; 'de-DE' = 'Hyper-V-Datenaustauschdienst' } }
-    @{ Name = 'vmicrdv'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Remote Desktop Virtualization Service'; 'de-DE' = 'Hyper-V-Remotedesktopvirtualisierungsdienst' } }
-    @{ Name = 'vmicshutdown'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Guest Shutdown Service'; 'de-DE' = 'Hyper-V-Dienst zum Herunterfahren des Gasts' } }
-    @{ Name = 'vmictimesync'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Time Synchronization Service'; 'de-DE' = "Hyper-V-Dienst f$([char]0x00FC)r Zeitsynchronisierung" } }
-    @{ Name = 'vmicvmsession'; Status = 'Stopped'
-        DisplayNames = @{ 'en-US' = 'Hyper-V VM Session Service'; 'de-DE' = 'Hyper-V-VM-Sitzungsdienst' } }
-    @{ Name = 'vmicvss'; Status = 'Running'
-        DisplayNames = @{ 'en-US' = 'Hyper-V Volume Shadow Copy Requestor'; 'de-DE' = 'Hyper-V-Volumeschattenkopie-Anforderer' } }
+    foreach ($row in (ConvertFrom-StubTable -Columns 'Name', 'Status', 'EnUs', 'DeDe' -Text @"
+vmicguestinterface | Running | Hyper-V Guest Service Interface | Hyper-V-Gastdienstschnittstelle
+vmicheartbeat | Running | Hyper-V Heartbeat Service | Hyper-V-Taktdienst
+vmickvpexchange | Running | Hyper-V Data Exchange Service | Hyper-V-Datenaustauschdienst
+vmicrdv | Running | Hyper-V Remote Desktop Virtualization Service | Hyper-V-Remotedesktopvirtualisierungsdienst
+vmicshutdown | Running | Hyper-V Guest Shutdown Service | Hyper-V-Dienst zum Herunterfahren des Gasts
+vmictimesync | Running | Hyper-V Time Synchronization Service | Hyper-V-Dienst f$([char]0x00FC)r Zeitsynchronisierung
+vmicvmsession | Stopped | Hyper-V VM Session Service | Hyper-V-VM-Sitzungsdienst
+vmicvss | Running | Hyper-V Volume Shadow Copy Requestor | Hyper-V-Volumeschattenkopie-Anforderer
+"@)) {
+        @{ Name = $row.Name; Status = $row.Status; DisplayNames = @{ 'en-US' = $row.EnUs; 'de-DE' = $row.DeDe } }
+    }
 )
 
 $script:BuiltinHvSocketServices = @(

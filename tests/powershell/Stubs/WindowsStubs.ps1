@@ -110,24 +110,26 @@ function Set-Service {
     }
 }
 
+function Set-StubServiceRunState {
+    # Start-Service and Stop-Service: the service to $Status unless it is there already (then one write).
+    param ([string]$Name, [string]$Status, $Cmdlet)
+    $model = Get-StubExistingService $Name
+    if ($model.Status -ne $Status) {
+        Set-StubServiceStatus -Model $model -Status $Status -Cmdlet $Cmdlet
+        Add-StubWrite
+    }
+}
+
 function Start-Service {
     [CmdletBinding()]
     param ([Parameter(Mandatory = $true)] [string]$Name)
-    $model = Get-StubExistingService $Name
-    if ($model.Status -ne 'Running') {
-        Set-StubServiceStatus -Model $model -Status 'Running' -Cmdlet $PSCmdlet
-        Add-StubWrite
-    }
+    Set-StubServiceRunState -Name $Name -Status 'Running' -Cmdlet $PSCmdlet
 }
 
 function Stop-Service {
     [CmdletBinding()]
     param ([Parameter(Mandatory = $true)] [string]$Name, [switch]$Force)
-    $model = Get-StubExistingService $Name
-    if ($model.Status -ne 'Stopped') {
-        Set-StubServiceStatus -Model $model -Status 'Stopped' -Cmdlet $PSCmdlet
-        Add-StubWrite
-    }
+    Set-StubServiceRunState -Name $Name -Status 'Stopped' -Cmdlet $PSCmdlet
 }
 
 function Restart-Service {
