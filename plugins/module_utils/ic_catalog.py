@@ -39,88 +39,82 @@ class IntegrationComponent:
     localized_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-CATALOG: tuple[IntegrationComponent, ...] = (
-    IntegrationComponent(
-        key="heartbeat",
-        english_name="Heartbeat",
-        host_guid="84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47",
-        wmi_setting_class="Msvm_HeartbeatComponentSettingData",
-        default_enabled=True,
-        windows_service="vmicheartbeat",
-        vmbus_class_guid="57164f39-9115-4e78-ab55-382f3bd5422d",
-        linux_provider="kernel",
-        localized_names={"de-DE": ("Takt",), "fr-FR": ("Pulsation",)},
-    ),
-    IntegrationComponent(
-        key="shutdown",
-        english_name="Shutdown",
-        host_guid="9F8233AC-BE49-4C79-8EE3-E7E1985B2077",
-        wmi_setting_class="Msvm_ShutdownComponentSettingData",
-        default_enabled=True,
-        windows_service="vmicshutdown",
-        vmbus_class_guid="0e0b6031-5213-4934-818b-38d90ced39db",
-        linux_provider="kernel",
-        localized_names={"de-DE": ("Herunterfahren",), "fr-FR": ("Arrêt",)},
-    ),
-    IntegrationComponent(
-        key="time_synchronization",
-        english_name="Time Synchronization",
-        host_guid="2497F4DE-E9FA-4204-80E4-4B75C46419C0",
-        wmi_setting_class="Msvm_TimeSyncComponentSettingData",
-        default_enabled=True,
-        windows_service="vmictimesync",
-        vmbus_class_guid="9527e630-d0ae-497b-adce-e80ab0175caf",
-        linux_provider="kernel",
-        localized_names={
-            "de-DE": ("Zeitsynchronisierung",),
-            # Two French spellings are in use (docs/dev/hyperv-facts.md section 1: sources conflict).
-            "fr-FR": ("Synchronisation date/heure", "Synchronisation de l'heure"),
-            "zh-TW": ("時間同步處理",),
-        },
-    ),
-    IntegrationComponent(
-        key="key_value_pair_exchange",
-        english_name="Key-Value Pair Exchange",
-        host_guid="2A34B1C2-FD73-4043-8A5B-DD2159BC743F",
-        wmi_setting_class="Msvm_KvpExchangeComponentSettingData",
-        default_enabled=True,
-        windows_service="vmickvpexchange",
-        vmbus_class_guid="a9a0f4e7-5a45-4d96-b827-8a841e8c03e6",
-        linux_provider="daemon",
-        localized_names={
-            "de-DE": ("Austausch von Schlüsselwertepaaren",),
-            "fr-FR": ("Échange de paires clé-valeur",),
-            "zh-TW": ("資料交換",),
-        },
-    ),
-    IntegrationComponent(
-        key="vss",
-        english_name="VSS",
-        host_guid="5CED1297-4598-4915-A5FC-AD21BB4D02A4",
-        wmi_setting_class="Msvm_VssComponentSettingData",
-        default_enabled=True,
-        windows_service="vmicvss",
-        vmbus_class_guid="35fa2e29-ea23-4236-96ae-3a6ebacba440",
-        linux_provider="daemon",
-        localized_names={},
-    ),
-    IntegrationComponent(
-        key="guest_service_interface",
-        english_name="Guest Service Interface",
-        host_guid="6C09BB55-D683-4DA0-8931-C9BF705F6480",
-        wmi_setting_class="Msvm_GuestServiceInterfaceComponentSettingData",
-        default_enabled=False,  # "all except Guest Service Interface are on by default"
-        windows_service="vmicguestinterface",
-        vmbus_class_guid="34d14be3-dee4-41c8-9ae7-6b174977c192",
-        linux_provider="daemon",
-        localized_names={
-            "de-DE": ("Gastdienstschnittstelle",),
-            "fr-FR": ("Interface de services d'invité", "Interface de service invité"),
-            "zh-TW": ("客體服務介面",),
-        },
-    ),
+# The host half: key, English name, host IC GUID (the Id suffix), on by default ("all except Guest
+# Service Interface are on by default").
+_HOST_HALF: tuple[tuple[str, str, str, bool], ...] = (
+    ("heartbeat", "Heartbeat", "84EAAE65-2F2E-45F5-9BB5-0E857DC8EB47", True),
+    ("shutdown", "Shutdown", "9F8233AC-BE49-4C79-8EE3-E7E1985B2077", True),
+    ("time_synchronization", "Time Synchronization", "2497F4DE-E9FA-4204-80E4-4B75C46419C0", True),
+    ("key_value_pair_exchange", "Key-Value Pair Exchange", "2A34B1C2-FD73-4043-8A5B-DD2159BC743F", True),
+    ("vss", "VSS", "5CED1297-4598-4915-A5FC-AD21BB4D02A4", True),
+    ("guest_service_interface", "Guest Service Interface", "6C09BB55-D683-4DA0-8931-C9BF705F6480", False),
 )
 
+# Each IC's WMI setting class is Msvm_<stem>ComponentSettingData.
+_WMI_STEM: dict[str, str] = {
+    "heartbeat": "Heartbeat",
+    "shutdown": "Shutdown",
+    "time_synchronization": "TimeSync",
+    "key_value_pair_exchange": "KvpExchange",
+    "vss": "Vss",
+    "guest_service_interface": "GuestServiceInterface",
+}
+
+# The guest halves: key, Windows service, VMBus class GUID, Linux provider ("kernel": hv_utils only;
+# "daemon": hv_utils plus a user-space daemon).
+_GUEST_HALF: tuple[tuple[str, str, str, str], ...] = (
+    ("heartbeat", "vmicheartbeat", "57164f39-9115-4e78-ab55-382f3bd5422d", "kernel"),
+    ("shutdown", "vmicshutdown", "0e0b6031-5213-4934-818b-38d90ced39db", "kernel"),
+    ("time_synchronization", "vmictimesync", "9527e630-d0ae-497b-adce-e80ab0175caf", "kernel"),
+    ("key_value_pair_exchange", "vmickvpexchange", "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6", "daemon"),
+    ("vss", "vmicvss", "35fa2e29-ea23-4236-96ae-3a6ebacba440", "daemon"),
+    ("guest_service_interface", "vmicguestinterface", "34d14be3-dee4-41c8-9ae7-6b174977c192", "daemon"),
+)
+
+# Localized Name values as hosts report them, by IC and language.
+_LOCALIZED: dict[str, dict[str, tuple[str, ...]]] = {
+    "heartbeat": {"de-DE": ("Takt",), "fr-FR": ("Pulsation",)},
+    "shutdown": {"de-DE": ("Herunterfahren",), "fr-FR": ("Arrêt",)},
+    "time_synchronization": {
+        "de-DE": ("Zeitsynchronisierung",),
+        # Two French spellings are in use (docs/dev/hyperv-facts.md section 1: sources conflict).
+        "fr-FR": ("Synchronisation date/heure", "Synchronisation de l'heure"),
+        "zh-TW": ("時間同步處理",),
+    },
+    "key_value_pair_exchange": {
+        "de-DE": ("Austausch von Schlüsselwertepaaren",),
+        "fr-FR": ("Échange de paires clé-valeur",),
+        "zh-TW": ("資料交換",),
+    },
+    "guest_service_interface": {
+        "de-DE": ("Gastdienstschnittstelle",),
+        "fr-FR": ("Interface de services d'invité", "Interface de service invité"),
+        "zh-TW": ("客體服務介面",),
+    },
+}
+
+
+def _build_catalog() -> tuple[IntegrationComponent, ...]:
+    guest = {row[0]: row[1:] for row in _GUEST_HALF}
+    if [row[0] for row in _HOST_HALF] != [row[0] for row in _GUEST_HALF]:  # pragma: no cover - a unit test
+        raise RuntimeError("the host and guest halves of the IC catalog list different ICs")
+    return tuple(
+        IntegrationComponent(
+            key=key,
+            english_name=english_name,
+            host_guid=host_guid,
+            wmi_setting_class="Msvm_%sComponentSettingData" % _WMI_STEM[key],
+            default_enabled=default_enabled,
+            windows_service=guest[key][0],
+            vmbus_class_guid=guest[key][1],
+            linux_provider=guest[key][2],
+            localized_names=_LOCALIZED.get(key, {}),
+        )
+        for key, english_name, host_guid, default_enabled in _HOST_HALF
+    )
+
+
+CATALOG: tuple[IntegrationComponent, ...] = _build_catalog()
 IC_KEYS: tuple[str, ...] = tuple(ic.key for ic in CATALOG)
 _BY_KEY: dict[str, IntegrationComponent] = {ic.key: ic for ic in CATALOG}
 _BY_HOST_GUID: dict[str, IntegrationComponent] = {ic.host_guid: ic for ic in CATALOG}

@@ -22,6 +22,9 @@ description:
 author:
   - hyperv.integration contributors (@hyperv-integration)
 options: {}
+seealso:
+  - module: hyperv.integration.guest_integration_service
+  - module: hyperv.integration.vm_integration_service_info
 extends_documentation_fragment:
   - hyperv.integration.attributes.info_module
 attributes:
@@ -29,8 +32,6 @@ attributes:
     support: full
     platforms: [posix, windows]
     description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
-seealso:
-  - module: hyperv.integration.guest_integration_service
 """
 
 EXAMPLES = r"""

@@ -53,21 +53,21 @@ options:
     elements: dict
     suboptions:
       name:
-        description: The ElementName.
+        description: The friendly name to register, as O(name).
         type: str
       service_id:
-        description: The service GUID.
+        description: The service GUID, as O(service_id).
         type: str
       vsock_port:
-        description: The AF_VSOCK port.
+        description: A Linux guest's vsock port instead of a GUID, as O(vsock_port).
         type: int
       state:
-        description: Whether the registration should exist.
+        description: As O(state).
         type: str
         choices: [present, absent]
         default: present
       force:
-        description: Allow removing a registration that Hyper-V itself makes.
+        description: As O(force).
         type: bool
         default: false
 extends_documentation_fragment:

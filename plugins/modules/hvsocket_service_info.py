@@ -16,8 +16,7 @@ author:
   - hyperv.integration contributors (@hyperv-integration)
 options: {}
 extends_documentation_fragment:
-  - hyperv.integration.attributes.info_module
-  - hyperv.integration.attributes.hyperv_host
+  - hyperv.integration.attributes.hyperv_host_info
 seealso:
   - module: hyperv.integration.hvsocket_service
 """

@@ -184,11 +184,13 @@ vms:
       type: str
       sample: WEB01
     id:
-      description: The VM's id (GUID).
+      description: The VM's id (GUID), which stays the same when the VM is renamed.
       type: str
       sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
     state:
-      description: The VM's state (V(Running), V(Off), V(Saved), V(Paused), ...).
+      description:
+        - The VM's state as the host read it before the changes (V(Running), V(Off), V(Saved), ...);
+          only V(Running) VMs have a guest to wait for (O(wait)). V(null) when the VM could not be read.
       type: str
       sample: Running
     changed:
@@ -275,7 +277,7 @@ wait:
       elements: str
       sample: []
 missing_vms:
-  description: The names in O(name) that match no VM on the host.
+  description: The names in O(name) or O(vms) that match no VM on the host; nothing was changed.
   returned: when some VM was not found
   type: list
   elements: str

@@ -27,8 +27,7 @@ options:
     type: raw
     aliases: [vm, vm_name]
 extends_documentation_fragment:
-  - hyperv.integration.attributes.info_module
-  - hyperv.integration.attributes.hyperv_host
+  - hyperv.integration.attributes.hyperv_host_info
 seealso:
   - module: hyperv.integration.vm_integration_service
 """
@@ -143,7 +142,7 @@ vms:
           type: str
           sample: Ok
 missing_vms:
-  description: The names in O(name) that match no VM on the host.
+  description: The names in O(name) that match no VM on the host (the task fails).
   returned: when some VM was not found
   type: list
   elements: str

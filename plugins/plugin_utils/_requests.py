@@ -124,10 +124,11 @@ def _check(value: t.Any, spec: Field, where: str) -> None:
         raise RequestSchemaError("%s must be a %s, got %r" % (where, spec.kind, value))
     if spec.choices and value not in spec.choices:
         raise RequestSchemaError("%s must be one of %s, got %r" % (where, ", ".join(map(str, spec.choices)), value))
-    if spec.kind == "list" and spec.items is not None:
+    # The kind was checked above: a list kind holds a list, an object kind a dict.
+    if isinstance(value, list) and spec.items is not None:
         for index, item in enumerate(value):
             _check(item, spec.items, "%s[%d]" % (where, index))
-    if spec.kind == "object":
+    if isinstance(value, dict):
         _check_keys(value, spec.keys, where)
 
 
