@@ -25,6 +25,3 @@ attributes:
     platforms: windows
     description: Runs against a Windows Hyper-V host.
 """
-
-    # Modules that only read a Hyper-V host: both blocks above, as one fragment.
-    HYPERV_HOST_INFO = INFO_MODULE + HYPERV_HOST.replace("attributes:\n", "", 1)

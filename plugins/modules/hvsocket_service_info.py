@@ -16,9 +16,12 @@ author:
   - hyperv.integration contributors (@hyperv-integration)
 options: {}
 extends_documentation_fragment:
-  - hyperv.integration.attributes.hyperv_host_info
+  - hyperv.integration.attributes.info_module
+  - hyperv.integration.attributes.hyperv_host
 seealso:
   - module: hyperv.integration.hvsocket_service
+  - module: hyperv.integration.guest_integration_service
+    description: Loads hv_sock in Linux guests, which they need to reach these services over vsock.
 """
 
 EXAMPLES = r"""

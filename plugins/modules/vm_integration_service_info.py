@@ -27,7 +27,8 @@ options:
     type: raw
     aliases: [vm, vm_name]
 extends_documentation_fragment:
-  - hyperv.integration.attributes.hyperv_host_info
+  - hyperv.integration.attributes.info_module
+  - hyperv.integration.attributes.hyperv_host
 seealso:
   - module: hyperv.integration.vm_integration_service
 """

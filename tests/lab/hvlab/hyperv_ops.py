@@ -84,7 +84,7 @@ class HostOperations:
                 missing.append(name)
             elif len(matches) > 1:
                 ambiguous[name] = [vm.id for vm in matches]
-            elif all(vm is not matches[0] for vm, _ in found):
+            elif all(vm is not matches[0] for vm, _requested in found):
                 # protocol: a VM named twice (two spellings) is returned once, for the first spelling
                 found.append((matches[0], name))
         return found, missing, ambiguous
