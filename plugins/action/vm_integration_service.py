@@ -19,6 +19,7 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args impo
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
     ic_label,
     missing_services_problem,
+    named_twice_problem,
     vm_resolution_problem,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
@@ -138,8 +139,10 @@ class ActionModule(HostAction):
         params = build_params("vm_integration_service_set", vm_names=names, changes=changes)
         answer = self.call_host("vm_integration_service_set", params, writes=True)
 
-        problem = vm_resolution_problem(self.host, answer) or missing_services_problem(
-            self.host, answer.get("missing_services") or []
+        problem = (
+            vm_resolution_problem(self.host, answer)
+            or named_twice_problem(self.host, answer.get("named_twice") or [])
+            or missing_services_problem(self.host, answer.get("missing_services") or [])
         )
         if problem:
             result.update(failed=True, changed=False, msg=problem + ". Nothing was changed.")

@@ -51,7 +51,9 @@ options:
     description:
       - Each VM with its own services, still in one task and one PowerShell call, for when VMs want
         different things (for example one entry per guest of a play, each from its own host_vars).
-      - Mutually exclusive with O(name) and O(services). A VM named twice (in any case) is refused.
+      - Mutually exclusive with O(name) and O(services). A VM named twice is refused, also in two
+        spellings the host takes for one VM (it compares names ignoring case, as Hyper-V does); nothing
+        is changed then.
       - With O(wait=true), each VM waits for the services it asks to be enabled.
     type: list
     elements: dict

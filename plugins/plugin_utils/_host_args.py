@@ -83,22 +83,17 @@ def desired_services(value: t.Any) -> dict[str, bool]:
     return wanted
 
 
-def ordinal_fold(name: str) -> str:
-    """Hyper-V's name comparison: .NET OrdinalIgnoreCase, a simple per-character upper case ('ß' stays
-    'ß', where Python's casefold would make it 'ss')."""
-    return "".join(upper if len(upper := char.upper()) == 1 else char for char in name)
-
-
 def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
     """The ``vms`` option: [(VM name, IC key -> wanted state)], each VM with its own services.
 
-    A VM may ask for nothing (``services: {}``); a VM named twice, even in two spellings of its case,
-    is refused because the two wishes could disagree.
+    A VM may ask for nothing (``services: {}``). A name given twice is refused here because the two
+    wishes could disagree; two spellings of one VM's name are the host's to tell (it compares names
+    its own way) and it refuses them, writing nothing (``named_twice``, protocol doc section 3).
     """
     if not isinstance(value, list):
         raise ArgumentError("vms must be a list of {name, services}")
     requests: list[tuple[str, dict[str, bool]]] = []
-    seen: dict[str, str] = {}
+    seen: set[str] = set()
     for item in value:
         if not isinstance(item, dict):
             raise ArgumentError("vms: every item must be a mapping with name and services, got %r" % (item,))
@@ -106,10 +101,9 @@ def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
         if len(names) != 1 or isinstance(item.get("name"), list):
             raise ArgumentError("vms: each item names one VM, got %r" % (item.get("name"),))
         name = names[0]
-        folded = ordinal_fold(name)
-        if folded in seen:
-            raise ArgumentError("vms: VM %r is named twice (%r and %r); give it one entry" % (name, seen[folded], name))
-        seen[folded] = name
+        if name in seen:
+            raise ArgumentError("vms: VM %r is named twice; give it one entry" % name)
+        seen.add(name)
         services = item.get("services") or {}
         try:
             wanted = desired_services(services) if services else {}

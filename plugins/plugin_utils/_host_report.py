@@ -77,6 +77,17 @@ def listing_problem(host: str, errors: list[dict[str, t.Any]]) -> str:
     return message
 
 
+def named_twice_problem(host: str, items: list[dict[str, t.Any]]) -> str | None:
+    """VMs that two entries of vms name (in two spellings the host takes for one VM)."""
+    if not items:
+        return None
+    described = "; ".join(
+        "VM %r is named twice in vms (%s); give it one entry" % (item.get("vm"), quoted(item.get("names") or []))
+        for item in items
+    )
+    return "on Hyper-V host %s: %s" % (host, described)
+
+
 def missing_services_problem(host: str, items: list[dict[str, t.Any]]) -> str | None:
     if not items:
         return None

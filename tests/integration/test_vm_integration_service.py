@@ -300,7 +300,7 @@ def test_a_host_without_a_powershell_shell_is_refused_plainly(tmp_path: Path, st
     run = run_playbook(tmp_path, lab, [task])
     result = run.result("set")
     assert result["status"] == "failed"
-    assert result["result"]["msg"].startswith("localhost: this module runs PowerShell")
+    assert result["result"]["msg"].startswith("Hyper-V host localhost: this module runs PowerShell")
     assert "ansible_shell_type=powershell" in result["result"]["msg"]
     assert "may have applied" not in result["result"]["msg"]
     assert lab.state()["counters"]["commands"] == 0

@@ -21,7 +21,8 @@ function Get-IcGuid {
 function Resolve-VmName {
     # Exact, ordinal case-insensitive match; Get-VM -Name would treat [ ] * ? as wildcards. A VM named
     # twice in the request (in two spellings) is returned once, for the first spelling: requested maps
-    # each VM's Id to the name that selected it (empty when every VM is listed). A VM that Get-VM cannot
+    # each VM's Id to the name that selected it (empty when every VM is listed), and repeated lists each
+    # such VM with the names that selected it. A VM that Get-VM cannot
     # read is a non-terminating error: it is answered in list_errors, and the other VMs are still listed.
     param ([object[]]$Names)
     $listErrors = $null
@@ -31,9 +32,10 @@ function Resolve-VmName {
     $missing = New-Object -TypeName 'System.Collections.Generic.List[string]'
     $ambiguous = @{}
     $requested = @{}
+    $repeated = New-Object -TypeName 'System.Collections.Generic.List[object]'
     if ($null -eq $Names) {
         foreach ($vm in $allVms) { $found.Add($vm) }
-        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested }
+        return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested; repeated = $repeated }
     }
     $byName = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,System.Collections.Generic.List[object]]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
     foreach ($vm in $allVms) {
@@ -50,8 +52,11 @@ function Resolve-VmName {
             $requested[$byName[$name][0].Id.ToString()] = $name
             $found.Add($byName[$name][0])
         }
+        else {
+            $repeated.Add(@{ vm = [string]$byName[$name][0].Name; names = @($requested[$byName[$name][0].Id.ToString()], $name) })
+        }
     }
-    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested }
+    return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested; repeated = $repeated }
 }
 
 function Get-VmIntegrationStatus {
@@ -160,12 +165,18 @@ function Set-OneIntegrationService {
 
 function Invoke-VmIntegrationServiceSet {
     param ($Request)
-    $result = @{ vms = @(); missing = @(); ambiguous = @{}; missing_services = @(); vm_list_errors = @() }
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); missing_services = @(); vm_list_errors = @() }
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
     $result.vm_list_errors = $resolved.errors
     if ($resolved.missing.Count -or $resolved.ambiguous.Count) {
         $result.missing = @($resolved.missing)
         $result.ambiguous = $resolved.ambiguous
+        return $result
+    }
+    # Changes for one VM only (vm set) under two names of one VM could disagree: write nothing.
+    $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
+    if ($resolved.repeated.Count -and $perVm.Count) {
+        $result.named_twice = @($resolved.repeated)
         return $result
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from .faults import FaultSet
@@ -39,6 +40,14 @@ def _names(value: Any, operation: str, allow_null: bool) -> list[str] | None:
     return value
 
 
+@dataclass
+class Resolved:
+    found: list[tuple[VirtualMachine, str | None]]
+    missing: list[str]
+    ambiguous: dict[str, list[str]]
+    repeated: list[dict[str, Any]]
+
+
 class HostOperations:
     def __init__(self, host: HyperVHost, faults: FaultSet) -> None:
         self.host = host
@@ -69,25 +78,27 @@ class HostOperations:
             )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _resolve(
-        self, names: list[str] | None
-    ) -> tuple[list[tuple[VirtualMachine, str | None]], list[str], dict[str, list[str]]]:
-        """([(VM, the name that selected it, None when every VM is listed)], missing, ambiguous)."""
+    def _resolve(self, names: list[str] | None) -> Resolved:
+        """[(VM, the name that selected it, None when every VM is listed)], missing, ambiguous, and each
+        VM named more than once ({vm, names})."""
+        resolved = Resolved([], [], {}, [])
         if names is None:
-            return [(vm, None) for vm in self.host.vms], [], {}
-        found: list[tuple[VirtualMachine, str | None]] = []
-        missing: list[str] = []
-        ambiguous: dict[str, list[str]] = {}
+            resolved.found.extend((vm, None) for vm in self.host.vms)
+            return resolved
         for name in names:
             matches = self.host.find(name)
             if not matches:
-                missing.append(name)
+                resolved.missing.append(name)
             elif len(matches) > 1:
-                ambiguous[name] = [vm.id for vm in matches]
-            elif all(vm is not matches[0] for vm, _requested in found):
-                # protocol: a VM named twice (two spellings) is returned once, for the first spelling
-                found.append((matches[0], name))
-        return found, missing, ambiguous
+                resolved.ambiguous[name] = [vm.id for vm in matches]
+            else:
+                first = next((requested for vm, requested in resolved.found if vm is matches[0]), None)
+                if first is None:
+                    # protocol: a VM named twice (two spellings) is returned once, for the first spelling
+                    resolved.found.append((matches[0], name))
+                else:
+                    resolved.repeated.append({"vm": matches[0].name, "names": [first, name]})
+        return resolved
 
     def _read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
         """The error of reading this VM's integration services (fault vm_read_error), or None."""
@@ -150,11 +161,11 @@ class HostOperations:
         _check_keys(call.params, ("vm_names",), call.operation)
         names = _names(call.params["vm_names"], call.operation, allow_null=True)
         with self.host.lock:
-            found, missing, ambiguous = self._resolve(names)
+            resolved = self._resolve(names)
             return {
-                "vms": [self._vm_info(vm, requested) for vm, requested in found],
-                "missing": missing,
-                "ambiguous": ambiguous,
+                "vms": [self._vm_info(vm, requested) for vm, requested in resolved.found],
+                "missing": resolved.missing,
+                "ambiguous": resolved.ambiguous,
                 "vm_list_errors": [],
             }
 
@@ -185,13 +196,18 @@ class HostOperations:
             "vms": [],
             "missing": [],
             "ambiguous": {},
+            "named_twice": [],
             "missing_services": [],
             "vm_list_errors": [],
         }
         with self.host.lock:
-            found, missing, ambiguous = self._resolve(names)
-            if missing or ambiguous:  # step 1: write nothing
-                result.update(missing=missing, ambiguous=ambiguous)
+            resolved = self._resolve(names)
+            found = resolved.found
+            if resolved.missing or resolved.ambiguous:  # step 1: write nothing
+                result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
+                return result
+            if resolved.repeated and any(change.get("vm") is not None for change in changes):
+                result["named_twice"] = resolved.repeated  # step 1: per-VM wishes under two names: write nothing
                 return result
             Plan = tuple[VirtualMachine, str | None, list[tuple[IntegrationService, bool]], dict[str, Any] | None]
             plan: list[Plan] = []

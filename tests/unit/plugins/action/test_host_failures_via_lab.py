@@ -105,3 +105,20 @@ def test_a_large_answer_is_read_whole() -> None:
     assert len(result["vms"]) == 1500 and all(len(vm["integration_services"]) == 6 for vm in result["vms"])
     payload = connection.results[0].stdout.decode().split("\r\n")[1]
     assert len(base64.b64decode(payload).decode("utf-8")) > 2_097_152
+
+
+def test_one_vm_named_twice_in_vms_is_refused_by_the_host_and_nothing_changes() -> None:
+    args = {
+        "vms": [
+            {"name": "WEB01", "services": {"guest_service_interface": "enabled"}},
+            {"name": "web01", "services": {"guest_service_interface": "disabled"}},
+        ]
+    }
+    result, connection = run_action(vm_integration_service.ActionModule, args, "hv01")
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"] == (
+        "on Hyper-V host hv01: VM 'web01' is named twice in vms ('WEB01', 'web01'); give it one entry. "
+        "Nothing was changed."
+    )
+    assert [r["params"]["vm_names"] for r in connection.requests] == [["WEB01", "web01"]]  # the host decided
+    assert connection.lab is not None and connection.lab.host.counters.snapshot().get("writes", 0) == 0
