@@ -52,9 +52,10 @@ stage_lint() {
   ruff check .
   ruff format --check plugins tests
   ansible-lint
-  # mypy (settings in pyproject.toml): the collection as ansible imports it, the lab, the test support.
+  # mypy (settings in pyproject.toml): the collection as ansible imports it, the lab, the test support
+  # and the static PowerShell checks.
   MYPYPATH="$REPO/.cache/collections:$REPO/tests/lab:$REPO/tests" \
-    mypy -p ansible_collections.hyperv.integration.plugins -p hvlab -p support
+    mypy -p ansible_collections.hyperv.integration.plugins -p hvlab -p support -p pscheck
 }
 
 stage_sanity() {

@@ -514,8 +514,8 @@ def _fits(
     bound = set(own) | {low for _pos, low in free[:positional]}
     for low, entry in entries.items():
         if entry.required and low not in bound:
-            param = cmdlet.params.get(low)
-            if not (has_input and param is not None and param.pipeline):
+            by_pipeline = cmdlet.params.get(low)
+            if not (has_input and by_pipeline is not None and by_pipeline.pipeline):
                 return False
     return True
 
@@ -561,7 +561,8 @@ def _is_advanced(function: Node) -> bool:
     for node in pstree.walk(function):
         if node.type == "attribute" and pstree.enclosing_function(node) is not None:
             name = pstree.text(node).strip("[]").split("(")[0].strip().lower()
-            if name in ("cmdletbinding", "parameter") and pstree.enclosing_function(node).id == function.id:
+            owner = pstree.enclosing_function(node)
+            if name in ("cmdletbinding", "parameter") and owner is not None and owner.id == function.id:
                 return True
     return False
 
@@ -570,9 +571,8 @@ def _parameter_constraints(function: Node) -> dict[str, str]:
     """Parameter name -> its type constraint as written ('string', 'object[]'), for typed parameters."""
     found = {}
     for node in pstree.walk(function):
-        if node.type != "script_parameter" or pstree.enclosing_function(node) is None:
-            continue
-        if pstree.enclosing_function(node).id != function.id:
+        owner = pstree.enclosing_function(node)
+        if node.type != "script_parameter" or owner is None or owner.id != function.id:
             continue
         variables = [c for c in node.named_children if c.type == "variable"]
         types = [

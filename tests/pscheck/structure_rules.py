@@ -1495,6 +1495,7 @@ def no_stray_output(source: str) -> list[Violation]:
             sink, holder = _sink(position)
             if sink in ("discarded", "filter", "top"):
                 continue
+            assert holder is not None  # only "top" has none
             if library_call:
                 if sink != "function":
                     continue
