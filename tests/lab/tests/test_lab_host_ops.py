@@ -180,7 +180,14 @@ def test_set_check_mode_writes_nothing(basic_lab: Any) -> None:
 def test_set_missing_or_ambiguous_vm_writes_nothing(make_lab: Any) -> None:
     lab = make_lab({"vms": [{"name": "a"}, {"name": "b"}, {"name": "B"}]})
     result = lab.set(["a", "zz"], [{"guid": GSI, "enabled": True}])["result"]
-    assert result == {"vms": [], "missing": ["zz"], "ambiguous": {}, "missing_services": [], "vm_list_errors": []}
+    assert result == {
+        "vms": [],
+        "missing": ["zz"],
+        "ambiguous": {},
+        "missing_services": [],
+        "named_twice": [],
+        "vm_list_errors": [],
+    }
     result = lab.set(["a", "b"], [{"guid": GSI, "enabled": True}])["result"]
     assert result["vms"] == [] and list(result["ambiguous"]) == ["b"]
     assert lab.counters()["writes"] == 0
