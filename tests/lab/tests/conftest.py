@@ -22,14 +22,20 @@ from support.labspec import lab_spec, vm_spec  # noqa: E402
 from winrm.protocol import Protocol  # noqa: E402
 
 
+@dataclass
 class EndpointClient:
-    """Calls to one lab endpoint (``url``, ``username``, ``password``, set by the subclass), sequential
+    """Calls to one endpoint of a lab served from this test process, by its inventory name; sequential
     ones over a shared client."""
 
-    url: str
+    lab: Lab
+    name: str
     username: str
     password: str
     _client: Protocol | None = None
+
+    @property
+    def url(self) -> str:
+        return self.lab.endpoints[self.name].url
 
     def protocol(self, password: str | None = None, timeout: int = 20) -> Protocol:
         """A new client (own HTTP session) each time: building one costs ~0.1 s, so reuse it."""
@@ -44,22 +50,13 @@ class EndpointClient:
     def call(self, operation: str, params: dict[str, Any], check_mode: bool = False) -> dict[str, Any]:
         return labclient.call(self.client(), labclient.request(operation, params, check_mode))
 
-
-@dataclass
-class RunningLab(EndpointClient):
-    """A lab served from this test process (same server code as `lab up`, without the fork)."""
-
-    lab: Lab
-    username: str
-    password: str
-    _client: Protocol | None = None
-
-    @property
-    def url(self) -> str:
-        return self.lab.endpoints[self.lab.host.name].url
-
     def state(self) -> dict[str, Any]:
         return self.lab.state()
+
+
+class RunningLab(EndpointClient):
+    """A lab served from this test process (same server code as `lab up`, without the fork), reached
+    through its Hyper-V host's endpoint."""
 
     def counters(self) -> dict[str, int]:
         return self.state()["counters"]
@@ -73,30 +70,12 @@ class RunningLab(EndpointClient):
         return self.call("vm_integration_service_set", {"vm_names": vm_names, "changes": changes}, check_mode)
 
     def guest(self, name: str) -> GuestClient:
-        """Client of the Windows guest endpoint with this inventory name."""
-        return GuestClient(self, name)
+        """Client of the Windows guest endpoint with this inventory name (the host's credentials)."""
+        return GuestClient(self.lab, name, self.username, self.password)
 
 
-@dataclass
 class GuestClient(EndpointClient):
-    """The guest library's operations (protocol doc section 7) on one Windows guest endpoint, with the
-    host's credentials."""
-
-    running: RunningLab
-    name: str
-    _client: Protocol | None = None
-
-    @property
-    def url(self) -> str:
-        return self.running.lab.endpoints[self.name].url
-
-    @property
-    def username(self) -> str:
-        return self.running.username
-
-    @property
-    def password(self) -> str:
-        return self.running.password
+    """The guest library's operations (protocol doc section 7) on one Windows guest endpoint."""
 
     def info(self, names: list[str]) -> dict[str, Any]:
         response = self.call("guest_service_info", {"names": names})
@@ -110,7 +89,7 @@ class GuestClient(EndpointClient):
         return response["result"]
 
     def counters(self) -> dict[str, int]:
-        return self.running.state()["endpoints"][self.name]["counters"]
+        return self.state()["endpoints"][self.name]["counters"]
 
 
 @pytest.fixture
@@ -125,7 +104,7 @@ def make_lab() -> Iterator[Any]:
         lab.start()
         started.append(lab)
         ep = lab.endpoints[lab.host.name]
-        return RunningLab(lab, ep.username, ep.password)
+        return RunningLab(lab, lab.host.name, ep.username, ep.password)
 
     yield factory
     for lab in started:
