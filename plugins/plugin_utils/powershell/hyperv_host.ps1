@@ -33,6 +33,7 @@ function Resolve-VmName {
     $ambiguous = @{}
     $requested = @{}
     $repeated = New-Object -TypeName 'System.Collections.Generic.List[object]'
+    $repeatedById = @{}
     if ($null -eq $Names) {
         foreach ($vm in $allVms) { $found.Add($vm) }
         return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested; repeated = $repeated }
@@ -53,7 +54,16 @@ function Resolve-VmName {
             $found.Add($byName[$name][0])
         }
         else {
-            $repeated.Add(@{ vm = [string]$byName[$name][0].Name; names = @($requested[$byName[$name][0].Id.ToString()], $name) })
+            # One entry per VM, with every name that selected it, in request order.
+            $id = $byName[$name][0].Id.ToString()
+            if (-not $repeatedById.ContainsKey($id)) {
+                # Not $names: PowerShell variable names ignore case, and $Names is the parameter.
+                $spellings = New-Object -TypeName 'System.Collections.Generic.List[string]'
+                $spellings.Add($requested[$id])
+                $repeatedById[$id] = @{ vm = [string]$byName[$name][0].Name; names = $spellings }
+                $repeated.Add($repeatedById[$id])
+            }
+            $repeatedById[$id].names.Add($name)
         }
     }
     return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested; repeated = $repeated }

@@ -8,7 +8,7 @@ from typing import Any
 
 from .faults import FaultSet
 from .hvsocket import REGISTRY_PATH, ServiceRegistry, parse_guid, subkey_guid
-from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine
+from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine, fold
 from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 
 log = logging.getLogger("hvlab.ops")
@@ -90,14 +90,20 @@ class HostOperations:
             if not matches:
                 resolved.missing.append(name)
             elif len(matches) > 1:
-                resolved.ambiguous[name] = [vm.id for vm in matches]
+                # PowerShell's @{} compares keys ignoring case: a second spelling updates the first key
+                seen = next((key for key in resolved.ambiguous if fold(key) == fold(name)), name)
+                resolved.ambiguous[seen] = [vm.id for vm in matches]
             else:
                 first = next((requested for vm, requested in resolved.found if vm is matches[0]), None)
                 if first is None:
                     # protocol: a VM named twice (two spellings) is returned once, for the first spelling
                     resolved.found.append((matches[0], name))
-                else:
-                    resolved.repeated.append({"vm": matches[0].name, "names": [first, name]})
+                else:  # one entry per VM, with every name that selected it
+                    entry = next((e for e in resolved.repeated if e["vm_object"] is matches[0]), None)
+                    if entry is None:
+                        entry = {"vm": matches[0].name, "names": [first], "vm_object": matches[0]}
+                        resolved.repeated.append(entry)
+                    entry["names"].append(name)
         return resolved
 
     def _read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
@@ -207,7 +213,8 @@ class HostOperations:
                 result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
                 return result
             if resolved.repeated and any(change.get("vm") is not None for change in changes):
-                result["named_twice"] = resolved.repeated  # step 1: per-VM wishes under two names: write nothing
+                # step 1: per-VM wishes under two names of one VM: write nothing
+                result["named_twice"] = [{"vm": e["vm"], "names": e["names"]} for e in resolved.repeated]
                 return result
             Plan = tuple[VirtualMachine, str | None, list[tuple[IntegrationService, bool]], dict[str, Any] | None]
             plan: list[Plan] = []
