@@ -30,7 +30,7 @@ from realhost import (
     scratch_state,
     task_ok,
 )
-from support.fixtures import start_lab  # noqa: F401  (the fixture; for test_suite_against_lab only)
+from support.fixtures import start_lab  # noqa: F401  # pylint: disable=unused-import  (for test_suite_against_lab)
 
 
 @pytest.fixture(scope="session")

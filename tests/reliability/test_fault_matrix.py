@@ -53,8 +53,8 @@ CASES = [
     ("vm_integration_service_info", "task_timeout"),  # the task's own timeout keyword
     ("hvsocket_service_info", "access_denied"),
 ]
-assert {fault for _, fault in CASES} == set(FAULTS), "every fault kind end to end"
-assert {target for target, _ in CASES} == set(WRITE_TARGETS + READ_TARGETS), "every target end to end"
+assert {fault for _target, fault in CASES} == set(FAULTS), "every fault kind end to end"
+assert {target for target, _fault in CASES} == set(WRITE_TARGETS + READ_TARGETS), "every target end to end"
 
 
 def one_of_many(target: str) -> dict:

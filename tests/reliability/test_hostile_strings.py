@@ -4,7 +4,7 @@ What Hyper-V accepts: Microsoft documents no character rule for Hyper-V VM names
 old IVMVirtualMachine had one), and the lab takes any non-empty string. So the modules refuse only
 what cannot be a name at all (empty or only white space) and send everything else, exactly, as data;
 the host answers "no VM named ..." for names it does not have. ElementNames are ours to judge
-(plugins/module_utils/hvsocket.py check_element_name): a non-empty string of at most 256 characters
+(plugins/plugin_utils/_hvsocket.py check_element_name): a non-empty string of at most 256 characters
 without control characters (Unicode category Cc: C0, DEL, C1).
 
 Every string travels as ``!unsafe`` (reliability_support.Unsafe), the way a user hands ansible a
