@@ -101,6 +101,36 @@ def test_a_vm_the_host_does_not_have_fails_the_guests_of_that_host_only(tmp_path
     assert lab.state()["counters"]["writes"] == 0
 
 
+def test_a_vm_the_host_cannot_read_fails_that_guest_and_another_spelling_finds_its_vm(
+    tmp_path: Path, start_lab
+) -> None:
+    # web01's inventory spells its VM WEB01 (the host: web01): its part is found by requested_name.
+    # web02 cannot be read once (deleted or inaccessible while the play runs): that guest fails with
+    # the host's message, and nothing is changed on it; a rerun converges.
+    lab = start_lab(
+        {
+            "host": {"name": "hv01"},
+            "vms": [{"name": "web01", "guest": "windows"}, {"name": "web02", "guest": "windows"}],
+            "faults": [{"type": "vm_read_error", "vm": "web02", "times": 1}],
+        }
+    )
+    inventory = {
+        "guests": {"vars": {"hyperv_integration_services": {GSI: True}}},
+        "all": {"hosts": {"web01": {"hyperv_vm_name": "WEB01"}}},
+    }
+    run = run_role(tmp_path, lab, inventory, "unreadable")
+    assert run.recap("web01")["failed"] == 0 and run.recap("web02")["failed"] == 1, run.stdout
+    message = [r for r in run.results if r["status"] == "failed" and r["host"] == "web02"][-1]["result"]["msg"]
+    assert message.startswith("web02 (VM web02): Hyper-V host hv01") and "could not be read" in message
+    state = lab.state()
+    assert ic(state, "web01", GSI)["enabled"] is True and ic(state, "web02", GSI)["enabled"] is False
+    again = run_role(tmp_path, lab, inventory, "again")
+    assert again.rc == 0, again.stdout
+    assert ic(lab.state(), "web02", GSI)["enabled"] is True
+    third = run_role(tmp_path, lab, inventory, "third")
+    assert third.rc == 0 and all(third.recap(g)["changed"] == 0 for g in ("web01", "web02")), third.stdout
+
+
 def test_bad_input_names_the_guest_and_changes_nothing(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "web01", "guest": "windows"}]})
     inventory = for_guests(hyperv_integration_services={GSI: "yes please"})
