@@ -77,14 +77,14 @@ stage_sanity() {
 
 stage_release() { bash scripts/release_checks.sh; }
 stage_unit() { pytest_run tests/unit; }
-stage_lab() { guest_image; pytest_run tests/lab/tests; }
+stage_lab() { guest_image; pytest_run -n 0 tests/lab/tests; }
 stage_integration() { guest_image; pytest_run "${parallel[@]}" tests/integration tests/realhost; }
 # test_forks.py measures that 20 forks overlap (wall time under half of running them one by one), so
 # it runs alone, after the others, with the machine to itself.
 stage_reliability() {
   guest_image
   pytest_run "${parallel[@]}" tests/reliability --ignore=tests/reliability/test_forks.py
-  pytest_run tests/reliability/test_forks.py
+  pytest_run -n 0 tests/reliability/test_forks.py
 }
 stage_molecule() { guest_image; bash scripts/molecule.sh; }
 

@@ -61,6 +61,8 @@ def _run_suite(tmp: Path, inventory: Path, name: str) -> tuple[subprocess.Comple
             str(Path(__file__).resolve()),
             "-p",
             "no:cacheprovider",
+            "-n",
+            "0",  # one at a time, as the real-host suite runs against a real host
             "-q",
             "-rA",
             "--basetemp",
