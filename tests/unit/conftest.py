@@ -23,9 +23,10 @@ def _collection_root() -> str:
     os.makedirs(link_dir, exist_ok=True)
     link = os.path.join(link_dir, "integration")
     if os.path.realpath(link) != _REPO:
-        if os.path.islink(link):
-            os.unlink(link)
-        os.symlink(_REPO, link)
+        # Made atomically (a temporary link renamed over it): the xdist workers start at once.
+        temporary = "%s.%d" % (link, os.getpid())
+        os.symlink(_REPO, temporary)
+        os.replace(temporary, link)
     return root
 
 
