@@ -106,42 +106,57 @@ def _items(records: t.Iterable[tuple[str, str]]) -> Items:
     return items
 
 
+def _shown(key: object) -> str:
+    # Messages name the key, cut short: a key that is too long would otherwise fill the message.
+    text = repr(key)
+    return text if len(text) <= 80 else "%s... (%d characters)" % (text[:60], len(text) - 2)
+
+
+def _utf8_size(key: str, what: str, text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates: no UTF-8 for them, so no record either
+        raise KvpPoolError("KVP key %s: the %s is not valid Unicode text" % (_shown(key), what)) from None
+
+
 def check_item(key: str, value: str) -> None:
     """Raise KvpPoolError unless the pool can hold the item exactly (sizes in UTF-8 bytes)."""
     if not isinstance(key, str) or not isinstance(value, str):
-        raise KvpPoolError("KVP key %r: key and value must be strings" % (key,))
+        raise KvpPoolError("KVP key %s: key and value must be strings" % _shown(key))
     if not key:
         raise KvpPoolError("a KVP key must not be empty")
     for what, text in (("key", key), ("value", value)):
         if "\0" in text:
-            raise KvpPoolError("KVP key %r: the %s contains a NUL character, which would end it early" % (key, what))
-    key_bytes = len(key.encode("utf-8"))
+            raise KvpPoolError(
+                "KVP key %s: the %s contains a NUL character, which would end it early" % (_shown(key), what)
+            )
+    key_bytes = _utf8_size(key, "key", key)
     if key_bytes > MAX_KEY_BYTES:
         raise KvpPoolError(
-            "KVP key %r is %d bytes in UTF-8; a key holds at most %d bytes (a %d-byte field ended by a NUL)"
-            % (key, key_bytes, MAX_KEY_BYTES, KEY_FIELD)
+            "KVP key %s is %d bytes in UTF-8; a key holds at most %d bytes (a %d-byte field ended by a NUL)"
+            % (_shown(key), key_bytes, MAX_KEY_BYTES, KEY_FIELD)
         )
-    value_bytes = len(value.encode("utf-8"))
+    value_bytes = _utf8_size(key, "value", value)
     if value_bytes > MAX_VALUE_BYTES:
         raise KvpPoolError(
-            "the value of KVP key %r is %d bytes in UTF-8; a value holds at most %d bytes "
-            "(a %d-byte field ended by a NUL)" % (key, value_bytes, MAX_VALUE_BYTES, VALUE_FIELD)
+            "the value of KVP key %s is %d bytes in UTF-8; a value holds at most %d bytes "
+            "(a %d-byte field ended by a NUL)" % (_shown(key), value_bytes, MAX_VALUE_BYTES, VALUE_FIELD)
         )
 
 
 def check_host_limits(key: str, value: str) -> None:
     """Raise KvpPoolError if the host would receive the item cut short (for items the host reads: pool 1)."""
-    key_units = len(key.encode("utf-16-le")) // 2
+    key_units = len(key.encode("utf-16-le", errors="surrogatepass")) // 2
     if key_units > HOST_MAX_KEY_UTF16:
         raise KvpPoolError(
-            "KVP key %r is %d UTF-16 code units; the guest's kernel passes at most %d to the host (%d bytes)"
-            % (key, key_units, HOST_MAX_KEY_UTF16, HOST_MAX_KEY_UTF16 * 2)
+            "KVP key %s is %d UTF-16 code units; the guest's kernel passes at most %d to the host (%d bytes)"
+            % (_shown(key), key_units, HOST_MAX_KEY_UTF16, HOST_MAX_KEY_UTF16 * 2)
         )
-    value_units = len(value.encode("utf-16-le")) // 2
+    value_units = len(value.encode("utf-16-le", errors="surrogatepass")) // 2
     if value_units > HOST_MAX_VALUE_UTF16:
         raise KvpPoolError(
-            "the value of KVP key %r is %d UTF-16 code units; the guest's kernel passes at most %d to the host "
-            "(%d bytes)" % (key, value_units, HOST_MAX_VALUE_UTF16, HOST_MAX_VALUE_UTF16 * 2)
+            "the value of KVP key %s is %d UTF-16 code units; the guest's kernel passes at most %d to the host "
+            "(%d bytes)" % (_shown(key), value_units, HOST_MAX_VALUE_UTF16, HOST_MAX_VALUE_UTF16 * 2)
         )
 
 

@@ -149,7 +149,9 @@ def test_limits_are_utf8_bytes_and_checked_before_any_write(pool: Path) -> None:
     kvp.set_items(str(pool), {"k" * 511: "v" * 2047})  # the largest item that fits
     data = pool.read_bytes()
 
-    with pytest.raises(kvp.KvpPoolError, match=r"KVP key 'kkk.*' is 512 bytes in UTF-8; a key holds at most 511 bytes"):
+    with pytest.raises(
+        kvp.KvpPoolError, match=r"KVP key 'kkk.*\(512 characters\) is 512 bytes in UTF-8; a key holds at most 511 bytes"
+    ):
         kvp.set_items(str(pool), {"k" * 512: ""})
     # 1024 characters, 2048 bytes: characters are not the measure
     with pytest.raises(kvp.KvpPoolError, match=r"value of KVP key 'wide' is 2048 bytes in UTF-8.* at most 2047 bytes"):
@@ -158,6 +160,11 @@ def test_limits_are_utf8_bytes_and_checked_before_any_write(pool: Path) -> None:
         kvp.set_items(str(pool), {"ключ" * 64: "x"})  # 256 characters, 512 bytes
     assert pool.read_bytes() == data  # "good" was not written either
 
+    with pytest.raises(kvp.KvpPoolError) as long_key:
+        kvp.set_items(str(pool), {"k" * 5000: ""})
+    assert "(5000 characters)" in str(long_key.value) and len(str(long_key.value)) < 300
+    with pytest.raises(kvp.KvpPoolError, match="is not valid Unicode text"):
+        kvp.set_items(str(pool), {"k": "lone \udc80 surrogate"})
     with pytest.raises(kvp.KvpPoolError, match="must not be empty"):
         kvp.set_items(str(pool), {"": "x"})
     with pytest.raises(kvp.KvpPoolError, match="NUL character"):
