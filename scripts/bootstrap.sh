@@ -37,6 +37,19 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 
+# cloud-init is not on PyPI: its Hyper-V KVP reporting handler, the pool-1 writer the KVP tests check
+# kvp_pool against (tests/unit/plugins/module_utils/test_kvp_pool_cloud_init.py), comes from Debian's
+# package, unpacked here and never installed (nothing lands in the system's Python).
+CLOUDINIT_DIR=$REPO/.cache/cloud-init
+if [ ! -f "$CLOUDINIT_DIR/usr/lib/python3/dist-packages/cloudinit/reporting/handlers.py" ]; then
+  say "unpacking Debian's cloud-init package into $CLOUDINIT_DIR (apt-get download, dpkg-deb -x)"
+  work=$(mktemp -d)
+  (cd "$work" && { apt-get download cloud-init >/dev/null 2>&1 || { apt-get update -qq && apt-get download cloud-init >/dev/null; }; })
+  rm -rf "$CLOUDINIT_DIR"
+  dpkg-deb -x "$work"/cloud-init_*.deb "$CLOUDINIT_DIR"
+  rm -rf "$work"
+fi
+
 # ansible finds the collection through this tree (ANSIBLE_COLLECTIONS_PATH=.cache/collections).
 mkdir -p .cache/collections/ansible_collections/hyperv
 ln -sfn "$REPO" .cache/collections/ansible_collections/hyperv/integration
