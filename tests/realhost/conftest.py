@@ -30,7 +30,9 @@ from realhost import (
     scratch_state,
     task_ok,
 )
-from support.fixtures import start_lab  # noqa: F401  # pylint: disable=unused-import  (for test_suite_against_lab)
+
+# The start_lab fixture, for test_suite_against_lab.
+from support.fixtures import start_lab  # noqa: F401  # pylint: disable=unused-import
 
 
 @pytest.fixture(scope="session")
