@@ -30,6 +30,9 @@ The rules (ids as reported):
    mode, ``.Count`` of a single object throws in Windows PowerShell 5.1 although PowerShell adds it
    when strict mode is off (PowerShell/PowerShell#2798; 7.x differs for PSCustomObject, #15526).
    Anything the rule cannot prove a collection is a violation, so the library stays simple.
+8. ``parameter-not-reassigned``: a function never assigns (``=``, ``+=``, a cast, a ``foreach`` loop
+   variable) a variable named like one of its parameters in any case: variable names ignore case
+   (PowerShell-Docs about_Variables), so ``$names = ...`` beside ``param ($Names)`` replaces the parameter.
 
 Definitions the rules share
 ---------------------------
@@ -1711,6 +1714,49 @@ def count_on_collections(source: str) -> list[Violation]:
     return found
 
 
+def _assigned_variable(node: Node) -> str | None:
+    """The variable an assignment (``$x = ``, ``[int]$x = ``, ``$x += ``) or a foreach loop sets, or None."""
+    if node.type == "assignment_expression":
+        target = _assignment_parts(node)[0]
+        if target.type == "expression_with_unary_operator":  # [int]$x = ...
+            casts = _children(target, "cast_expression")
+            if casts:
+                target = pstree.strip(casts[0].named_children[-1])
+        return pstree.variable_name(target)
+    if node.type == "foreach_statement":
+        variables = _children(node, "variable")
+        return pstree.variable_name(variables[0]) if variables else None
+    return None
+
+
+def parameter_not_reassigned(source: str) -> list[Violation]:
+    """Rule 8: a function never assigns a variable named like one of its parameters, in any case.
+
+    Variable names ignore case (PowerShell-Docs about_Variables: "Variable names aren't case-sensitive"),
+    so ``$names = ...`` in a function with ``param ($Names)`` replaces the parameter's value for every
+    later read: a loop over ``$Names`` that started before still runs, a later read does not.
+    """
+    lib = analyse(source)
+    found = []
+    for function in lib.functions.values():
+        params = set(pstree.function_parameters(function))
+        for node in pstree.walk(function):
+            name = _assigned_variable(node)
+            if name is None or name not in params or _scope_of(node).id != function.id:
+                continue
+            found.append(
+                Violation(
+                    "parameter-not-reassigned",
+                    pstree.line(node),
+                    _short(node),
+                    "sets $%s, which is a parameter of %s (variable names ignore case in PowerShell: "
+                    "about_Variables); name the local variable otherwise" % (name, pstree.function_name(function)),
+                    _function_label(function),
+                )
+            )
+    return found
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 RULES: dict[str, Callable[[str], list[Violation]]] = {
@@ -1721,6 +1767,7 @@ RULES: dict[str, Callable[[str], list[Violation]]] = {
     "convertto-json-inputobject": convertto_json_inputobject,
     "no-ps7-syntax": no_ps7_syntax,
     "count-on-collections": count_on_collections,
+    "parameter-not-reassigned": parameter_not_reassigned,
 }
 
 
