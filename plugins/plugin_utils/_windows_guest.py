@@ -24,12 +24,18 @@ _START_MODE = {"automatic": "Automatic", "manual": "Manual", "disabled": "Disabl
 # names it in every time_provider answer (key); messages made before any answer say host_time_samples.
 
 
-def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], check_mode: bool, writes: bool) -> dict:
+def call_library(
+    action: t.Any, guest: str, operation: str, params: dict[str, t.Any], check_mode: bool, writes: bool
+) -> dict:
+    """One Windows guest library operation; every failure becomes CallFailed with the guest named."""
+
     def explain(exc: _powershell.HostOperationError) -> str:
         text = "Windows guest %s reported an error: %s" % (guest, exc.error_message or exc.error_type)
         if is_permission_denied(exc.category, exc.error_type):
             if params.get("time_provider_enabled") is not None:
                 text += " Setting host_time_samples needs an administrator account in the guest."
+            elif operation.startswith("guest_kvp"):
+                text += " Publishing key-value pairs needs an administrator account in the guest."
             else:
                 text += " Managing services needs an administrator account in the guest."
         return text
@@ -49,7 +55,7 @@ def _call(action: t.Any, guest: str, operation: str, params: dict[str, t.Any], c
 
 def guest_info(action: t.Any, guest: str) -> dict[str, t.Any]:
     names = [windows_service_name(key) for key in GUEST_KEYS]
-    answer = _call(
+    answer = call_library(
         action, guest, "guest_service_info", build_params("guest_service_info", names=names), False, writes=False
     )
     computer = answer.get("computer") or {}
@@ -102,7 +108,7 @@ def guest_set(
         ],
         time_provider_enabled=None if host_time_samples is None else int(bool(host_time_samples)),
     )
-    answer = _call(action, guest, "guest_service_set", params, check_mode, writes=True)
+    answer = call_library(action, guest, "guest_service_set", params, check_mode, writes=True)
     if answer.get("not_a_guest"):
         computer = answer.get("computer") or {}
         return {

@@ -1,0 +1,68 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Windows half of guest_kvp and guest_kvp_info: the guest's KVP registry keys, through the library.
+
+Internal to this collection: not a public API, it may change without notice.
+
+The library (windows_guest.ps1, operations guest_kvp_info and guest_kvp_set; protocol doc section 7)
+knows the registry keys; this side turns its answers into the modules' return values.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
+from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import call_library
+
+
+def kvp_info(action: t.Any, guest: str) -> dict[str, t.Any]:
+    answer = call_library(action, guest, "guest_kvp_info", build_params("guest_kvp_info"), False, writes=False)
+    unavailable = answer.get("unavailable") or {}
+    return {
+        "changed": False,
+        "os": "windows",
+        "from_host": answer.get("from_host"),
+        "to_host": answer.get("to_host"),
+        "parameters": answer.get("parameters"),
+        "unavailable": {name: reason for name, reason in unavailable.items() if reason},
+    }
+
+
+def kvp_set(
+    action: t.Any, guest: str, wishes: dict[str, str | None], state: str, check_mode: bool, diff: bool
+) -> dict[str, t.Any]:
+    params = build_params(
+        "guest_kvp_set",
+        items=[{"key": key, "value": value, "state": state} for key, value in wishes.items()],
+    )
+    answer = call_library(action, guest, "guest_kvp_set", params, check_mode, writes=True)
+    if answer.get("not_a_guest"):
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": "%s is not a Hyper-V guest, so it has no key-value pairs to publish. Nothing was changed." % guest,
+        }
+    items: dict[str, dict[str, t.Any]] = {}
+    failures = []
+    for entry in answer.get("items") or []:
+        key = str(entry.get("key"))
+        item = {"before": entry.get("before"), "after": entry.get("after"), "changed": bool(entry.get("changed"))}
+        if entry.get("error"):
+            item["error"] = (entry["error"] or {}).get("message")
+            failures.append("%r: %s" % (key, item["error"]))
+        items[key] = item
+    result: dict[str, t.Any] = {"changed": any(i["changed"] for i in items.values()), "items": items}
+    if diff:
+        result["diff"] = {
+            "before": {k: i["before"] for k, i in items.items() if i["before"] is not None},
+            "after": {k: i["after"] for k, i in items.items() if i["after"] is not None},
+        }
+    if failures:
+        done = [k for k, i in items.items() if i["changed"]]
+        result.update(
+            failed=True,
+            msg="Windows guest %s: %d pair(s) failed: %s. Changed: %s. Rerun to converge once the cause is fixed."
+            % (guest, len(failures), "; ".join(failures), ", ".join(done) if done else "nothing"),
+        )
+    return result
