@@ -11,8 +11,8 @@ short_description: Publish key-value pairs from a Hyper-V guest to its host (Lin
 version_added: 0.1.0
 description:
   - Key-Value Pair Exchange (Data Exchange) carries short text pairs between a VM and its Hyper-V host. This
-    module sets the pairs the guest publishes; the host reads them with
-    M(hyperv.integration.vm_kvp_info) (RV(hyperv.integration.vm_kvp_info#module:vms[].guest_items)).
+    module sets the pairs the guest publishes; the host reads them as the VM's guest exchange items
+    (C(GuestExchangeItems) of C(Msvm_KvpExchangeComponent)).
   - On Linux guests the pairs go to the pool file C(/var/lib/hyperv/.kvp_pool_1), written the way
     C(hv_kvp_daemon) expects (fixed 512-byte key and 2048-byte value records) under the daemon's own file
     lock, so the daemon never reads a half-written pool. The daemon hands them to the host when it asks.
@@ -40,7 +40,6 @@ options:
     default: present
 seealso:
   - module: hyperv.integration.guest_kvp_info
-  - module: hyperv.integration.vm_kvp_info
 attributes:
   check_mode:
     support: full

@@ -10,7 +10,7 @@ module: guest_kvp_info
 short_description: Read the key-value pairs a Hyper-V guest exchanges with its host (Linux and Windows guests)
 version_added: 0.1.0
 description:
-  - "What the host sent this guest (RV(from_host), set on the host with M(hyperv.integration.vm_kvp)), what
+  - "What the host sent this guest (RV(from_host), the VM's host exchange items), what
     this guest published (RV(to_host), set with M(hyperv.integration.guest_kvp)), and what the host says
     about itself and the VM (RV(parameters), for example C(HostName), C(VirtualMachineName) and
     C(PhysicalHostName))."
@@ -24,7 +24,6 @@ author:
 options: {}
 seealso:
   - module: hyperv.integration.guest_kvp
-  - module: hyperv.integration.vm_kvp
 extends_documentation_fragment:
   - hyperv.integration.attributes.info_module
 attributes:
