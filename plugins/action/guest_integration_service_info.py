@@ -7,21 +7,15 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_args import GUEST_INFO_ARGUMENT_SPEC
-from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
-from ansible_collections.hyperv.integration.plugins.plugin_utils._guest_action import GuestAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._guest_action import GuestInfoAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import guest_info
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC = GUEST_INFO_ARGUMENT_SPEC
 
 
-class ActionModule(GuestAction):
+class ActionModule(GuestInfoAction):
     MODULE = "hyperv.integration.guest_integration_service_info"
 
-    def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
-        self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        try:
-            result.update(guest_info(self, guest))
-        except CallFailed as exc:
-            result.update(failed=True, msg=str(exc))
-        return result
+    def read_windows(self, guest: str) -> dict[str, t.Any]:
+        return guest_info(self, guest)

@@ -17,6 +17,15 @@ attributes:
     description: Reads only; there is nothing to compare.
 """
 
+    # Modules that run in a guest, Linux or Windows.
+    GUEST = r"""
+attributes:
+  platform:
+    support: full
+    platforms: [posix, windows]
+    description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
+"""
+
     # Modules that run against a Hyper-V host.
     HYPERV_HOST = r"""
 attributes:

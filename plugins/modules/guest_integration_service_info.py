@@ -27,11 +27,7 @@ seealso:
   - module: hyperv.integration.vm_integration_service_info
 extends_documentation_fragment:
   - hyperv.integration.attributes.info_module
-attributes:
-  platform:
-    support: full
-    platforms: [posix, windows]
-    description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
+  - hyperv.integration.attributes.guest
 """
 
 EXAMPLES = r"""

@@ -47,10 +47,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the listed keys' values before and after.
-  platform:
-    support: full
-    platforms: [posix, windows]
-    description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
+extends_documentation_fragment:
+  - hyperv.integration.attributes.guest
 """
 
 EXAMPLES = r"""

@@ -26,11 +26,7 @@ seealso:
   - module: hyperv.integration.guest_kvp
 extends_documentation_fragment:
   - hyperv.integration.attributes.info_module
-attributes:
-  platform:
-    support: full
-    platforms: [posix, windows]
-    description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
+  - hyperv.integration.attributes.guest
 """
 
 EXAMPLES = r"""

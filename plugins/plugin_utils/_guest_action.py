@@ -12,6 +12,7 @@ import typing as t
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
+from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 
 
 class GuestAction(ActionBase):
@@ -34,4 +35,19 @@ class GuestAction(ActionBase):
         return self.run_windows(result, _powershell.target_label(self, task_vars))
 
     def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
+        raise NotImplementedError
+
+
+class GuestInfoAction(GuestAction):
+    """An info module without options: on Windows, what ``read_windows`` answers, failures as messages."""
+
+    def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
+        self.validate_argument_spec(argument_spec={})
+        try:
+            result.update(self.read_windows(guest))
+        except CallFailed as exc:
+            result.update(failed=True, msg=str(exc))
+        return result
+
+    def read_windows(self, guest: str) -> dict[str, t.Any]:
         raise NotImplementedError
