@@ -16,11 +16,13 @@ overlay, so the image stays read-only and several guests run at once:
     <lab_dir>/linux-guest-ssh/id_ed25519   root's key for every Linux guest of this lab
 
 The host side of the lab (server, host model) talks to a guest only through the methods below:
-start, stop, offers_changed, ic_status, heartbeat, inventory_vars, snapshot. Facts used:
-docs/dev/hyperv-facts.md section 3 (VMBus class GUIDs, daemon units) and section 5 (the nspawn recipe).
+start, stop, offers_changed, ic_status, heartbeat, inventory_vars, snapshot, and `kvp` (the kernel
+side of the guest's /dev/vmbus/hv_kvp, hvlab/kvp_channel.py, on which the host sets, deletes and
+enumerates KVP items through the guest's real hv_kvp_daemon). Facts used: docs/dev/hyperv-facts.md
+section 3 (VMBus class GUIDs, daemon units), 9 (the KVP device protocol) and 5 (the nspawn recipe).
 
-This module imports only the standard library: it is also run as a script, as the supervisor
-process that owns a guest's mount namespace (`_supervise`).
+This module imports only the standard library at its top: it is also run as a script, as the
+supervisor process that owns a guest's mount namespace (`_supervise`).
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ MODULE_TABLE = "proc-modules"  # in status_dir: /run/hvlab/proc-modules, bound o
 # dynamic range of current kernels, so opening one fails with ENODEV instead of reaching a device.
 MISC_MAJOR = 10
 NODE_MINORS = {"hv_kvp": 55, "hv_vss": 56, "hv_fcopy": 57}
+# In status_dir (/run/hvlab in the guest): where kvp_standin.c connects the daemon's open of /dev/vmbus/hv_kvp.
+KVP_SOCKET = "hv_kvp.sock"
 
 
 class LinuxGuestError(RuntimeError):
@@ -273,6 +277,9 @@ class LinuxGuest:
         self._tree_live = False
         self._up = False  # reached "running" in this boot
         self._disk_image: str | None = None  # image the guest's disk layer belongs to
+        from .kvp_channel import KvpChannel  # here, not at the top: the supervisor runs this file alone
+
+        self.kvp = KvpChannel(self.status_dir / KVP_SOCKET, name=f"{vm_name} kvp")
 
     # -- for tests ----------------------------------------------------------------------------
     @property
@@ -340,6 +347,10 @@ class LinuxGuest:
         device = IC_DEVICES[key]
         if device.unit is None:
             return "Ok", ("Ok" if key == "heartbeat" else None)
+        if key == "key_value_pair_exchange":  # the real daemon: what the device's kernel side saw
+            if self.kvp.registered:
+                return "Ok", None
+            return ("LostCommunication" if self.kvp.ever_registered else "NoContact"), None
         state = self._daemon_file_state(device.unit)
         if state == "active":
             return "Ok", None
@@ -517,6 +528,8 @@ class LinuxGuest:
                 (directory / "drivers").mkdir()
                 (directory / "drivers" / f"vmbus:{module}").symlink_to(f"../../../bus/vmbus/drivers/{module}")
         _write(self.status_dir / MODULE_TABLE, self._module_table(), 0o444)
+        self.kvp.withdraw()
+        self.kvp.new_boot()
         for device in OTHER_DEVICES:
             self._add_device(device)
         for key in sorted(self._offered):
@@ -567,6 +580,8 @@ class LinuxGuest:
             if not link.is_symlink():
                 link.symlink_to(f"../../devices/{instance}")
         node = self._node(device)
+        if node == "hv_kvp":
+            self.kvp.offer()  # the kernel side exists before its node appears
         if node:
             self._make_node(node)
 
@@ -575,6 +590,8 @@ class LinuxGuest:
         node = self._node(device)
         if node:
             (self.dev_dir / node).unlink(missing_ok=True)
+        if node == "hv_kvp":
+            self.kvp.withdraw()  # hv_kvp_deinit: the daemon's read fails, its reopen finds no node
         driver = self._driver(device)
         if driver:
             (self.vmbus_dir / "drivers" / driver / instance).unlink(missing_ok=True)
@@ -769,6 +786,7 @@ class LinuxGuest:
             deadline = time.monotonic() + 5
             while self._leader_alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
+        self.kvp.withdraw()  # after the halt: the daemon is gone with its guest
         self._reap()
         self._up = False
 

@@ -154,6 +154,13 @@ customize() { # $1: root file system
   preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD=/usr/local/lib/hvlab/libhvlab-phc.so /bin/true 2>&1) || true
   [ -z "$preload_err" ] || die "the PHC stand-in library does not load in the image: $preload_err"
 
+  # The KVP device as hv_kvp_daemon sees it (kvp_standin.c; preloaded by the hv-kvp-daemon.service
+  # drop-in). Checked the same way, and with the daemon itself (--help opens no device).
+  gcc -shared -fPIC -O2 -Wall -Werror -o "$root/usr/local/lib/hvlab/libhvlab-kvp.so" "$here/kvp_standin.c" -ldl
+  chmod 0644 "$root/usr/local/lib/hvlab/libhvlab-kvp.so"
+  preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD=/usr/local/lib/hvlab/libhvlab-kvp.so /usr/sbin/hv_kvp_daemon --help 2>&1 >/dev/null | grep -v '^Usage\|^Options\|^  -') || true
+  [ -z "$preload_err" ] || die "the KVP stand-in library does not load in the image: $preload_err"
+
   # Daemon units: the package's own unit minus BindsTo= on the device unit (no udev in a container:
   # the device unit never appears, so BindsTo= would stop the daemon at once). Dependencies cannot
   # be reset in a drop-in, hence a full copy with the same name in /usr/local/lib/systemd/system,

@@ -1,15 +1,17 @@
-"""Lab guest image only: stand-in for hv_kvp_daemon, hv_vss_daemon and hv_fcopy_daemon.
+"""Lab guest image only: stand-in for hv_vss_daemon and hv_fcopy_daemon.
 
-The real daemons talk to the kernel's Hyper-V device (/dev/vmbus/hv_kvp, hv_vss, hv_fcopy), which a
-container cannot have, so they cannot run here. This stand-in runs while the lab's stand-in device
-node exists, and exits non-zero when the node is absent at start or disappears: what the real
-daemon does when the host does not offer, or stops offering, the integration service.
+The real daemons talk to the kernel's Hyper-V device (/dev/vmbus/hv_vss, hv_fcopy), which a
+container cannot have, so they cannot run here. (hv_kvp_daemon runs for real, with the preloaded
+library kvp_standin.c in place of its device: tests/lab/linux_image/README.md.) This stand-in runs
+while the lab's stand-in device node exists, and exits non-zero when the node is absent at start or
+disappears: what the real daemon does when the host does not offer, or stops offering, the
+integration service.
 
 It records its unit's state for the lab host in /run/hvlab/daemons (a host directory bound into
 the container): UNIT holds "active" or "inactive", UNIT.ever-active exists once the daemon ran
 since boot.
 
-    python3 hv_daemon_standin.py run DEVICE UNIT     ExecStart= (DEVICE: hv_kvp, hv_vss, hv_fcopy)
+    python3 hv_daemon_standin.py run DEVICE UNIT     ExecStart= (DEVICE: hv_vss, hv_fcopy)
     python3 hv_daemon_standin.py stopped UNIT        ExecStopPost=
 """
 
@@ -18,7 +20,6 @@ import sys
 import time
 
 STATUS_DIR = "/run/hvlab/daemons"
-KVP_DIR = "/var/lib/hyperv"
 POLL_SECONDS = 0.2
 
 
@@ -42,12 +43,6 @@ def run(device, unit):
         # The real daemons log this and exit with EXIT_FAILURE.
         print("open %s failed; error: 2 No such file or directory" % path, file=sys.stderr)
         return 1
-    if device == "hv_kvp":
-        # hv_kvp_daemon creates its pools at start (include/uapi/linux/hyperv.h: pools 0 to 4).
-        os.makedirs(KVP_DIR, exist_ok=True)
-        for pool in range(5):
-            with open(os.path.join(KVP_DIR, ".kvp_pool_%d" % pool), "a", encoding="utf-8"):
-                pass
     record(unit, "active")
     print("hvlab stand-in for %s: running while %s exists" % (unit, path), file=sys.stderr)
     while os.path.exists(path):

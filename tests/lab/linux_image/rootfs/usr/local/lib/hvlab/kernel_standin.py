@@ -145,10 +145,20 @@ def notify(message):
 
 
 def present():
+    """The nodes in /dev/vmbus as (name, inode, ctime): a node removed and created again between two
+    looks is a new one, as udev sees a remove and an add event."""
+    found = set()
     try:
-        return set(os.listdir(DEV_DIR))
+        names = os.listdir(DEV_DIR)
     except OSError:
-        return set()
+        return found
+    for name in names:
+        try:
+            st = os.lstat(os.path.join(DEV_DIR, name))
+        except OSError:
+            continue
+        found.add((name, st.st_ino, st.st_ctime_ns))
+    return found
 
 
 def time_sync_bound():
@@ -212,7 +222,7 @@ def main():
     ready = False
     while True:
         now = present()
-        for name in sorted(now - seen):
+        for name in sorted({node[0] for node in now - seen}):
             device_added(name)
         seen = now
         try:
