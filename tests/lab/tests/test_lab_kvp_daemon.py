@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from hvlab import kvp_channel, linux_guest
+from hvlab import linux_guest
 from hvlab.kvp_channel import HV_E_FAIL, HV_S_CONT, HV_S_OK, KvpNotAnswering, KvpNotOffered
-from hvlab.linux_guest import IC_DEVICES, LinuxGuest
+from hvlab.linux_guest import LinuxGuest
 from labclient import build_guest_image, wait_for
 from linux_guests import DEFAULT_OFFERS, booted
 
@@ -364,15 +364,3 @@ def test_the_daemon_follows_the_offer(guest: LinuxGuest, offers: Callable[[froze
     assert sh(guest, f"systemctl is-active {UNIT}") == "active"  # started by the udev stand-in
     assert guest.kvp.enumerate_pool(0).items == [("hvlab_kept", "across the withdrawal")]
     assert guest.kvp.delete_item("hvlab_kept").ok
-
-
-def test_kernel_string_conversions() -> None:
-    # fs/nls/nls_base.c behaviour the channel relies on, without a guest.
-    units = [*kvp_channel._units("a€🙂"), 0]
-    assert kvp_channel.utf16s_to_utf8s(units, len(units) * 2, 511) == "a€🙂".encode()
-    assert kvp_channel.utf16s_to_utf8s(units, 100, 4) == "a€".encode()  # 🙂 no longer fits: stop
-    assert kvp_channel.utf16s_to_utf8s([0xDC00, 0x41, 0], 6, 10) == b"A"  # lone low surrogate skipped
-    assert kvp_channel.utf8s_to_utf16s("a€🙂".encode(), 10) == kvp_channel._units("a€🙂")
-    assert kvp_channel.utf8s_to_utf16s(b"\xff", 10) is None  # invalid UTF-8: -EINVAL (HV_E_FAIL)
-    assert kvp_channel.utf8s_to_utf16s(b"ab\0cd", 10) == [0x61, 0x62]
-    assert IC_DEVICES["key_value_pair_exchange"].node == "hv_kvp"
