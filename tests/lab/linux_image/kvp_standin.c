@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "standin_open.h"
 
 #define DEVICE_PATH "/dev/vmbus/hv_kvp"
 #define SOCKET_PATH "/run/hvlab/hv_kvp.sock"
@@ -151,21 +152,6 @@ static int open_device(int flags) {
   return fd;
 }
 
-static int mode_of(int flags, va_list ap) {
-  if (flags & (O_CREAT | __O_TMPFILE))
-    return va_arg(ap, int);
-  return 0;
-}
-
-#define MODE_ARG(flags)                                                                           \
-  ({                                                                                              \
-    va_list ap_;                                                                                  \
-    int mode_;                                                                                    \
-    va_start(ap_, flags);                                                                         \
-    mode_ = mode_of(flags, ap_);                                                                  \
-    va_end(ap_);                                                                                  \
-    mode_;                                                                                        \
-  })
 
 static int open_as(const char *symbol, const char *path, int flags, int mode) {
   if (is_device(path))

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "standin_open.h"
 
 #define MAX_FDS 4096
 
@@ -62,23 +63,6 @@ static int track(int fd, const char *path) {
   return fd;
 }
 
-static int mode_of(int flags, va_list ap) {
-  if (flags & (O_CREAT | __O_TMPFILE))
-    return va_arg(ap, int);
-  return 0;
-}
-
-/* The optional mode argument of the open call this stands in (a GNU C statement expression, so
- * va_start runs in the variadic function itself). */
-#define MODE_ARG(flags)                                                                           \
-  ({                                                                                              \
-    va_list ap_;                                                                                  \
-    int mode_;                                                                                    \
-    va_start(ap_, flags);                                                                         \
-    mode_ = mode_of(flags, ap_);                                                                  \
-    va_end(ap_);                                                                                  \
-    mode_;                                                                                        \
-  })
 
 #define REAL(name, type) ((type)dlsym(RTLD_NEXT, name))
 
