@@ -265,6 +265,15 @@ def _host_string(text: str, limit_bytes: int, what: str) -> tuple[list[int], int
     return units, 2 * len(units)
 
 
+def _put_key(message: bytearray, key: tuple[list[int], int], data_at: int, size_at: int) -> None:
+    """The host's key (_host_string's units and size) in the message as hv_kvp.c puts it: UTF-8, at most
+    511 bytes, its size counting the NUL."""
+    units, size = key
+    utf8 = utf16s_to_utf8s(units, size, HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
+    message[data_at : data_at + len(utf8)] = utf8
+    struct.pack_into("<I", message, size_at, len(utf8) + 1)
+
+
 def _cstring(message: bytes, offset: int) -> bytes:
     return message[offset:].split(b"\0", 1)[0]
 
@@ -394,7 +403,7 @@ class KvpChannel:
     ) -> KvpAnswer:
         """Host to guest (Msvm_KvpExchangeDataItem with source 0 is pool 0): KVP_OP_SET. A str goes
         as REG_SZ, an int as REG_U32 (or REG_U64 when it needs 64 bits), as the kernel knows them."""
-        key_units, key_size = _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key")
+        key_units = _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key")  # checked before the value
         message = self._message(KVP_OP_SET, pool)
         if isinstance(value, str):
             value_units, value_size = _host_string(value, HV_KVP_EXCHANGE_MAX_VALUE_SIZE, "the value")
@@ -405,29 +414,23 @@ class KvpChannel:
             raise ValueError(f"a KVP value is a string or an unsigned integer below 2**64, not {value!r}")
         message[OFF_VALUE : OFF_VALUE + len(utf8)] = utf8
         struct.pack_into("<I", message, OFF_VALUE_SIZE, len(utf8) + 1)
-        key_utf8 = utf16s_to_utf8s(key_units, key_size, HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
-        message[OFF_KEY : OFF_KEY + len(key_utf8)] = key_utf8
-        struct.pack_into("<I", message, OFF_KEY_SIZE, len(key_utf8) + 1)
+        _put_key(message, key_units, OFF_KEY, OFF_KEY_SIZE)
         return self._answer(self._transact(KVP_OP_SET, pool, message, timeout))
 
     def delete_item(self, key: str, pool: int = KVP_POOL_EXTERNAL, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:
         """KVP_OP_DELETE: HV_S_OK when the daemon removed it, HV_S_CONT when it had no such key."""
-        key_units, key_size = _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key")
         message = self._message(KVP_OP_DELETE, pool)
-        key_utf8 = utf16s_to_utf8s(key_units, key_size, HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
-        message[OFF_DELETE_KEY : OFF_DELETE_KEY + len(key_utf8)] = key_utf8
-        struct.pack_into("<I", message, OFF_DELETE_KEY_SIZE, len(key_utf8) + 1)
+        _put_key(
+            message, _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key"), OFF_DELETE_KEY, OFF_DELETE_KEY_SIZE
+        )
         return self._answer(self._transact(KVP_OP_DELETE, pool, message, timeout))
 
     def get_item(self, key: str, pool: int, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:
         """KVP_OP_GET: the daemon looks the key up in that pool's file. hv_kvp.c sends it a
         value_size of 0 and reads the answer's value at the enumerate layout's offset, so a found
         key comes back HV_S_OK with an empty value (docs/dev/hyperv-facts.md section 9)."""
-        key_units, key_size = _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key")
         message = self._message(KVP_OP_GET, pool)
-        key_utf8 = utf16s_to_utf8s(key_units, key_size, HV_KVP_EXCHANGE_MAX_KEY_SIZE - 1)
-        message[OFF_KEY : OFF_KEY + len(key_utf8)] = key_utf8
-        struct.pack_into("<I", message, OFF_KEY_SIZE, len(key_utf8) + 1)
+        _put_key(message, _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key"), OFF_KEY, OFF_KEY_SIZE)
         return self._answer(self._transact(KVP_OP_GET, pool, message, timeout))
 
     def enumerate_index(self, pool: int, index: int, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:

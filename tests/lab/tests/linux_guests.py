@@ -18,3 +18,10 @@ def booted(name: str, vm_id: str, directory: Path) -> Iterator[LinuxGuest]:
     vm.start()
     yield vm
     vm.stop()
+
+
+def sh(guest: LinuxGuest, script: str, timeout: float = 30) -> str:
+    """Run a shell script in the guest; it must succeed. Its output, stripped."""
+    result = guest.run_in_guest(["sh", "-c", script], timeout=timeout)
+    assert result.returncode == 0, f"{script!r}: {result.returncode} {result.stdout} {result.stderr}"
+    return result.stdout.strip()

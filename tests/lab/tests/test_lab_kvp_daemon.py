@@ -14,7 +14,7 @@ from hvlab import linux_guest
 from hvlab.kvp_channel import HV_E_FAIL, HV_S_CONT, HV_S_OK, KvpNotAnswering, KvpNotOffered
 from hvlab.linux_guest import LinuxGuest
 from labclient import build_guest_image, wait_for
-from linux_guests import DEFAULT_OFFERS, booted
+from linux_guests import DEFAULT_OFFERS, booted, sh
 
 pytestmark = pytest.mark.needs_root
 
@@ -78,12 +78,6 @@ except OSError as exc:
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinuxGuest]:
     build_guest_image()
     yield from booted("kvp01", "3e0f6c2a-8b1d-4f5e-9a7c-6d2b1e0f4a31", tmp_path_factory.mktemp("lab-kvp"))
-
-
-def sh(guest: LinuxGuest, script: str, timeout: float = 30) -> str:
-    result = guest.run_in_guest(["sh", "-c", script], timeout=timeout)
-    assert result.returncode == 0, f"{script!r}: {result.returncode} {result.stdout} {result.stderr}"
-    return result.stdout.strip()
 
 
 def pool_records(guest: LinuxGuest, pool: int) -> list[tuple[bytes, bytes]]:

@@ -14,7 +14,7 @@ import pytest
 from hvlab import linux_guest
 from hvlab.linux_guest import LinuxGuest
 from labclient import build_guest_image, wait_for
-from linux_guests import DEFAULT_OFFERS, booted
+from linux_guests import DEFAULT_OFFERS, booted, sh
 
 pytestmark = pytest.mark.needs_root
 
@@ -54,12 +54,6 @@ sys.stdout.write(json.dumps(result) + "\n")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinuxGuest]:
     build_guest_image()
     yield from booted("ptp01", "5b0c8f2e-4a7d-4e36-9b1f-2f6d2c1a9e01", tmp_path_factory.mktemp("lab-ptp"))
-
-
-def sh(guest: LinuxGuest, script: str, timeout: float = 30) -> str:
-    result = guest.run_in_guest(["sh", "-c", script], timeout=timeout)
-    assert result.returncode == 0, f"{script!r}: {result.returncode} {result.stdout} {result.stderr}"
-    return result.stdout.strip()
 
 
 def ptp_link(guest: LinuxGuest) -> str:
