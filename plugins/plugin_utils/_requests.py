@@ -103,6 +103,23 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             "int", nullable=True, optional=True, choices=(0, 1), doc="VMICTimeProvider Enabled; null: leave it alone"
         ),
     },
+    "guest_kvp_info": {},
+    "guest_kvp_set": {
+        "items": Field(
+            "list",
+            items=Field(
+                "object",
+                keys={
+                    "key": _string("value name under Guest, at most 254 UTF-16 code units; matched ignoring case"),
+                    "value": _string(
+                        "REG_SZ text for present, at most 1022 UTF-16 code units; null for absent", nullable=True
+                    ),
+                    "state": _string("present or absent", choices=("present", "absent")),
+                },
+            ),
+            doc="wanted guest items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest)",
+        ),
+    },
 }
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {

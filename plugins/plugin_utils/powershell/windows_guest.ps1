@@ -282,3 +282,230 @@ $operations = @{
     guest_service_info = ${function:Invoke-GuestServiceInfo}
     guest_service_set  = ${function:Invoke-GuestServiceSet}
 }
+
+# --- Key-Value Pair Exchange, the guest's registry side (protocol doc section 7; docs/dev/hyperv-facts.md
+# section 8, "Windows guest registry"). The paths are constants of this library, never request data, and
+# every answer names them (keys / key), as users write them. Reads and REG_SZ writes go through the registry
+# provider (-LiteralPath), a removal through RegistryKey.DeleteValue: Remove-ItemProperty -Name is a wildcard
+# pattern unless -LiteralPath is given, and the provider takes the name '(default)' for a key's default
+# value, which is therefore refused as a KVP key (docs/dev/powershell-facts.md, "The registry provider").
+# Value names ignore case, as Windows does.
+$KvpRootSubKey = 'SOFTWARE\Microsoft\Virtual Machine'
+$KvpSubKeys = @{
+    from_host  = 'SOFTWARE\Microsoft\Virtual Machine\External'
+    to_host    = 'SOFTWARE\Microsoft\Virtual Machine\Guest'
+    parameters = 'SOFTWARE\Microsoft\Virtual Machine\Guest\Parameters'
+    auto       = 'SOFTWARE\Microsoft\Virtual Machine\Auto'
+}
+# Microsoft's Data Exchange page spells the host's description of itself Guest\Parameter; public scripts
+# read Guest\Parameters. Parameters is read first, Parameter when only that one exists.
+$KvpParameterSubKey = 'SOFTWARE\Microsoft\Virtual Machine\Guest\Parameter'
+$KvpGuestPath = 'HKLM:\' + $KvpSubKeys.to_host
+$KvpGuestName = 'HKLM\' + $KvpSubKeys.to_host
+# What reaches the host whole, in UTF-16 code units ([string].Length): docs/dev/hyperv-facts.md section 8.
+$KvpKeyLimit = 254
+$KvpValueLimit = 1022
+
+function Assert-KvpRegistryView {
+    # A 32-bit PowerShell on a 64-bit Windows sees HKLM\SOFTWARE redirected to WOW6432Node (MicrosoftDocs
+    # win32 WinProg64/shared-registry-keys.md): it would read and write keys Data Exchange never sees.
+    if ([System.Environment]::Is64BitOperatingSystem -and -not [System.Environment]::Is64BitProcess) {
+        throw [System.InvalidOperationException]::new('a 32-bit PowerShell on 64-bit Windows sees HKLM\SOFTWARE\WOW6432Node, not the Data Exchange keys; run the 64-bit PowerShell')
+    }
+}
+
+function Read-KvpKey {
+    # One key: $null when it does not exist; else items (value name -> text of each REG_SZ, as stored) and
+    # other_kinds (value name -> RegistryValueKind name of every other value: not converted, not guessed).
+    param ([string]$SubKey)
+    $path = Join-Path -Path 'HKLM:\' -ChildPath $SubKey
+    if (-not (Test-Path -LiteralPath $path -PathType Container)) { return $null }
+    $key = Get-Item -LiteralPath $path
+    try {
+        $items = @{}
+        $others = @{}
+        foreach ($name in @($key.GetValueNames())) {
+            $kind = $key.GetValueKind($name).ToString()
+            if ($kind -eq 'String') {
+                $items[$name] = [string]$key.GetValue($name, '', [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
+            }
+            else {
+                $others[$name] = $kind
+            }
+        }
+    }
+    finally {
+        $key.Close()
+    }
+    return @{ items = $items; other_kinds = $others }
+}
+
+function Invoke-GuestKvpInfo {
+    param ($Request)
+    Assert-KvpRegistryView
+    $computer = Get-ComputerIdentity
+    $paths = @{}
+    $result = @{ hyperv_guest = $computer.hyperv_guest; keys = $paths; other_kinds = @{}; reasons = @{} }
+    foreach ($name in @('from_host', 'to_host', 'parameters', 'auto')) {
+        $subKey = $KvpSubKeys[$name]
+        $read = Read-KvpKey -SubKey $subKey
+        if ($null -eq $read -and $name -eq 'parameters') {
+            $read = Read-KvpKey -SubKey $KvpParameterSubKey
+            if ($null -ne $read) { $subKey = $KvpParameterSubKey }
+        }
+        $paths[$name] = 'HKLM\' + $subKey
+        if ($null -eq $read) {
+            # Never an empty mapping for a key that is not there.
+            $result[$name] = $null
+            $result.other_kinds[$name] = $null
+            $result.reasons[$name] = if ($name -eq 'parameters') { "neither HKLM\$subKey nor HKLM\$KvpParameterSubKey exists" } else { "HKLM\$subKey does not exist" }
+        }
+        else {
+            $result[$name] = $read.items
+            $result.other_kinds[$name] = $read.other_kinds
+            $result.reasons[$name] = $null
+        }
+    }
+    return $result
+}
+
+function Get-KvpItemState {
+    # present / value (the text of a REG_SZ, else $null) / kind (RegistryValueKind name) of one Guest value,
+    # from a Read-KvpKey answer ($null: the key does not exist). Hashtable keys ignore case, as value names do.
+    param ($Snapshot, [string]$Name)
+    if ($null -ne $Snapshot -and $Snapshot.items.ContainsKey($Name)) { return @{ present = $true; value = $Snapshot.items[$Name]; kind = 'String' } }
+    if ($null -ne $Snapshot -and $Snapshot.other_kinds.ContainsKey($Name)) { return @{ present = $true; value = $null; kind = $Snapshot.other_kinds[$Name] } }
+    return @{ present = $false; value = $null; kind = $null }
+}
+
+function Get-KvpRefusal {
+    # Why one item must not be written, $null when it may. $Seen: the keys of the items before it.
+    param ($Item, $Seen)
+    $key = [string]$Item.key
+    if ($Item.state -ne 'present' -and $Item.state -ne 'absent') { return @{ key = $key; reason = 'state_unknown'; length = $null; limit = $null } }
+    if ($key.Length -eq 0) { return @{ key = $key; reason = 'key_empty'; length = 0; limit = $null } }
+    if ($key.Length -gt $KvpKeyLimit) { return @{ key = $key; reason = 'key_too_long'; length = $key.Length; limit = $KvpKeyLimit } }
+    # The registry provider's name for a key's default value (any case): not a value of that name.
+    if ($key -eq '(default)') { return @{ key = $key; reason = 'key_reserved'; length = $null; limit = $null } }
+    if ($Seen.ContainsKey($key)) { return @{ key = $key; reason = 'named_twice'; length = $null; limit = $null } }
+    if ($Item.state -eq 'present') {
+        if ($null -eq $Item.value) { return @{ key = $key; reason = 'value_missing'; length = $null; limit = $null } }
+        if (([string]$Item.value).Length -gt $KvpValueLimit) { return @{ key = $key; reason = 'value_too_long'; length = ([string]$Item.value).Length; limit = $KvpValueLimit } }
+    }
+    return $null
+}
+
+function Assert-KvpWritable {
+    # Opens Guest for writing (or, when it is missing, Virtual Machine, where it will be created) and
+    # closes it again: nothing is written. A user who is not an administrator gets
+    # System.Security.SecurityException ("Requested registry access is not allowed").
+    $subKey = $KvpSubKeys.to_host
+    if (-not (Test-Path -LiteralPath $KvpGuestPath -PathType Container)) { $subKey = $KvpRootSubKey }
+    try {
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($subKey, $true)
+    }
+    catch [System.Management.Automation.MethodInvocationException] {
+        throw $_.Exception.InnerException
+    }
+    if ($null -ne $key) { $key.Close() }
+}
+
+function Set-OneKvpItem {
+    # One item, after earlier items' writes: every statement that can throw is inside a try whose catch
+    # records the error on this item. $Item and $Before are hashtables Invoke-GuestKvpSet built.
+    param ($Item, $Before, [bool]$CheckMode)
+    $entry = @{ key = $Item.key; before = $Before; after = $Before; changed = $false; error = $null }
+    $wanted = $null
+    if ($Item.state -eq 'absent') {
+        if ($Before.present) { $wanted = @{ present = $false; value = $null; kind = $null } }
+    }
+    elseif (-not ($Before.kind -eq 'String' -and $Before.value -ceq $Item.value)) {
+        $wanted = @{ present = $true; value = $Item.value; kind = 'String' }
+    }
+    if ($null -eq $wanted) { return $entry }
+    $entry.after = $wanted
+    $entry.changed = $true
+    if ($CheckMode) { return $entry }
+    try {
+        if ($Item.state -eq 'absent') {
+            # RegistryKey.DeleteValue of that one name: exact, no wildcard pattern, no '(default)' token.
+            $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($KvpSubKeys.to_host, $true)
+            if ($null -ne $key) {
+                try { $key.DeleteValue($Item.key, $false) } finally { $key.Close() }
+            }
+        }
+        else {
+            if (-not (Test-Path -LiteralPath $KvpGuestPath -PathType Container)) {
+                # Guest is not documented to exist on every guest: created under Virtual Machine. Never
+                # New-Item -Force: on a registry key that exists it deletes the key and its values first.
+                $null = New-Item -Path $KvpGuestPath
+            }
+            $null = New-ItemProperty -LiteralPath $KvpGuestPath -Name $Item.key -Value $Item.value -PropertyType String -Force
+        }
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $null
+    }
+    try {
+        $entry.after = Get-KvpItemState -Snapshot (Read-KvpKey -SubKey $KvpSubKeys.to_host) -Name $Item.key
+    }
+    catch {
+        Write-Verbose -Message 'read-back of the Guest key failed; keeping the state recorded above'
+    }
+    $entry.changed = ($entry.after.present -ne $Before.present) -or ($entry.after.kind -ne $Before.kind) -or ($entry.after.value -cne $Before.value)
+    return $entry
+}
+
+function Invoke-GuestKvpSet {
+    param ($Request)
+    # Everything from the request is read here, before the first write, into hashtables the library built.
+    $items = @(foreach ($wish in @($Request.params.items)) {
+            $value = $null
+            if ($null -ne $wish.value) { $value = [string]$wish.value }
+            @{ key = [string]$wish.key; value = $value; state = [string]$wish.state }
+        })
+    $checkMode = [bool]$Request.check_mode
+    Assert-KvpRegistryView
+    $computer = Get-ComputerIdentity
+    $answer = @{ not_a_guest = $false; computer = $computer; key = $KvpGuestName; key_created = $false; refused = @(); items = @() }
+    if (-not $computer.hyperv_guest) {
+        # Not a Hyper-V guest (e.g. a task delegated to the host): no Data Exchange registry to write.
+        $answer.not_a_guest = $true
+        return $answer
+    }
+    # Every item is checked before anything is written; the controller checks too, but is not trusted.
+    $seen = @{}
+    $refused = @(foreach ($item in $items) {
+            $refusal = Get-KvpRefusal -Item $item -Seen $seen
+            if ($null -ne $refusal) { $refusal }
+            $seen[$item.key] = $true
+        })
+    if ($refused.Count) {
+        $answer.refused = $refused
+        return $answer
+    }
+    $snapshot = Read-KvpKey -SubKey $KvpSubKeys.to_host
+    # Each item with its state before: pairs built here, so the write loop reads hashtables only.
+    $plans = @(foreach ($item in $items) { @{ item = $item; before = (Get-KvpItemState -Snapshot $snapshot -Name $item.key) } })
+    $writes = $false
+    $creates = $false
+    foreach ($plan in $plans) {
+        if ($plan.item.state -eq 'absent' -and $plan.before.present) { $writes = $true }
+        if ($plan.item.state -eq 'present' -and -not ($plan.before.kind -eq 'String' -and $plan.before.value -ceq $plan.item.value)) {
+            $writes = $true
+            if ($null -eq $snapshot) { $creates = $true }
+        }
+    }
+    # Before the first write (and in check mode too): access denied fails the whole call.
+    if ($writes) { Assert-KvpWritable }
+    $done = @(foreach ($plan in $plans) { Set-OneKvpItem -Item $plan.item -Before $plan.before -CheckMode $checkMode })
+    $answer.items = $done
+    # key_created: Guest did not exist and an item now has a value there (check mode: would be created).
+    foreach ($entry in $done) {
+        if ($creates -and $entry.after.present) { $answer.key_created = $true }
+    }
+    return $answer
+}
+
+$operations['guest_kvp_info'] = ${function:Invoke-GuestKvpInfo}
+$operations['guest_kvp_set'] = ${function:Invoke-GuestKvpSet}

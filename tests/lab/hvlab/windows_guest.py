@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
+from .hvsocket import registry_fold
 from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 
 # Win32_ComputerSystem of a Hyper-V VM, and the library's verdict on it (Get-ComputerIdentity).
@@ -28,6 +29,113 @@ WANTED_STATES = ("started", "stopped", "restarted")
 # What a non-administrator gets when opening an HKLM\SYSTEM key for writing (RegistryKey.OpenSubKey).
 REGISTRY_ACCESS_DENIED = ("System.Security.SecurityException", "Requested registry access is not allowed.")
 TIME_PROVIDER_VALUES = (0, 1)  # time_provider_enabled: the REG_DWORD to write
+
+
+# Key-Value Pair Exchange in a Windows guest's registry (docs/dev/hyperv-facts.md section 8, "Windows guest
+# registry"): the library's constants, as its answers name them.
+KVP_ROOT = "HKLM\\SOFTWARE\\Microsoft\\Virtual Machine"
+KVP_KEYS = {
+    "from_host": KVP_ROOT + "\\External",
+    "to_host": KVP_ROOT + "\\Guest",
+    "parameters": KVP_ROOT + "\\Guest\\Parameters",
+    "auto": KVP_ROOT + "\\Auto",
+}
+KVP_PARAMETER_KEY = KVP_ROOT + "\\Guest\\Parameter"  # the spelling of Microsoft's Data Exchange page
+KVP_KEY_LIMIT, KVP_VALUE_LIMIT = 254, 1022  # UTF-16 code units that reach the host whole
+KVP_STATES = ("present", "absent")
+# What kvp_guest_items / kvp_intrinsic_items answer as the reason when nothing answers (the host model's
+# GUEST_NOT_ANSWERING, hyperv_host.KvpGuest).
+KVP_GUEST_NOT_ANSWERING = "guest_not_answering"
+# The intrinsic items a Windows guest reports (MicrosoftDocs win32 msvm-kvpexchangedataitem.md, the table
+# under Name), as a Windows Server 2022 Datacenter guest would: 9 PROCESSOR_ARCHITECTURE_AMD64, 8
+# PRODUCT_DATACENTER_SERVER, 3 VER_NT_SERVER, 2 a supported Windows. The values are the host model's
+# (hyperv_host.WINDOWS_INTRINSIC_ITEMS, documentation addresses), so both sides of the lab agree.
+WINDOWS_INTRINSIC_ITEMS = {
+    "FullyQualifiedDomainName": "win-guest.lab.test",
+    "OSName": "Windows Server 2022 Datacenter",
+    "OSVersion": "10.0.20348",
+    "CSDVersion": "",
+    "OSMajorVersion": "10",
+    "OSMinorVersion": "0",
+    "OSBuildNumber": "20348",
+    "OSPlatformId": "2",
+    "ServicePackMajor": "0",
+    "ServicePackMinor": "0",
+    "SuiteMask": "400",
+    "ProductType": "3",
+    "OSEditionId": "8",
+    "ProcessorArchitecture": "9",
+    "IntegrationServicesVersion": "10.0.20348.1",
+    "NetworkAddressIPv4": "192.0.2.10",
+    "NetworkAddressIPv6": "2001:db8::10",
+    "RDPAddressIPv4": "192.0.2.10",
+    "RDPAddressIPv6": "2001:db8::10",
+}
+
+
+def utf16_units(text: str) -> int:
+    """[string].Length in PowerShell: UTF-16 code units (a character outside the BMP counts two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+class RegistryValues:
+    """The values of one registry key. Value names compare ignoring case (registry_fold); a value written
+    again under another spelling keeps the stored spelling (UNVERIFIED on Windows: no primary source).
+    Each value is (name as stored, data, RegistryValueKind name)."""
+
+    def __init__(self, strings: dict[str, str] | None = None) -> None:
+        self._values: dict[str, tuple[str, Any, str]] = {}
+        for name, data in (strings or {}).items():
+            self.set(name, data, "String")
+
+    def get(self, name: str) -> tuple[str, Any, str] | None:
+        return self._values.get(registry_fold(name))
+
+    def set(self, name: str, data: Any, kind: str) -> None:
+        existing = self._values.get(registry_fold(name))
+        self._values[registry_fold(name)] = (existing[0] if existing else name, data, kind)
+
+    def delete(self, name: str) -> bool:
+        return self._values.pop(registry_fold(name), None) is not None
+
+    def replace(self, strings: dict[str, str]) -> None:
+        self._values.clear()
+        for name, data in strings.items():
+            self.set(name, data, "String")
+
+    def read(self) -> dict[str, Any]:
+        """What Read-KvpKey answers: REG_SZ text by name, every other value by its kind only."""
+        items = {name: data for name, data, kind in self._values.values() if kind == "String"}
+        other = {name: kind for name, _data, kind in self._values.values() if kind != "String"}
+        return {"items": items, "other_kinds": other}
+
+    def strings(self) -> dict[str, str]:
+        return {name: data for name, data, kind in self._values.values() if kind == "String"}
+
+
+@dataclass
+class KvpRegistry:
+    """HKLM\\SOFTWARE\\Microsoft\\Virtual Machine of one Windows guest. None: that key does not exist.
+    `parameters` and `parameter` are subkeys of Guest: they exist only while `guest` does. Tests may
+    change any field of a running lab's model (e.g. `administrator = False`, `guest = None`)."""
+
+    external: RegistryValues | None = None  # host items: absent until the host first pushes one
+    guest: RegistryValues | None = field(default_factory=RegistryValues)  # the parent of Parameters
+    parameters: RegistryValues | None = None
+    parameter: RegistryValues | None = None  # the Guest\\Parameter spelling: absent on the lab's guests
+    auto: RegistryValues | None = None
+    administrator: bool = True  # False: opening a key under HKLM\\SOFTWARE for writing is denied
+
+    def key(self, name: str) -> RegistryValues | None:
+        if name in ("parameters", "parameter") and self.guest is None:
+            return None
+        return {
+            "from_host": self.external,
+            "to_host": self.guest,
+            "parameters": self.parameters,
+            "parameter": self.parameter,
+            "auto": self.auto,
+        }[name]
 
 
 @dataclass
@@ -82,6 +190,7 @@ class WindowsGuest:
         counters: Counters,
         is_running: Callable[[], bool],
         overrides: dict[str, dict[str, str]] | None = None,
+        host_name: str | None = None,
     ) -> None:
         self.vm_name = vm_name
         self.language = language
@@ -100,6 +209,13 @@ class WindowsGuest:
         self.offered: frozenset[str] = frozenset()
         self.connection: dict[str, Any] | None = None  # winrm host vars, set once the endpoint has a port
         self.time_provider = TimeProvider()
+        # Guest\\Parameters: what the host says about itself and the VM. HostName and PhysicalHostName only
+        # when the lab passes the host's name (host_name); Windows fills them from the host.
+        parameters = {"VirtualMachineName": vm_name}
+        if host_name is not None:
+            parameters.update(HostName=host_name, PhysicalHostName=host_name.upper())
+        self.kvp = KvpRegistry(parameters=RegistryValues(parameters), auto=RegistryValues(WINDOWS_INTRINSIC_ITEMS))
+        self.kvp_pending: dict[str, str] | None = None  # host items waiting for vmickvpexchange
 
     # -- hyperv_host.GuestSide ----------------------------------------------------------------
     @staticmethod
@@ -125,6 +241,48 @@ class WindowsGuest:
         with self.lock:
             self.offered = offered  # kept for `lab state`; the services do not react (see README)
 
+    # -- Key-Value Pair Exchange, for the host model (hyperv_host.KvpGuest) ----------------------
+    def kvp_answering(self) -> bool:
+        """The guest answers the host's KVP requests: the VM runs and so does its Data Exchange service."""
+        service = self.services.get("vmickvpexchange")
+        return self.is_running() and service is not None and service.status == "Running"
+
+    def kvp_host_items_changed(self, items: dict[str, str]) -> None:
+        """The host's items for this VM (HostExchangeItems) are now exactly `items`: the Data Exchange
+        service writes them to the guest's External key. While vmickvpexchange is not Running they wait
+        and arrive when it runs again (kvp_flush). External appears with the first item and stays, empty,
+        when the last one is removed."""
+        with self.lock:
+            self.kvp_pending = dict(items)
+            self.kvp_flush()
+
+    def kvp_flush(self) -> None:
+        """Deliver host items that waited for the Data Exchange service (call with the lock held)."""
+        if self.kvp_pending is None or not self.kvp_answering():
+            return
+        items, self.kvp_pending = self.kvp_pending, None
+        if self.kvp.external is None:
+            if not items:
+                return
+            self.kvp.external = RegistryValues()
+        self.kvp.external.replace(items)
+
+    def kvp_guest_items(self) -> tuple[dict[str, str] | None, str | None]:
+        """GuestExchangeItems: the REG_SZ values of Guest (KVP carries strings), or (None, reason)."""
+        with self.lock:
+            if not self.kvp_answering():
+                return None, KVP_GUEST_NOT_ANSWERING
+            guest = self.kvp.key("to_host")
+            return (guest.strings() if guest is not None else {}), None
+
+    def kvp_intrinsic_items(self) -> tuple[dict[str, str] | None, str | None]:
+        """GuestIntrinsicExchangeItems: the REG_SZ values of Auto, or (None, reason)."""
+        with self.lock:
+            if not self.kvp_answering():
+                return None, KVP_GUEST_NOT_ANSWERING
+            auto = self.kvp.key("auto")
+            return (auto.strings() if auto is not None else {}), None
+
     def start(self) -> None:
         pass  # nothing runs outside the lab process: the endpoint is served with the others
 
@@ -141,6 +299,10 @@ class WindowsGuest:
                 "has_run": [s.name for s in self.services.values() if s.has_run],
                 "offered": sorted(self.offered),
                 "reachable": self.is_running(),
+                "kvp": {
+                    name: (None if (values := self.kvp.key(name)) is None else values.read())
+                    for name in ("from_host", "to_host", "parameters", "parameter", "auto")
+                },
                 "time_provider": {
                     "present": self.time_provider.present,
                     "enabled": self.time_provider.enabled,
@@ -194,7 +356,12 @@ class GuestOperations:
         self.guest = guest
 
     def table(self) -> dict[str, Operation]:
-        return {"guest_service_info": self.info, "guest_service_set": self.set}
+        return {
+            "guest_service_info": self.info,
+            "guest_service_set": self.set,
+            "guest_kvp_info": self.kvp_info,
+            "guest_kvp_set": self.kvp_set,
+        }
 
     # -- guest_service_info -------------------------------------------------------------------
     def info(self, call: LibraryCall) -> dict[str, Any]:
@@ -263,6 +430,7 @@ class GuestOperations:
                     raise OperationError(*REGISTRY_ACCESS_DENIED, category="OperationStopped")
             services = [self._apply(item, call.check_mode) for item in items]
             time_provider = None if wanted is None else self._apply_time_provider(wanted, call.check_mode)
+            self.guest.kvp_flush()  # a started vmickvpexchange receives the host items that waited
             return dict(base, missing=[], services=services, time_provider=time_provider)
 
     def _apply_time_provider(self, wanted: int, check_mode: bool) -> dict[str, Any]:
@@ -360,3 +528,146 @@ class GuestOperations:
             "category": "OpenError",
             "service": service.name,
         }
+
+    # -- guest_kvp_info -----------------------------------------------------------------------
+    def kvp_info(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, (), call.operation)
+        kvp = self.guest.kvp
+        with self.guest.lock:
+            self.guest.kvp_flush()
+            result: dict[str, Any] = {
+                "hyperv_guest": COMPUTER["hyperv_guest"],
+                "keys": {},
+                "other_kinds": {},
+                "reasons": {},
+            }
+            for name in ("from_host", "to_host", "parameters", "auto"):
+                path = KVP_KEYS[name]
+                values = kvp.key(name)
+                if values is None and name == "parameters" and kvp.key("parameter") is not None:
+                    values, path = kvp.key("parameter"), KVP_PARAMETER_KEY
+                result["keys"][name] = path
+                if values is None:  # never an empty mapping for a key that is not there
+                    result[name] = result["other_kinds"][name] = None
+                    result["reasons"][name] = (
+                        f"neither {path} nor {KVP_PARAMETER_KEY} exists"
+                        if name == "parameters"
+                        else f"{path} does not exist"
+                    )
+                else:
+                    read = values.read()
+                    result[name], result["other_kinds"][name] = read["items"], read["other_kinds"]
+                    result["reasons"][name] = None
+            return result
+
+    # -- guest_kvp_set ------------------------------------------------------------------------
+    def kvp_set(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("items",), call.operation)
+        items = call.params["items"]
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict)
+            and set(i) == {"key", "value", "state"}
+            and isinstance(i["key"], str)
+            and (i["value"] is None or isinstance(i["value"], str))
+            and i["state"] in KVP_STATES
+            for i in items
+        ):
+            raise NotRecognised(
+                f"{call.operation} params.items must be a list of "
+                '{"key": string, "value": string|null, "state": present|absent}'
+            )
+        kvp = self.guest.kvp
+        with self.guest.lock:
+            self.guest.kvp_flush()
+            # A lab guest is always a Hyper-V VM: the library's not-a-guest answer never applies.
+            answer: dict[str, Any] = {
+                "not_a_guest": False,
+                "computer": dict(COMPUTER),
+                "key": KVP_KEYS["to_host"],
+                "key_created": False,
+                "refused": [],
+                "items": [],
+            }
+            refused: list[dict[str, Any]] = []
+            seen: dict[str, None] = {}  # folded keys of the items before (a dict: `set` is a method here)
+            for item in items:  # every item before anything is written
+                refusal = self._kvp_refusal(item, seen)
+                if refusal is not None:
+                    refused.append(refusal)
+                seen[registry_fold(item["key"])] = None
+            if refused:
+                answer["refused"] = refused
+                return answer
+            before_key = kvp.key("to_host")
+            plans = [(item, self._kvp_state(before_key, item["key"])) for item in items]
+            writes = any(self._kvp_wanted(item, before) is not None for item, before in plans)
+            creates = before_key is None and any(
+                item["state"] == "present" and self._kvp_wanted(item, before) is not None for item, before in plans
+            )
+            if writes and not kvp.administrator:
+                # Opening the key for writing fails before the first write, in check mode too.
+                raise OperationError(*REGISTRY_ACCESS_DENIED, category="OperationStopped")
+            answer["items"] = [self._kvp_apply(item, before, call.check_mode) for item, before in plans]
+            answer["key_created"] = creates and any(entry["after"]["present"] for entry in answer["items"])
+            return answer
+
+    @staticmethod
+    def _kvp_refusal(item: dict[str, Any], seen: dict[str, None]) -> dict[str, Any] | None:
+        key, value = item["key"], item["value"]
+        if key == "":
+            return {"key": key, "reason": "key_empty", "length": 0, "limit": None}
+        if utf16_units(key) > KVP_KEY_LIMIT:
+            return {"key": key, "reason": "key_too_long", "length": utf16_units(key), "limit": KVP_KEY_LIMIT}
+        if key.lower() == "(default)":  # the registry provider's name for a key's default value
+            return {"key": key, "reason": "key_reserved", "length": None, "limit": None}
+        if registry_fold(key) in seen:  # Windows matches value names ignoring case
+            return {"key": key, "reason": "named_twice", "length": None, "limit": None}
+        if item["state"] == "present":
+            if value is None:
+                return {"key": key, "reason": "value_missing", "length": None, "limit": None}
+            if utf16_units(value) > KVP_VALUE_LIMIT:
+                return {
+                    "key": key,
+                    "reason": "value_too_long",
+                    "length": utf16_units(value),
+                    "limit": KVP_VALUE_LIMIT,
+                }
+        return None
+
+    @staticmethod
+    def _kvp_state(values: RegistryValues | None, key: str) -> dict[str, Any]:
+        found = None if values is None else values.get(key)
+        if found is None:
+            return {"present": False, "value": None, "kind": None}
+        _name, data, kind = found
+        return {"present": True, "value": data if kind == "String" else None, "kind": kind}
+
+    @staticmethod
+    def _kvp_wanted(item: dict[str, Any], before: dict[str, Any]) -> dict[str, Any] | None:
+        """The state the item asks for, None when it already holds."""
+        if item["state"] == "absent":
+            return {"present": False, "value": None, "kind": None} if before["present"] else None
+        if before["kind"] == "String" and before["value"] == item["value"]:  # -ceq: case matters
+            return None
+        return {"present": True, "value": item["value"], "kind": "String"}
+
+    def _kvp_apply(self, item: dict[str, Any], before: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+        entry = {"key": item["key"], "before": before, "after": before, "changed": False, "error": None}
+        wanted = self._kvp_wanted(item, before)
+        if wanted is None:
+            return entry
+        entry["after"], entry["changed"] = wanted, True
+        if check_mode:
+            return entry
+        kvp = self.guest.kvp
+        if item["state"] == "absent":
+            if kvp.guest is not None and kvp.guest.delete(item["key"]):  # DeleteValue of that one name
+                self.guest.counters.add("writes")
+        else:
+            if kvp.guest is None:  # CreateSubKey: Guest is created with its first value
+                kvp.guest = RegistryValues()
+            kvp.guest.set(item["key"], item["value"], "String")  # SetValue(..., RegistryValueKind.String)
+            self.guest.counters.add("writes")
+        entry["after"] = self._kvp_state(kvp.key("to_host"), item["key"])  # read back, as the library does
+        entry["changed"] = entry["after"] != before
+        return entry
