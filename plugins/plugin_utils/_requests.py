@@ -120,6 +120,26 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             doc="wanted guest items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest)",
         ),
     },
+    "vm_kvp_info": {
+        "vm_names": Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host"),
+        "kvp_guid": _string("GUID of the Key-Value Pair Exchange IC (ic_catalog), upper case, no braces"),
+    },
+    "vm_kvp_set": {
+        "vm_names": Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)"),
+        "changes": Field(
+            "list",
+            items=Field(
+                "object",
+                keys={
+                    "vm": _string("one of vm_names: the change is for that VM only; null: for every VM", nullable=True),
+                    "key": _string("item key, exact (case-sensitive)"),
+                    "value": _string("wanted value for present; null for absent", nullable=True),
+                    "state": _string("present or absent", choices=("present", "absent")),
+                },
+            ),
+            doc="wanted host items",
+        ),
+    },
 }
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {

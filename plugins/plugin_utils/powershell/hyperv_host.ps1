@@ -329,3 +329,378 @@ function Invoke-HvSocketServiceSet {
 
 $operations['hvsocket_service_info'] = ${function:Invoke-HvSocketServiceInfo}
 $operations['hvsocket_service_set'] = ${function:Invoke-HvSocketServiceSet}
+
+# --- Key-Value Pair Exchange, the host's half (protocol doc section 9; docs/dev/hyperv-facts.md section 8) ---
+# Items travel as data: read from the request, checked against the documented limits here (the controller
+# checks too; the library does not trust it), written into XML only through XmlWriter, which escapes them,
+# and read back from the host's embedded-instance XML with an XML parser (never evaluated).
+
+$KvpNamespace = 'root/virtualization/v2'
+# Return values of AddKvpItems, ModifyKvpItems and RemoveKvpItems (hyperv-facts section 8), with the
+# ErrorCategory name the answer gives each failure.
+$KvpReturnValues = @{
+    '0'     = @{ text = 'Completed with No Error'; category = 'NotSpecified' }
+    '4096'  = @{ text = 'Method Parameters Checked - Job Started'; category = 'NotSpecified' }
+    '32768' = @{ text = 'Failed'; category = 'NotSpecified' }
+    '32769' = @{ text = 'Access Denied'; category = 'PermissionDenied' }
+    '32770' = @{ text = 'Not Supported'; category = 'NotImplemented' }
+    '32771' = @{ text = 'Status is unknown'; category = 'NotSpecified' }
+    '32772' = @{ text = 'Timeout'; category = 'OperationTimeout' }
+    '32773' = @{ text = 'Invalid parameter'; category = 'InvalidArgument' }
+    '32774' = @{ text = 'System is in use'; category = 'ResourceBusy' }
+    '32775' = @{ text = 'Invalid state for this operation'; category = 'InvalidOperation' }
+    '32776' = @{ text = 'Incorrect data type'; category = 'InvalidType' }
+    '32777' = @{ text = 'System is not available'; category = 'ResourceUnavailable' }
+    '32778' = @{ text = 'Out of memory'; category = 'LimitsExceeded' }
+}
+# Msvm_ConcreteJob.JobState values (hyperv-facts section 8).
+$KvpJobStates = @{
+    '2' = 'New'; '3' = 'Starting'; '4' = 'Running'; '5' = 'Suspended'; '6' = 'Shutting Down'
+    '7' = 'Completed'; '8' = 'Terminated'; '9' = 'Killed'; '10' = 'Exception'; '11' = 'Service'
+}
+$KvpJobPolls = 240  # 250 ms apart: a job still running after 60 s is reported, not waited for
+# An item reaches every kind of guest whole, both ways, within these (hyperv-facts section 8, "Size limits").
+$KvpKeyUnits = 254
+$KvpKeyBytes = 511
+$KvpValueUnits = 1022
+$KvpValueBytes = 2047
+
+function New-KvpCodeError {
+    # The error of one WMI return value (or job error code): the collection's own type name, since no
+    # .NET exception was thrown; code carries the number.
+    param ([string]$Method, $Code, [string]$Detail, [string]$VmName)
+    $known = $KvpReturnValues[[string]$Code]
+    $text = 'unknown return value'
+    $category = 'NotSpecified'
+    if ($null -ne $known) {
+        $text = $known.text
+        $category = $known.category
+    }
+    $message = "$Method answered $Code ($text)"
+    if ($Detail) { $message = "$message $Detail" }
+    @{ type = 'hyperv.integration.WmiReturnValue'; message = $message; category = $category; vm = $VmName; service = $null; code = $Code }
+}
+
+function ConvertFrom-KvpItemXml {
+    # Embedded Msvm_KvpExchangeDataItem instances (CIM-XML strings) -> @{ items = key -> value }, keys
+    # compared ordinally. Parsed as data: an XmlReader that refuses any DTD, so no entity is ever expanded.
+    param ($Items)
+    $map = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,string]' -ArgumentList ([System.StringComparer]::Ordinal)
+    $settings = New-Object -TypeName System.Xml.XmlReaderSettings
+    # A string assigned to an enum property is converted to that enum by PowerShell.
+    $settings.DtdProcessing = 'Prohibit'
+    foreach ($text in @($Items)) {
+        if ($null -eq $text) { continue }
+        $document = New-Object -TypeName System.Xml.XmlDocument
+        $reader = [System.Xml.XmlReader]::Create((New-Object -TypeName System.IO.StringReader -ArgumentList ([string]$text)), $settings)
+        try { $document.Load($reader) }
+        finally { $reader.Close() }
+        $name = $document.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Name']/VALUE")
+        if ($null -eq $name) { continue }
+        # An empty value can come without a VALUE element (hyperv-facts section 8).
+        $data = $document.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Data']/VALUE")
+        $value = ''
+        if ($null -ne $data) { $value = $data.InnerText }
+        $map[$name.InnerText] = $value
+    }
+    @{ items = $map }
+}
+
+function ConvertTo-KvpItemXml {
+    # One host item (Source 0) as an embedded Msvm_KvpExchangeDataItem in the CIM-XML shape GetText(1)
+    # gives (hyperv-facts section 8). XmlWriter escapes every text and attribute value; line breaks
+    # become character references, so the parser on the host keeps a CR.
+    param ([string]$Key, [string]$Value)
+    $settings = New-Object -TypeName System.Xml.XmlWriterSettings
+    $settings.OmitXmlDeclaration = $true
+    $settings.NewLineHandling = 'Entitize'
+    $buffer = New-Object -TypeName System.Text.StringBuilder
+    $writer = [System.Xml.XmlWriter]::Create($buffer, $settings)
+    $writer.WriteStartElement('INSTANCE')
+    $writer.WriteAttributeString('CLASSNAME', 'Msvm_KvpExchangeDataItem')
+    foreach ($property in @(@('Data', 'string', $Value), @('Name', 'string', $Key), @('Source', 'uint16', '0'))) {
+        $writer.WriteStartElement('PROPERTY')
+        $writer.WriteAttributeString('NAME', $property[0])
+        $writer.WriteAttributeString('TYPE', $property[1])
+        $writer.WriteElementString('VALUE', $property[2])
+        $writer.WriteEndElement()
+    }
+    $writer.WriteEndElement()
+    $writer.Close()
+    return $buffer.ToString()
+}
+
+function Test-KvpText {
+    # Why this key or value cannot be written whole to every guest, or $null (hyperv-facts section 8).
+    param ([string]$Text, [string]$What, [int]$Units, [int]$Bytes)
+    try { $null = [System.Xml.XmlConvert]::VerifyXmlChars($Text) }
+    catch { return @{ reason = "${What}_invalid_characters"; limit = 'characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)' } }
+    if ($Text.Length -gt $Units) { return @{ reason = "${What}_too_long"; limit = "$Units UTF-16 code units" } }
+    if ([System.Text.Encoding]::UTF8.GetByteCount($Text) -gt $Bytes) { return @{ reason = "${What}_too_long"; limit = "$Bytes UTF-8 bytes" } }
+    return $null
+}
+
+function Get-KvpContext {
+    # The management service and every VM's Msvm_ComputerSystem, by Name: the VM's Id as text.
+    $service = @(Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_VirtualSystemManagementService')
+    if ($service.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($service.Count) instances of Msvm_VirtualSystemManagementService, expected one") }
+    $systems = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,object]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
+    foreach ($system in @(Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_ComputerSystem')) {
+        $systems[[string]$system.Name] = $system
+    }
+    @{ service = $service[0]; systems = $systems }
+}
+
+function Get-KvpSystem {
+    param ($Context, $Vm)
+    $id = $Vm.Id.ToString()
+    if (-not $Context.systems.ContainsKey($id)) {
+        throw [System.Management.Automation.ItemNotFoundException]::new("no Msvm_ComputerSystem named $id (the VM's Id)")
+    }
+    return $Context.systems[$id]
+}
+
+function Get-KvpHostItem {
+    # HostExchangeItems of the VM's current settings: Msvm_ComputerSystem -> Msvm_SettingsDefineState ->
+    # Msvm_VirtualSystemSettingData -> Msvm_VirtualSystemSettingDataComponent -> Msvm_KvpExchangeComponentSettingData.
+    # Settings exist whatever the VM's state, unlike the running VM's Msvm_KvpExchangeComponent.
+    param ($System)
+    $settings = @(Get-CimAssociatedInstance -InputObject $System -Association 'Msvm_SettingsDefineState' -ResultClassName 'Msvm_VirtualSystemSettingData' -Namespace 'root/virtualization/v2')
+    if ($settings.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($settings.Count) current settings of the VM, expected one") }
+    $kvp = @(Get-CimAssociatedInstance -InputObject $settings[0] -Association 'Msvm_VirtualSystemSettingDataComponent' -ResultClassName 'Msvm_KvpExchangeComponentSettingData' -Namespace 'root/virtualization/v2')
+    if ($kvp.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($kvp.Count) Key-Value Pair Exchange settings of the VM, expected one") }
+    return (ConvertFrom-KvpItemXml -Items $kvp[0].HostExchangeItems).items
+}
+
+function Get-VmKvpDetail {
+    param ($Context, $Vm, $RequestedName, [string]$KvpGuid)
+    $system = Get-KvpSystem -Context $Context -Vm $Vm
+    $state = $Vm.State.ToString()
+    $enabled = $null
+    foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
+        if ((Get-IcGuid $ic) -eq $KvpGuid) { $enabled = [bool]$ic.Enabled }
+    }
+    $entry = @{
+        name                    = [string]$Vm.Name
+        requested_name          = $RequestedName
+        id                      = $Vm.Id.ToString()
+        state                   = $state
+        kvp_enabled             = $enabled
+        host_items              = (Get-KvpHostItem -System $system).items
+        guest_items             = $null
+        intrinsic_items         = $null
+        guest_items_unavailable = $null
+        error                   = $null
+    }
+    # Guest data only from a running VM whose guest answers; otherwise null and the reason, never an
+    # empty mapping that would look like the truth.
+    if ($state -ne 'Running') { $entry.guest_items_unavailable = 'vm_not_running'; return $entry }
+    if ($null -eq $enabled) { $entry.guest_items_unavailable = 'kvp_missing'; return $entry }
+    if (-not $enabled) { $entry.guest_items_unavailable = 'kvp_disabled'; return $entry }
+    $component = @(Get-CimAssociatedInstance -InputObject $system -Association 'Msvm_SystemDevice' -ResultClassName 'Msvm_KvpExchangeComponent' -Namespace 'root/virtualization/v2')
+    if ($component.Count -ne 1) { $entry.guest_items_unavailable = 'no_component'; return $entry }
+    # Every guest that answers reports intrinsic items (its OS name, version, ...): none means it has not.
+    $intrinsic = ConvertFrom-KvpItemXml -Items $component[0].GuestIntrinsicExchangeItems
+    if ($intrinsic.items.Count -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
+    $entry.intrinsic_items = $intrinsic.items
+    $entry.guest_items = (ConvertFrom-KvpItemXml -Items $component[0].GuestExchangeItems).items
+    return $entry
+}
+
+function Get-VmKvpStatus {
+    param ($Context, $Vm, $RequestedName, [string]$KvpGuid)
+    try {
+        return Get-VmKvpDetail -Context $Context -Vm $Vm -RequestedName $RequestedName -KvpGuid $KvpGuid
+    }
+    catch {
+        return @{
+            name                    = [string]$Vm.Name
+            requested_name          = $RequestedName
+            id                      = $Vm.Id.ToString()
+            state                   = $null
+            kvp_enabled             = $null
+            host_items              = $null
+            guest_items             = $null
+            intrinsic_items         = $null
+            guest_items_unavailable = $null
+            error                   = Get-ErrorRecordData -ErrorRecord $_ -VmName ([string]$Vm.Name) -Service $null
+        }
+    }
+}
+
+function Invoke-VmKvpInfo {
+    param ($Request)
+    $kvpGuid = ([string]$Request.params.kvp_guid).Trim('{', '}').ToUpperInvariant()
+    $resolved = Resolve-VmName -Names $Request.params.vm_names
+    $context = Get-KvpContext
+    @{
+        vms            = @(foreach ($vm in $resolved.vms) { Get-VmKvpStatus -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -KvpGuid $kvpGuid })
+        missing        = @($resolved.missing)
+        ambiguous      = $resolved.ambiguous
+        vm_list_errors = $resolved.errors
+    }
+}
+
+function Get-KvpJob {
+    # The job as it is now: Get-CimInstance -InputObject reads a CIM instance again.
+    param ($Job)
+    return Get-CimInstance -InputObject $Job
+}
+
+function Wait-KvpJob {
+    # A started job (4096), polled through Msvm_ConcreteJob until it ends or $KvpJobPolls polls pass:
+    # $null when it completed, else the error.
+    param ($Job, [string]$Method, [string]$VmName)
+    $current = $Job
+    for ($poll = 0; $poll -lt $KvpJobPolls; $poll++) {
+        $current = Get-KvpJob -Job $current
+        $state = [int]$current.JobState
+        if ($state -eq 7) { return $null }
+        if ($state -ne 3 -and $state -ne 4) {
+            $name = $KvpJobStates[[string]$state]
+            return New-KvpCodeError -Method $Method -Code ([int]$current.ErrorCode) -Detail "(its job ended in state $name ($state): $($current.ErrorDescription))" -VmName $VmName
+        }
+        Start-Sleep -Milliseconds 250
+    }
+    return New-KvpCodeError -Method $Method -Code 4096 -Detail '(its job was still running after 60 s; the change may still happen)' -VmName $VmName
+}
+
+function Set-OneKvpItem {
+    # One VM/key: Add when absent, Modify when the value differs, Remove when present and absent is
+    # wished (never Add on an existing key: 32773). Runs after earlier items' writes: everything that can
+    # throw is inside the try, whose catch records the error on this item.
+    param ($Context, $System, [string]$VmName, $Item, [bool]$CheckMode)
+    $entry = @{ key = $Item.key; before = $Item.before; after = $Item.before; changed = $false; error = $null }
+    try {
+        if ($null -eq $Item.method) { return $entry }
+        if ($CheckMode) {
+            $entry.after = $Item.wish
+            $entry.changed = $true
+            return $entry
+        }
+        $arguments = @{ TargetSystem = $System; DataItems = [string[]]@($Item.xml) }
+        $answer = Invoke-CimMethod -InputObject $Context.service -MethodName $Item.method -Arguments $arguments
+        $code = [int]$answer.ReturnValue
+        $failure = $null
+        if ($code -eq 4096) { $failure = Wait-KvpJob -Job $answer.Job -Method $Item.method -VmName $VmName }
+        elseif ($code -ne 0) { $failure = New-KvpCodeError -Method $Item.method -Code $code -Detail '' -VmName $VmName }
+        if ($null -ne $failure) {
+            $entry.error = $failure
+            return $entry
+        }
+        $entry.after = $Item.wish
+        $entry.changed = $true
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -Service $null -VmName $VmName
+    }
+    return $entry
+}
+
+function Invoke-VmKvpSet {
+    param ($Request)
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); refused = @(); vm_list_errors = @() }
+    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
+    $result.vm_list_errors = $resolved.errors
+    $missing = @($resolved.missing)
+    if ($missing.Count -or @($resolved.ambiguous.Keys).Count) {
+        $result.missing = $missing
+        $result.ambiguous = $resolved.ambiguous
+        return $result
+    }
+    $changes = @(foreach ($change in @($Request.params.changes)) {
+            @{ vm = $change.vm; key = [string]$change.key; value = $change.value; state = [string]$change.state }
+        })
+    $perVm = @(foreach ($wanted in $changes) { if ($null -ne $wanted.vm) { $wanted } })
+    $repeated = @($resolved.repeated)
+    if ($repeated.Count -and $perVm.Count) {
+        # Changes for one VM only under two names of one VM could disagree: write nothing.
+        $result.named_twice = $repeated
+        return $result
+    }
+    $checkMode = [bool]$Request.check_mode
+
+    # Read every VM's host items and check every item before the first write. A VM whose items cannot be
+    # read gets its error and no change; an item that breaks a limit refuses the whole call.
+    $context = Get-KvpContext
+    $plan = @(foreach ($vm in $resolved.vms) {
+            $name = [string]$vm.Name
+            $readError = $null
+            $system = $null
+            $hostItems = $null
+            try {
+                $system = Get-KvpSystem -Context $context -Vm $vm
+                $hostItems = (Get-KvpHostItem -System $system).items
+                $state = $vm.State.ToString()
+            }
+            catch {
+                $readError = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
+            }
+            $seen = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,bool]' -ArgumentList ([System.StringComparer]::Ordinal)
+            $items = @(foreach ($wanted in $changes) {
+                    if ($null -ne $wanted.vm -and -not [string]::Equals([string]$wanted.vm, $name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+                    $problem = Test-KvpText -Text $wanted.key -What 'key' -Units $KvpKeyUnits -Bytes $KvpKeyBytes
+                    if ($wanted.key.Length -eq 0) { $problem = @{ reason = 'key_empty'; limit = 'at least 1 character' } }
+                    if ($null -eq $problem -and $wanted.state -eq 'present') {
+                        if ($null -eq $wanted.value) { $problem = @{ reason = 'value_missing'; limit = 'a string for state present' } }
+                        else { $problem = Test-KvpText -Text ([string]$wanted.value) -What 'value' -Units $KvpValueUnits -Bytes $KvpValueBytes }
+                    }
+                    if ($null -eq $problem -and $seen.ContainsKey($wanted.key)) { $problem = @{ reason = 'key_twice'; limit = 'one change per key and VM' } }
+                    $seen[$wanted.key] = $true
+                    if ($null -ne $problem) {
+                        $result.refused += @{ vm = $name; key = $wanted.key; reason = $problem.reason; limit = $problem.limit }
+                        continue
+                    }
+                    if ($null -ne $readError) { continue }
+                    $before = $null
+                    if ($hostItems.ContainsKey($wanted.key)) { $before = $hostItems[$wanted.key] }
+                    else {
+                        # A key that differs only in case: which one the host would match is not documented.
+                        foreach ($existing in $hostItems.Keys) {
+                            if ([string]::Equals($existing, $wanted.key, [System.StringComparison]::OrdinalIgnoreCase)) {
+                                $result.refused += @{ vm = $name; key = $wanted.key; reason = 'key_case_conflict'; limit = "the host item '$existing' differs only in case" }
+                            }
+                        }
+                    }
+                    $method = $null
+                    $wish = $null
+                    $xml = $null
+                    if ($wanted.state -eq 'absent') {
+                        if ($null -ne $before) { $method = 'RemoveKvpItems'; $xml = ConvertTo-KvpItemXml -Key $wanted.key -Value '' }
+                    }
+                    else {
+                        $wish = [string]$wanted.value
+                        if ($null -eq $before) { $method = 'AddKvpItems' }
+                        elseif (-not [string]::Equals($before, $wish, [System.StringComparison]::Ordinal)) { $method = 'ModifyKvpItems' }
+                        if ($null -ne $method) { $xml = ConvertTo-KvpItemXml -Key $wanted.key -Value $wish }
+                    }
+                    @{ key = $wanted.key; before = $before; wish = $wish; method = $method; xml = $xml }
+                })
+            $requestedName = $resolved.requested[$vm.Id.ToString()]
+            if ($null -ne $readError) {
+                @{ name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $null; system = $null; items = @(); error = $readError }
+            }
+            else {
+                @{ name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $state; system = $system; items = $items; error = $null }
+            }
+        })
+    if ($result.refused.Count) { return $result }
+
+    # From here on only Set-OneKvpItem touches the host, one item at a time, and catches everything itself.
+    $result.vms = @(foreach ($entry in $plan) {
+            @{
+                name           = $entry.name
+                requested_name = $entry.requested_name
+                id             = $entry.id
+                state          = $entry.state
+                error          = $entry.error
+                items          = @(foreach ($item in $entry.items) {
+                        Set-OneKvpItem -Context $context -System $entry.system -VmName $entry.name -Item $item -CheckMode $checkMode
+                    })
+            }
+        })
+    return $result
+}
+
+$operations['vm_kvp_info'] = ${function:Invoke-VmKvpInfo}
+$operations['vm_kvp_set'] = ${function:Invoke-VmKvpSet}

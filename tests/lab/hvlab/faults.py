@@ -27,7 +27,12 @@ FAULT_TYPES: dict[str, dict[str, bool]] = {
     # The host's PowerShell runs in this language mode (ConstrainedLanguage under AppLocker/WDAC):
     # the bootstrap answers its one UNSUPPORTED line and runs nothing (protocol doc section 6).
     "language_mode": {"mode": True},
+    # One Key-Value Pair Exchange item's AddKvpItems/ModifyKvpItems/RemoveKvpItems answers this WMI
+    # return value (docs/dev/hyperv-facts.md section 8) and writes nothing; the other items go on.
+    "kvp_error": {"vm": True, "key": True, "code": True},
 }
+# Return values a kvp_error may answer: every failure AddKvpItems documents (not 0, not 4096).
+KVP_ERROR_CODES = tuple(range(32768, 32779))
 DROP_POINTS = ("receive", "send")
 # System.Management.Automation.PSLanguageMode names (about_Language_Modes).
 LANGUAGE_MODES = ("FullLanguage", "ConstrainedLanguage", "RestrictedLanguage", "NoLanguage")
@@ -88,6 +93,12 @@ def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
             raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
         if "message" in params and not isinstance(params["message"], str):
             raise ValueError(f"{where}: 'message' must be a string")
+    elif ftype == "kvp_error":
+        if not isinstance(params["vm"], str) or not isinstance(params["key"], str):
+            raise ValueError(f"{where}: 'vm' and 'key' must be strings (quote them)")
+        if params["code"] not in KVP_ERROR_CODES or isinstance(params["code"], bool):
+            codes = ", ".join(map(str, KVP_ERROR_CODES))
+            raise ValueError(f"{where}: 'code' must be one of {codes}, got {params['code']!r}")
     elif ftype == "language_mode":
         if params["mode"] not in LANGUAGE_MODES:
             raise ValueError(f"{where}: 'mode' must be one of {', '.join(LANGUAGE_MODES)}, got {params['mode']!r}")

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .catalog import CATALOG, IcDefinition
 from .counters import Counters
@@ -25,6 +25,8 @@ LAB_NAMESPACE = uuid.UUID("5b1f2c8e-7a43-4d1e-9c55-0f3a6e2b9d10")
 VM_STATES = ("Running", "Off", "Saved", "Paused")
 GUEST_KINDS = ("windows", "linux", "none")
 DEFAULT_WINDOWS_IC_VERSION = "10.0.20348"  # Windows Server 2022 guest
+KVP_IC_KEY = "key_value_pair_exchange"  # catalog key of the Key-Value Pair Exchange IC
+WMI_INVALID_PARAMETER = 32773  # Msvm_VirtualSystemManagementService return value (hyperv-facts section 8)
 UP_TO_DATE = "Up to date"  # IntegrationServicesState as the host reports it (docs/dev/hyperv-facts.md section 1)
 
 
@@ -95,6 +97,92 @@ class StaticGuest:
     def snapshot(self) -> dict[str, Any]:
         return {}
 
+    # KvpGuest: a static guest answers fixed intrinsic items and publishes no guest items; `none` has
+    # nothing that answers.
+    def kvp_guest_items(self) -> KvpRead:
+        if self.kind == "none":
+            return None, GUEST_NOT_ANSWERING
+        return {}, None
+
+    def kvp_intrinsic_items(self) -> KvpRead:
+        if self.kind == "none":
+            return None, GUEST_NOT_ANSWERING
+        return dict(WINDOWS_INTRINSIC_ITEMS if self.kind == "windows" else LINUX_INTRINSIC_ITEMS), None
+
+    def kvp_host_items_changed(self, items: dict[str, str]) -> None:
+        pass
+
+
+# -- Key-Value Pair Exchange: the guest's half, as the host model calls it ----------------------------
+# What a guest answers for one pool: (items, None) when it answered, (None, reason) when it did not.
+# Reasons (protocol doc section 9, `guest_items_unavailable`): "no_component" (the VM has no running
+# KVP device the host could ask) and "guest_not_answering" (nothing in the guest answered: no daemon,
+# no integration services, a timeout). The host itself decides "vm_not_running", "kvp_missing" and
+# "kvp_disabled" before it asks the guest at all.
+KvpRead = tuple[dict[str, str] | None, str | None]
+GUEST_NOT_ANSWERING = "guest_not_answering"
+# Intrinsic items a Windows Server 2022 guest reports (names: msvm-kvpexchangedataitem.md, the table
+# under Name; values: the lab's own, fixed until the Windows guest double keeps its own).
+WINDOWS_INTRINSIC_ITEMS = {
+    "FullyQualifiedDomainName": "win-guest.lab.test",
+    "OSName": "Windows Server 2022 Datacenter",
+    "OSVersion": "10.0.20348",
+    "CSDVersion": "",
+    "OSMajorVersion": "10",
+    "OSMinorVersion": "0",
+    "OSBuildNumber": "20348",
+    "OSPlatformId": "2",
+    "ServicePackMajor": "0",
+    "ServicePackMinor": "0",
+    "SuiteMask": "400",
+    "ProductType": "3",
+    "OSEditionId": "8",
+    "ProcessorArchitecture": "9",
+    "IntegrationServicesVersion": "10.0.20348.1",
+    "NetworkAddressIPv4": "192.0.2.10",
+    "NetworkAddressIPv6": "2001:db8::10",
+    "RDPAddressIPv4": "192.0.2.10",
+    "RDPAddressIPv6": "2001:db8::10",
+}
+# The intrinsic items Linux's hv_kvp_daemon reports (hyperv-facts section 8, "Intrinsic items").
+LINUX_INTRINSIC_ITEMS = {
+    "FullyQualifiedDomainName": "linux-guest.lab.test",
+    "IntegrationServicesVersion": "3.1",
+    "NetworkAddressIPv4": "192.0.2.20",
+    "NetworkAddressIPv6": "2001:db8::20",
+    "OSBuildNumber": "6.1.0-28-amd64",
+    "OSName": "Debian GNU/Linux",
+    "OSMajorVersion": "12",
+    "OSMinorVersion": "",
+    "OSVersion": "6.1.0",
+    "ProcessorArchitecture": "x86_64",
+}
+
+
+@runtime_checkable
+class KvpGuest(Protocol):
+    """The guest half of Key-Value Pair Exchange (a GuestSide that has it; hyperv-facts section 8).
+
+    Called WITHOUT the host lock (a real guest may take seconds to answer, the Linux double asks the
+    real hv_kvp_daemon), and only for a Running VM whose KVP IC is enabled: the host decides the other
+    cases itself. Each call must end within its own bound (no unbounded wait).
+
+    - `kvp_guest_items()`: what guest software published (Windows: `Virtual Machine\\Guest`; Linux:
+      pool 1, `KVP_POOL_GUEST`), as the host's `GuestExchangeItems` shows them.
+    - `kvp_intrinsic_items()`: the guest's intrinsic items (Windows: `Virtual Machine\\Auto`; Linux:
+      the daemon's answers for `KVP_POOL_AUTO`), as `GuestIntrinsicExchangeItems` shows them.
+    - `kvp_host_items_changed(items)`: the host's items for this VM NOW (key -> value), after a
+      vm_kvp_set call changed them on a Running VM with the IC enabled (Windows: `Virtual
+      Machine\\External`; Linux: pool 0, `KVP_POOL_EXTERNAL`, through the daemon's SET/DELETE).
+      Failures are the guest's business: the host's write already happened.
+    """
+
+    def kvp_guest_items(self) -> KvpRead: ...
+
+    def kvp_intrinsic_items(self) -> KvpRead: ...
+
+    def kvp_host_items_changed(self, items: dict[str, str]) -> None: ...
+
 
 @dataclass
 class IntegrationService:
@@ -125,6 +213,10 @@ class VirtualMachine:
     services: dict[str, IntegrationService] = field(default_factory=dict)  # host order
     guest_answer_delay: float = 0.0  # seconds from an IC's enabling until the guest answers it
     offers_dirty: bool = True  # the guest has not been told the current offer yet
+    # Key-Value Pair Exchange: HostExchangeItems of the VM's settings (key -> value, keys exact), and
+    # whether the guest has not been told the current ones yet.
+    kvp_host_items: dict[str, str] = field(default_factory=dict)
+    kvp_dirty: bool = False
 
 
 @dataclass
@@ -141,6 +233,7 @@ class VmSpec:
     state_given: bool = False
     guest_services: dict[str, dict[str, str]] = field(default_factory=dict)  # windows: name -> overrides
     guest_answer_delay: float = 0.0  # seconds (LABFILE; the host-level value when the VM gives none)
+    kvp_host_items: dict[str, str] = field(default_factory=dict)  # LABFILE: host items at lab start
 
 
 class HyperVHost:
@@ -172,6 +265,7 @@ class HyperVHost:
             ic_state = UP_TO_DATE if version else None
         vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest), version, ic_state)
         vm.guest_answer_delay = spec.guest_answer_delay
+        vm.kvp_host_items = dict(spec.kvp_host_items)
         for definition in CATALOG:
             wish = spec.integration_services.get(definition.key, definition.default_enabled)
             if wish is not None:
@@ -260,6 +354,78 @@ class HyperVHost:
             self.counters.add("writes")
             return True
 
+    # -- Key-Value Pair Exchange (docs/dev/hyperv-facts.md section 8) ------------------------------
+    def kvp_enabled(self, vm: VirtualMachine) -> bool | None:
+        """Enabled of the VM's Key-Value Pair Exchange IC; None when the VM has none."""
+        ic = vm.services.get(KVP_IC_KEY)
+        return None if ic is None else ic.enabled
+
+    def kvp_write(self, vm: VirtualMachine, method: str, key: str, value: str) -> int:
+        """AddKvpItems, ModifyKvpItems or RemoveKvpItems of one host item: the method's return value.
+        Never more forgiving than a host: Add on an existing key answers 32773 (containers/libhvee#193);
+        Modify and Remove of a missing key fail too (the class pages say they fail; which code is not
+        documented, the lab answers 32773). A write is counted only when something changed."""
+        with self.lock:
+            present = key in vm.kvp_host_items
+            if (method == "AddKvpItems" and not present) or (method == "ModifyKvpItems" and present):
+                vm.kvp_host_items[key] = value
+            elif method == "RemoveKvpItems" and present:
+                del vm.kvp_host_items[key]
+            else:
+                return WMI_INVALID_PARAMETER
+            vm.kvp_dirty = True
+            self.counters.add("writes")
+            log.info("host %s: VM %r %s %r", self.name, vm.name, method, key)
+            return 0
+
+    def kvp_guest_read(
+        self, vm: VirtualMachine, state: str, enabled: bool | None
+    ) -> tuple[dict[str, str] | None, dict[str, str] | None, str | None]:
+        """(guest items, intrinsic items, None) from a Running VM with the IC enabled, or (None, None,
+        reason); `state` and `enabled` as the caller read them. Call it WITHOUT the host lock: the guest
+        may take a while (KvpGuest)."""
+        with self.lock:
+            guest, kind = vm.guest, vm.guest_kind
+        if state != "Running":
+            return None, None, "vm_not_running"
+        if enabled is None:
+            return None, None, "kvp_missing"
+        if not enabled:
+            return None, None, "kvp_disabled"
+        if not isinstance(guest, KvpGuest):
+            # A guest double without the hook yet: Windows answers the fixed set, others nothing.
+            if kind == "windows":
+                return {}, dict(WINDOWS_INTRINSIC_ITEMS), None
+            return None, None, GUEST_NOT_ANSWERING
+        intrinsic, reason = guest.kvp_intrinsic_items()
+        if intrinsic is None or not intrinsic:
+            # The library decides "not answering" on empty intrinsic items, so the lab does too.
+            return None, None, reason or GUEST_NOT_ANSWERING
+        items, reason = guest.kvp_guest_items()
+        if items is None:
+            # The host still shows the intrinsic items; GuestExchangeItems then holds nothing, and the
+            # library reads that as no guest items (it cannot tell): the lab answers what it would.
+            log.warning("guest of VM %r: guest items not read (%s); answered as none", vm.name, reason)
+            items = {}
+        return dict(items), dict(intrinsic), None
+
+    def flush_kvp(self) -> None:
+        """Tell each guest whose host items changed what they are now (KvpGuest.kvp_host_items_changed),
+        when its VM is Running with the IC enabled. Call it without holding `lock`."""
+        with self.lock:
+            pending = []
+            for vm in self.vms:
+                if vm.kvp_dirty:
+                    vm.kvp_dirty = False
+                    if vm.state == "Running" and self.kvp_enabled(vm) and isinstance(vm.guest, KvpGuest):
+                        pending.append((vm, dict(vm.kvp_host_items)))
+        for vm, items in pending:
+            try:
+                assert isinstance(vm.guest, KvpGuest)
+                vm.guest.kvp_host_items_changed(items)
+            except Exception:  # a broken guest double must not fail the host call that wrote
+                log.exception("guest of VM %r: kvp_host_items_changed failed", vm.name)
+
     def write_hvsocket(self, change: Change) -> None:
         """One real write to GuestCommunicationServices (a subkey created, renamed or removed)."""
         with self.lock:
@@ -321,6 +487,7 @@ class HyperVHost:
                     "integration_services_version": vm.integration_services_version,
                     "integration_services_state": vm.integration_services_state,
                     "integration_services": services,
+                    "kvp_host_items": dict(vm.kvp_host_items),
                 }
                 guests.append((vms[key], vm))
             result = {

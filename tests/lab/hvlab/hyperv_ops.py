@@ -14,6 +14,65 @@ from .protocol import LibraryCall, NotRecognised, Operation, OperationError
 log = logging.getLogger("hvlab.ops")
 
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
+# Key-Value Pair Exchange (protocol doc section 9): the library's limits, return-value table and error type.
+KVP_STATES = ("present", "absent")
+KVP_CHANGE_KEYS = {"vm", "key", "value", "state"}
+KVP_KEY_UNITS, KVP_KEY_BYTES, KVP_VALUE_UNITS, KVP_VALUE_BYTES = 254, 511, 1022, 2047
+KVP_ERROR_TYPE = "hyperv.integration.WmiReturnValue"
+KVP_RETURN_VALUES: dict[int, tuple[str, str]] = {
+    0: ("Completed with No Error", "NotSpecified"),
+    4096: ("Method Parameters Checked - Job Started", "NotSpecified"),
+    32768: ("Failed", "NotSpecified"),
+    32769: ("Access Denied", "PermissionDenied"),
+    32770: ("Not Supported", "NotImplemented"),
+    32771: ("Status is unknown", "NotSpecified"),
+    32772: ("Timeout", "OperationTimeout"),
+    32773: ("Invalid parameter", "InvalidArgument"),
+    32774: ("System is in use", "ResourceBusy"),
+    32775: ("Invalid state for this operation", "InvalidOperation"),
+    32776: ("Incorrect data type", "InvalidType"),
+    32777: ("System is not available", "ResourceUnavailable"),
+    32778: ("Out of memory", "LimitsExceeded"),
+}
+XML_INVALID_LIMIT = "characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)"
+
+
+def _xml_chars_ok(text: str) -> bool:
+    """System.Xml.XmlConvert.VerifyXmlChars: XML 1.0's Char production (a lone surrogate fails)."""
+    for ch in text:
+        code = ord(ch)
+        if not (
+            code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+        ):
+            return False
+    return True
+
+
+def kvp_text_problem(text: str, what: str, units: int, limit_bytes: int) -> dict[str, str] | None:
+    """Test-KvpText: why this key or value cannot reach every guest whole, or None."""
+    if not _xml_chars_ok(text):
+        return {"reason": f"{what}_invalid_characters", "limit": XML_INVALID_LIMIT}
+    if sum(2 if ord(ch) > 0xFFFF else 1 for ch in text) > units:  # .NET Length counts UTF-16 units
+        return {"reason": f"{what}_too_long", "limit": f"{units} UTF-16 code units"}
+    if len(text.encode("utf-8")) > limit_bytes:
+        return {"reason": f"{what}_too_long", "limit": f"{limit_bytes} UTF-8 bytes"}
+    return None
+
+
+def kvp_code_error(method: str, code: int, vm_name: str, detail: str = "") -> dict[str, Any]:
+    """New-KvpCodeError: the answer for one WMI return value."""
+    text, category = KVP_RETURN_VALUES.get(code, ("unknown return value", "NotSpecified"))
+    message = f"{method} answered {code} ({text})" + (f" {detail}" if detail else "")
+    return {
+        "type": KVP_ERROR_TYPE,
+        "message": message,
+        "category": category,
+        "vm": vm_name,
+        "service": None,
+        "code": code,
+    }
+
+
 HVSOCKET_ITEM_KEYS = {"service_id", "name", "state"}
 HVSOCKET_STATES = ("present", "absent")
 # [guid]::Parse on a string that is no GUID (.NET Framework's message, as PowerShell wraps it).
@@ -59,6 +118,8 @@ class HostOperations:
             "vm_integration_service_set": self.set,
             "hvsocket_service_info": self.hvsocket_info,
             "hvsocket_service_set": self.hvsocket_set,
+            "vm_kvp_info": self.kvp_info,
+            "vm_kvp_set": self.kvp_set,
         }
 
     def language_mode(self) -> str:
@@ -360,3 +421,170 @@ class HostOperations:
                     self.host.write_hvsocket(change)
         after = registry.state_of(guid)  # read again, as the library does
         return {"service_id": guid, "before": before, "after": after, "changed": after != before, "error": error}
+
+    # -- Key-Value Pair Exchange, the host's half (protocol doc section 9) -------------------------------
+    def kvp_info(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("vm_names", "kvp_guid"), call.operation)
+        names = _names(call.params["vm_names"], call.operation, allow_null=True)
+        if not isinstance(call.params["kvp_guid"], str):
+            raise NotRecognised(f"{call.operation} params.kvp_guid must be a string")
+        kvp_guid = call.params["kvp_guid"].strip("{}").upper()
+        asks: list[tuple[VirtualMachine, dict[str, Any], str, bool | None]] = []
+        with self.host.lock:
+            resolved = self._resolve(names)
+            vms = []
+            for vm, requested in resolved.found:
+                entry: dict[str, Any] = {
+                    "name": vm.name,
+                    "requested_name": requested,
+                    "id": vm.id,
+                    "state": None,
+                    "kvp_enabled": None,
+                    "host_items": None,
+                    "guest_items": None,
+                    "intrinsic_items": None,
+                    "guest_items_unavailable": None,
+                    "error": self._read_error(vm),
+                }
+                vms.append(entry)
+                if entry["error"] is not None:
+                    continue
+                ic = self.host.service_by_guid(vm, kvp_guid)
+                entry.update(
+                    state=vm.state,
+                    kvp_enabled=None if ic is None else ic.enabled,
+                    host_items=dict(vm.kvp_host_items),
+                )
+                asks.append((vm, entry, vm.state, entry["kvp_enabled"]))
+        for vm, entry, state, enabled in asks:  # outside the host lock: a guest may take a while
+            guest_items, intrinsic_items, reason = self.host.kvp_guest_read(vm, state, enabled)
+            entry.update(guest_items=guest_items, intrinsic_items=intrinsic_items, guest_items_unavailable=reason)
+        return {"vms": vms, "missing": resolved.missing, "ambiguous": resolved.ambiguous, "vm_list_errors": []}
+
+    def kvp_set(self, call: LibraryCall) -> dict[str, Any]:
+        try:
+            return self._kvp_set(call)
+        finally:
+            self.host.flush_kvp()  # outside the host lock: a guest double may block
+
+    def _kvp_set(self, call: LibraryCall) -> dict[str, Any]:
+        _check_keys(call.params, ("vm_names", "changes"), call.operation)
+        names = _names(call.params["vm_names"], call.operation, allow_null=False)
+        assert names is not None
+        changes = call.params["changes"]
+        if not isinstance(changes, list) or not all(
+            isinstance(c, dict)
+            and set(c) == KVP_CHANGE_KEYS
+            and isinstance(c["key"], str)
+            and (c["value"] is None or isinstance(c["value"], str))
+            and c["state"] in KVP_STATES
+            and (c["vm"] is None or (isinstance(c["vm"], str) and c["vm"] in names))
+            for c in changes
+        ):
+            raise NotRecognised(
+                f'{call.operation} params.changes must be a list of {{"vm": one of vm_names or null, "key": string, '
+                '"value": string or null, "state": "present" or "absent"}'
+            )
+        result: dict[str, Any] = {
+            "vms": [],
+            "missing": [],
+            "ambiguous": {},
+            "named_twice": [],
+            "refused": [],
+            "vm_list_errors": [],
+        }
+        with self.host.lock:
+            resolved = self._resolve(names)
+            if resolved.missing or resolved.ambiguous:
+                result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
+                return result
+            if resolved.repeated and any(change["vm"] is not None for change in changes):
+                result["named_twice"] = [{"vm": e["vm"], "names": e["names"]} for e in resolved.repeated]
+                return result
+            plan = []
+            for vm, requested in resolved.found:  # read and check everything before the first write
+                read_error = self._read_error(vm)
+                host_items = vm.kvp_host_items
+                seen: set[str] = set()
+                items = []
+                for change in changes:
+                    if change["vm"] is not None and fold(change["vm"]) != fold(vm.name):
+                        continue
+                    key, value, state = change["key"], change["value"], change["state"]
+                    problem = kvp_text_problem(key, "key", KVP_KEY_UNITS, KVP_KEY_BYTES)
+                    if key == "":
+                        problem = {"reason": "key_empty", "limit": "at least 1 character"}
+                    if problem is None and state == "present":
+                        if value is None:
+                            problem = {"reason": "value_missing", "limit": "a string for state present"}
+                        else:
+                            problem = kvp_text_problem(value, "value", KVP_VALUE_UNITS, KVP_VALUE_BYTES)
+                    if problem is None and key in seen:
+                        problem = {"reason": "key_twice", "limit": "one change per key and VM"}
+                    seen.add(key)
+                    if problem is not None:
+                        result["refused"].append({"vm": vm.name, "key": key, **problem})
+                        continue
+                    if read_error is not None:
+                        continue
+                    before = host_items.get(key)
+                    if before is None:
+                        for existing in host_items:
+                            if fold(existing) == fold(key):
+                                result["refused"].append(
+                                    {
+                                        "vm": vm.name,
+                                        "key": key,
+                                        "reason": "key_case_conflict",
+                                        "limit": f"the host item '{existing}' differs only in case",
+                                    }
+                                )
+                    method = None
+                    wish = None
+                    if state == "absent":
+                        if before is not None:
+                            method = "RemoveKvpItems"
+                    else:
+                        wish = value
+                        if before is None:
+                            method = "AddKvpItems"
+                        elif before != wish:
+                            method = "ModifyKvpItems"
+                    items.append({"key": key, "before": before, "wish": wish, "method": method})
+                plan.append((vm, requested, items if read_error is None else [], read_error))
+            if result["refused"]:
+                return result
+            for vm, requested, items, read_error in plan:
+                result["vms"].append(
+                    {
+                        "name": vm.name,
+                        "requested_name": requested,
+                        "id": vm.id,
+                        "state": None if read_error else vm.state,
+                        "error": read_error,
+                        "items": [self._kvp_apply(vm, item, call.check_mode) for item in items],
+                    }
+                )
+        return result
+
+    def _kvp_apply(self, vm: VirtualMachine, item: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+        entry = {"key": item["key"], "before": item["before"], "after": item["before"], "changed": False, "error": None}
+        method = item["method"]
+        if method is None:
+            return entry
+        if check_mode:
+            entry.update(after=item["wish"], changed=True)
+            return entry
+        fault = self.faults.take(
+            "kvp_error",
+            lambda f: f.params["key"] == item["key"] and any(other is vm for other in self.host.find(f.params["vm"])),
+        )
+        if fault is not None:
+            code = int(fault.params["code"])
+        else:
+            code = self.host.kvp_write(vm, method, item["key"], item["wish"] or "")
+        if code != 0:
+            entry["error"] = kvp_code_error(method, code, vm.name)
+            return entry
+        entry.update(after=item["wish"], changed=True)
+        return entry

@@ -26,6 +26,7 @@ VM_KEYS = (
     "integration_services_state",
     "guest_services",
     "guest_answer_delay",
+    "kvp_host_items",
 )
 GUEST_SERVICE_KEYS = ("status", "start_mode")
 ABSENT = "absent"  # integration_services value: the VM has no such IC (e.g. old config version)
@@ -123,7 +124,7 @@ def parse(data: Any) -> LabSpec:
             fault = parse_fault(entry, index)
         except ValueError as exc:
             raise LabfileError(str(exc)) from exc
-        if fault.type in ("write_error", "vm_read_error") and fold(fault.params["vm"]) not in known:
+        if fault.type in ("write_error", "vm_read_error", "kvp_error") and fold(fault.params["vm"]) not in known:
             raise LabfileError(f"faults[{index}] ({fault.type}): no VM named {fault.params['vm']!r}")
         spec.faults.append(fault)
     return spec
@@ -167,6 +168,8 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
         vm.guest_answer_delay = _seconds(entry["guest_answer_delay"], f"{where}.guest_answer_delay")
     if "guest_services" in entry:
         vm.guest_services = _parse_guest_services(entry["guest_services"], guest, f"{where}.guest_services")
+    if "kvp_host_items" in entry:
+        vm.kvp_host_items = _parse_kvp_host_items(entry["kvp_host_items"], f"{where}.kvp_host_items")
     for key in ("integration_services_version", "integration_services_state"):
         if key in entry:
             value = entry[key]
@@ -175,6 +178,19 @@ def _parse_vm(entry: Any, where: str) -> VmSpec:
             setattr(vm, key, value)
             setattr(vm, "version_given" if key.endswith("version") else "state_given", True)
     return vm
+
+
+def _parse_kvp_host_items(value: Any, where: str) -> dict[str, str]:
+    """`kvp_host_items: {key: value}`: the VM's Key-Value Pair Exchange host items (HostExchangeItems)
+    at lab start. Keys are exact (case-sensitive); both must be strings (quote them)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LabfileError(f"{where}: must be a mapping of key to value")
+    for key, item in value.items():
+        if not isinstance(key, str) or key == "" or not isinstance(item, str):
+            raise LabfileError(f"{where}: {key!r}: keys and values must be strings (quote them), keys non-empty")
+    return dict(value)
 
 
 def _parse_guest_services(value: Any, guest: str, where: str) -> dict[str, dict[str, str]]:

@@ -76,6 +76,26 @@ function Get-CimInstance {
     throw "stub Get-CimInstance: class '$ClassName' is not modelled"
 }
 
+# Key-Value Pair Exchange on the host (hyperv_host.ps1 vm_kvp_*, root/virtualization/v2) is not modelled
+# yet: ContractRunner.ps1 skips those cases, and these refuse, so a call never reaches the real cmdlets.
+function Get-CimAssociatedInstance {
+    [CmdletBinding()]
+    param ([Parameter(Position = 0)] $InputObject, [Parameter(Position = 1)] [string]$Association, [string]$ResultClassName, [string]$Namespace)
+    throw "stub Get-CimAssociatedInstance: '$ResultClassName' is not modelled"
+}
+
+function Invoke-CimMethod {
+    [CmdletBinding()]
+    param ($InputObject, [string]$MethodName, $Arguments)
+    throw "stub Invoke-CimMethod: '$MethodName' is not modelled"
+}
+
+function Start-Sleep {
+    [CmdletBinding()]
+    param ([int]$Milliseconds, [int]$Seconds)
+    throw 'stub Start-Sleep: no job is modelled, so nothing waits'
+}
+
 function Get-StubExistingService {
     param ([string]$Name)
     $model = Get-StubServiceModel $Name
