@@ -18,15 +18,34 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest 
 
 def kvp_info(action: t.Any, guest: str) -> dict[str, t.Any]:
     answer = call_library(action, guest, "guest_kvp_info", build_params("guest_kvp_info"), False, writes=False)
-    unavailable = answer.get("unavailable") or {}
+    reasons = answer.get("reasons") or {}
     return {
         "changed": False,
         "os": "windows",
         "from_host": answer.get("from_host"),
         "to_host": answer.get("to_host"),
         "parameters": answer.get("parameters"),
-        "unavailable": {name: reason for name, reason in unavailable.items() if reason},
+        "unavailable": {name: reasons[name] for name in ("from_host", "to_host", "parameters") if reasons.get(name)},
     }
+
+
+def _text(state: t.Any) -> str | None:
+    """The module's view of one registry value the library read: its text when it is a REG_SZ, else None."""
+    if not isinstance(state, dict) or not state.get("present") or state.get("kind") != "String":
+        return None
+    return state.get("value")
+
+
+# Why the library refused an item (protocol doc section 7, guest_kvp_set step 1), for the message.
+_REFUSALS = {
+    "key_empty": "the key is empty",
+    "key_too_long": "the key is %(length)s UTF-16 code units; at most %(limit)s reach the host",
+    "key_reserved": "the name (default) is the registry key's default value, not a value of its own",
+    "named_twice": "another item names the same registry value (Windows compares value names ignoring case)",
+    "value_missing": "state=present needs a value",
+    "value_too_long": "the value is %(length)s UTF-16 code units; at most %(limit)s reach the host",
+    "state_unknown": "the state is neither present nor absent",
+}
 
 
 def kvp_set(
@@ -43,11 +62,25 @@ def kvp_set(
             "changed": False,
             "msg": "%s is not a Hyper-V guest, so it has no key-value pairs to publish. Nothing was changed." % guest,
         }
+    if answer.get("refused"):
+        reasons = [
+            "%r: %s" % (item.get("key"), _REFUSALS.get(str(item.get("reason")), str(item.get("reason"))) % item)
+            for item in answer["refused"]
+        ]
+        return {
+            "failed": True,
+            "changed": False,
+            "msg": "Windows guest %s refused %s. Nothing was changed." % (guest, "; ".join(reasons)),
+        }
     items: dict[str, dict[str, t.Any]] = {}
     failures = []
     for entry in answer.get("items") or []:
         key = str(entry.get("key"))
-        item = {"before": entry.get("before"), "after": entry.get("after"), "changed": bool(entry.get("changed"))}
+        item = {
+            "before": _text(entry.get("before")),
+            "after": _text(entry.get("after")),
+            "changed": bool(entry.get("changed")),
+        }
         if entry.get("error"):
             item["error"] = (entry["error"] or {}).get("message")
             failures.append("%r: %s" % (key, item["error"]))
