@@ -33,6 +33,10 @@ The rules (ids as reported):
 8. ``parameter-not-reassigned``: a function never assigns (``=``, ``+=``, a cast, a ``foreach`` loop
    variable) a variable named like one of its parameters in any case: variable names ignore case
    (PowerShell-Docs about_Variables), so ``$names = ...`` beside ``param ($Names)`` replaces the parameter.
+9. ``cim-method-result-checked``: every ``Invoke-CimMethod`` answer is assigned to a variable (alone, not
+   piped on) whose ``.ReturnValue`` the same function reads. A WMI method reports failure in its return
+   value, not by throwing (MicrosoftDocs/win32 HyperV_v2 method pages, "Return value"; 4096 only starts a
+   job), so an unread answer is a failure reported as success.
 
 Definitions the rules share
 ---------------------------
@@ -1757,6 +1761,55 @@ def parameter_not_reassigned(source: str) -> list[Violation]:
     return found
 
 
+def _cim_result_variable(command: Node) -> str | None:
+    """The variable ``$x = Invoke-CimMethod ...`` assigns the answer to: the command alone in its
+    pipeline, that pipeline the right side of a plain assignment to a variable (not ``$null``)."""
+    chain = command.parent
+    if chain is None or chain.type != "pipeline_chain" or len(_children(chain, "command")) != 1:
+        return None
+    pipeline = chain.parent
+    assignment = pipeline.parent if pipeline is not None and pipeline.type == "pipeline" else None
+    if assignment is None or assignment.type != "assignment_expression" or assignment.named_children[-1] != pipeline:
+        return None
+    target, op, _value = _assignment_parts(assignment)
+    name = pstree.variable_name(target)
+    return None if op != "=" or name in (None, "null") else name
+
+
+def cim_method_result_checked(source: str) -> list[Violation]:
+    """Rule 9: every Invoke-CimMethod answer is kept in a variable whose ReturnValue its function reads."""
+    lib = analyse(source)
+    found = []
+    for command in pstree.commands(lib.root):
+        if pstree.bare_name(command.name) != "invoke-cimmethod":
+            continue
+        scope = _scope_of(command.node)
+        variable = _cim_result_variable(command.node)
+        if variable is None:
+            problem = "the answer of Invoke-CimMethod is not assigned to a variable on its own"
+        elif any(
+            node.type == "member_access"
+            and (pstree.member_name(node) or "") == "returnvalue"
+            and pstree.variable_name(pstree.strip(node.named_children[0])) == variable
+            and _scope_of(node).id == scope.id
+            for node in pstree.walk(scope)
+        ):
+            continue
+        else:
+            problem = "$%s.ReturnValue is never read in this function" % variable
+        found.append(
+            Violation(
+                "cim-method-result-checked",
+                pstree.line(command.node),
+                _short(command.node),
+                problem + ": a WMI method reports failure in its return value, not by throwing "
+                "(4096 only starts a job); check it",
+                _function_label(scope),
+            )
+        )
+    return found
+
+
 # ----------------------------------------------------------------------------------------------------------
 
 RULES: dict[str, Callable[[str], list[Violation]]] = {
@@ -1768,6 +1821,7 @@ RULES: dict[str, Callable[[str], list[Violation]]] = {
     "no-ps7-syntax": no_ps7_syntax,
     "count-on-collections": count_on_collections,
     "parameter-not-reassigned": parameter_not_reassigned,
+    "cim-method-result-checked": cim_method_result_checked,
 }
 
 
