@@ -45,6 +45,7 @@ import time
 import unicodedata
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,10 @@ MISC_MAJOR = 10
 NODE_MINORS = {"hv_kvp": 55, "hv_vss": 56, "hv_fcopy": 57}
 # In status_dir (/run/hvlab in the guest): where kvp_standin.c connects the daemon's open of /dev/vmbus/hv_kvp.
 KVP_SOCKET = "hv_kvp.sock"
+# Each KVP request the host double makes of a guest's daemon waits at most this long (hv_kvp.c gives a
+# guest 30 s; the lab's calls read many VMs one after another).
+KVP_CALL_TIMEOUT = 5.0
+KVP_GUEST_NOT_ANSWERING = "guest_not_answering"  # as vm_kvp_info answers it (protocol doc)
 
 
 class LinuxGuestError(RuntimeError):
@@ -337,6 +342,43 @@ class LinuxGuest:
                 self._remove_device(IC_DEVICES[key])
             for key in sorted(self._offered - before):
                 self._add_device(IC_DEVICES[key])
+
+    # -- the guest half of Key-Value Pair Exchange (hyperv_host.KvpGuest), through the real daemon --
+    def _kvp_read(self, pool_reader: Callable[..., Any]) -> tuple[dict[str, str] | None, str | None]:
+        from .kvp_channel import KvpError
+
+        try:
+            found = pool_reader(timeout=KVP_CALL_TIMEOUT)
+        except KvpError as exc:  # KvpNotAnswering, KvpNotOffered: no daemon answered
+            log.info("%s: KVP read: %s", self.vm_name, exc)
+            return None, KVP_GUEST_NOT_ANSWERING
+        if not found.complete:
+            return None, KVP_GUEST_NOT_ANSWERING
+        return found.as_dict(), None
+
+    def kvp_guest_items(self) -> tuple[dict[str, str] | None, str | None]:
+        """GuestExchangeItems: pool 1 as the real hv_kvp_daemon enumerates it to the host."""
+        return self._kvp_read(self.kvp.guest_items)
+
+    def kvp_intrinsic_items(self) -> tuple[dict[str, str] | None, str | None]:
+        """GuestIntrinsicExchangeItems: the daemon's answers for the AUTO pool."""
+        return self._kvp_read(self.kvp.intrinsic_items)
+
+    def kvp_host_items_changed(self, items: dict[str, str]) -> None:
+        """Pool 0 becomes `items`: the daemon's own pool is enumerated, then SET for what is new or changed
+        and DELETE for what went, as the host's KVP messages reach it. A failure is the guest's business
+        (the host's write happened): it is logged, and the next change reconciles again."""
+        from .kvp_channel import KVP_POOL_EXTERNAL, KvpError
+
+        try:
+            now = self.kvp.enumerate_pool(KVP_POOL_EXTERNAL, timeout=KVP_CALL_TIMEOUT).as_dict()
+            for key in [k for k in now if k not in items]:
+                self.kvp.delete_item(key, timeout=KVP_CALL_TIMEOUT)
+            for key, value in items.items():
+                if now.get(key) != value:
+                    self.kvp.set_item(key, value, timeout=KVP_CALL_TIMEOUT)
+        except KvpError as exc:
+            log.info("%s: KVP host items not delivered: %s", self.vm_name, exc)
 
     def ic_status(self, key: str) -> tuple[str | None, str | None]:
         """The guest's share of an enabled IC's status (host statuses as enum names)."""
