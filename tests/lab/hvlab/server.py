@@ -132,6 +132,7 @@ class Lab:
             counters,
             lambda: vm.state == "Running",
             vm_spec.guest_services,
+            host_name=self.host.name,
         )
         backend = Dispatcher(
             GuestOperations(guest).table(),
