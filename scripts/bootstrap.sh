@@ -46,6 +46,7 @@ if [ ! -f "$CLOUDINIT_DIR/usr/lib/python3/dist-packages/cloudinit/reporting/hand
   work=$(mktemp -d)
   (cd "$work" && { apt-get download cloud-init >/dev/null 2>&1 || { apt-get update -qq && apt-get download cloud-init >/dev/null; }; })
   rm -rf "$CLOUDINIT_DIR"
+  mkdir -p "$CLOUDINIT_DIR"  # dpkg-deb makes the last directory only (a fresh clone has no .cache)
   dpkg-deb -x "$work"/cloud-init_*.deb "$CLOUDINIT_DIR"
   rm -rf "$work"
 fi
