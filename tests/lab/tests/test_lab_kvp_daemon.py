@@ -295,7 +295,7 @@ def test_a_second_open_of_the_device_is_refused(guest: LinuxGuest) -> None:
 
 def test_a_restarted_daemon_registers_again(guest: LinuxGuest) -> None:
     ready(guest)
-    for _ in range(3):  # the old daemon's close is released before the new one's open (no EBUSY)
+    for _round in range(3):  # the old daemon's close is released before the new one's open (no EBUSY)
         before = sh(guest, f"systemctl show -p MainPID --value {UNIT}")
         sh(guest, f"systemctl restart {UNIT}")
         ready(guest)
