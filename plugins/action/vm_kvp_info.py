@@ -1,0 +1,86 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for hyperv.integration.vm_kvp_info (documentation: plugins/modules)."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    listing_problem,
+    read_warnings,
+    vm_resolution_problem,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
+
+# Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "name": {"type": "raw", "aliases": ["vm", "vm_name"]},
+}
+
+# The intrinsic items that list the guest's addresses, separated by ';' (docs/dev/hyperv-facts.md section 8).
+ADDRESS_ITEMS = ("NetworkAddressIPv4", "NetworkAddressIPv6")
+
+
+def ip_addresses(intrinsic: dict[str, str] | None) -> list[str] | None:
+    """The guest's addresses, IPv4 then IPv6; None when the guest data could not be read."""
+    if intrinsic is None:
+        return None
+    addresses: list[str] = []
+    for item in ADDRESS_ITEMS:
+        for address in str(intrinsic.get(item) or "").split(";"):
+            address = address.strip()
+            if address and address not in addresses:
+                addresses.append(address)
+    return addresses
+
+
+def _items(value: t.Any) -> dict[str, str] | None:
+    # None stays None: the library says null when it could not read them, never an empty mapping.
+    return None if value is None else dict(value)
+
+
+def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
+    """One VM as the module returns it, from the host's answer."""
+    intrinsic = _items(vm.get("intrinsic_items"))
+    return {
+        "name": vm.get("name"),
+        "requested_name": vm.get("requested_name"),
+        "id": vm.get("id"),
+        "state": vm.get("state"),
+        "kvp_enabled": vm.get("kvp_enabled"),
+        "host_items": _items(vm.get("host_items")),
+        "guest_items": _items(vm.get("guest_items")),
+        "intrinsic_items": intrinsic,
+        "ip_addresses": ip_addresses(intrinsic),
+        "guest_items_unavailable": vm.get("guest_items_unavailable"),
+        "error": (vm.get("error") or {}).get("message"),
+    }
+
+
+class ActionModule(HostAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        # Read-only: runs the same in check mode.
+        names = None if args.get("name") is None else vm_names(args["name"])
+        params = build_params("vm_kvp_info", vm_names=names, kvp_guid=by_key("key_value_pair_exchange").host_guid)
+        answer = self.call_host("vm_kvp_info", params, writes=False)
+        problem = vm_resolution_problem(self.host, answer)
+        if not problem and not answer.get("vms") and answer.get("vm_list_errors"):
+            # Get-VM listed nothing and said why (e.g. not allowed): that is no empty host.
+            problem = listing_problem(self.host, answer["vm_list_errors"])
+        if problem:
+            result.update(failed=True, msg=problem)
+            if answer.get("missing"):
+                result["missing_vms"] = answer["missing"]
+            return result
+        result["changed"] = False
+        result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]
+        warnings = read_warnings(self.host, answer)
+        if warnings:
+            result["warnings"] = warnings
+        return result
