@@ -27,8 +27,10 @@ none.
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import pstree
 
@@ -220,7 +222,39 @@ class _Walker:
             self.reads.append(Read(path, guarded, pstree.line(node), function))
 
 
-@functools.lru_cache(maxsize=64)
+_T = TypeVar("_T")
+
+
+def _single_flight(compute: Callable[..., _T]) -> Callable[..., _T]:
+    """Memoise by arguments, computing each once even when many threads ask at the same moment.
+
+    The lab's server answers 20 forks at once: each would otherwise analyse the same library text at
+    the same time (about a second each, under one GIL), and the clients' Send would time out; a real
+    host starts the process and answers Send at once.
+    """
+    results: dict[tuple[Any, ...], _T] = {}
+    locks: dict[tuple[Any, ...], threading.Lock] = {}
+    guard = threading.Lock()
+
+    @functools.wraps(compute)
+    def wrapper(*args: Any) -> _T:
+        with guard:
+            if args in results:
+                return results[args]
+            lock = locks.setdefault(args, threading.Lock())
+        with lock:
+            if args not in results:
+                value = compute(*args)
+                with guard:
+                    if len(results) >= 64:  # a few library texts at a time: forget the oldest
+                        results.pop(next(iter(results)))
+                    results[args] = value
+            return results[args]
+
+    return wrapper
+
+
+@_single_flight
 def request_reads(library: str, operation: str | None = None) -> tuple[Read, ...]:
     """Every read of the request the library makes for ``operation`` (all operations when None),
     guarded or not, deduplicated, in path order."""
@@ -233,12 +267,18 @@ def _dotted(path: tuple[str, ...]) -> str:
     return ".".join(path).replace(".[]", "[]") or "the request"
 
 
-@functools.lru_cache(maxsize=16)
+@_single_flight
 def untracked_uses(library: str) -> tuple[tuple[int, str], ...]:
     """(line, what) for each use of a request value this module cannot follow (see the docstring)."""
     walker = _Walker(pstree.parse(library))
     walker.run(None)
     return tuple(sorted(set(walker.untracked)))
+
+
+@_single_flight
+def operations_of(library: str) -> dict[str, str]:
+    """The library's own $operations table: operation -> function (pstree.operation_table)."""
+    return pstree.operation_table(pstree.parse(library))
 
 
 def unguarded_paths(library: str, operation: str | None = None) -> set[tuple[str, ...]]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import library_reads, pstree
+from . import library_reads
 
 BOOTSTRAP_MARKER = "# hyperv.integration bootstrap protocol=1"
 LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=1"
@@ -239,7 +239,7 @@ class Dispatcher:
                 "the library uses request values in forms the lab cannot follow (hvlab/library_reads.py): "
                 + "; ".join("line %d: %s" % item for item in untracked[:5])
             )
-        defined = pstree.operation_table(pstree.parse(call.library))
+        defined = library_reads.operations_of(call.library)
         foreign = sorted(set(defined) - set(self.operations))
         if foreign or not defined:
             where = self.where or "this endpoint"
@@ -258,7 +258,7 @@ class Dispatcher:
             "check_mode": call.check_mode,
             "params": call.params,
         }
-        if call.operation not in pstree.operation_table(pstree.parse(call.library)):
+        if call.operation not in library_reads.operations_of(call.library):
             # _dispatch.ps1 throws this for an operation its body does not define.
             raise OperationError(
                 "System.ArgumentException", f"unknown operation '{call.operation}'", category="OperationStopped"
