@@ -126,7 +126,6 @@ EXAMPLES = r"""
       - name: old01
         items: [role]
         state: absent
-
 """
 
 RETURN = r"""

@@ -32,6 +32,7 @@ def run_twice(tmp_path: Path, lab, example: str, hosts: list[str], **kwargs) -> 
 def test_every_example_has_a_test() -> None:
     tested = {"enable_guest_service_interface.yml", "onboard_linux_guest.yml", "hvsocket_application.yml"}
     tested.add("domain_controller_time.yml")
+    tested |= {"kvp_config_handoff.yml", "kvp_guest_addresses.yml"}
     assert {p.name for p in EXAMPLES.glob("*.yml")} == tested
 
 
@@ -141,3 +142,17 @@ def test_domain_controller_time_settings(tmp_path: Path, start_lab) -> None:
     assert info["web01"]["time_provider"] == {"vmic_time_provider_enabled": True}  # not a domain controller
     assert state["vms"]["web01"]["guest"]["time_provider"] == before["vms"]["web01"]["guest"]["time_provider"]
     assert state["endpoints"]["web01"]["counters"]["writes"] == 0
+
+
+@pytest.mark.needs_root
+def test_kvp_config_handoff_and_guest_addresses(tmp_path: Path, start_lab) -> None:
+    lab = start_lab(lab_spec(vm_spec("lin01", "linux"), vm_spec("web01", "windows")))
+    url = "http://10.0.0.5/app.json?a=1&b='2'"
+    first = run_twice(tmp_path, lab, "kvp_config_handoff.yml", ["lin01", "web01"], extra_vars={"app_config_url": url})
+    assert first.recap("lin01")["failed"] == 0 and first.recap("web01")["failed"] == 0, first.stdout
+    for guest in ("lin01", "web01"):
+        assert first.result("Read what the host sent", host=guest)["result"]["from_host"]["AppConfigUrl"] == url
+    addresses = run_twice(tmp_path, lab, "kvp_guest_addresses.yml", ["hv01"])
+    shown = [r for r in addresses.results if r["task"] == "Show each running guest's FQDN and addresses"]
+    messages = [item["msg"] for r in shown for item in r["result"].get("results", []) if "msg" in item]
+    assert any(m.startswith("lin01: ") and m.split()[1] != "-" for m in messages), messages
