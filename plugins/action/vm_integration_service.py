@@ -8,7 +8,7 @@ import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_wait
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_changes, _host_wait
 from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import (
@@ -16,11 +16,10 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args impo
     vm_names,
     vm_requests,
 )
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_changes import vm_result
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
     ic_label,
     missing_services_problem,
-    named_twice_problem,
-    vm_resolution_problem,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
@@ -62,17 +61,7 @@ def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
                 services[key]["error"] = (item["error"] or {}).get("message")
             before.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("before")))
             after.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("after")))
-        vms.append(
-            {
-                "name": vm.get("name"),
-                "requested_name": vm.get("requested_name"),
-                "id": vm.get("id"),
-                "state": vm.get("state"),
-                "changed": any(s["changed"] for s in services.values()),
-                "error": (vm.get("error") or {}).get("message"),
-                "integration_services": services,
-            }
-        )
+        vms.append(vm_result(vm, "integration_services", services))
     return vms, {"before": before, "after": after}
 
 
@@ -88,19 +77,7 @@ def changes_done(vms: list[dict[str, t.Any]]) -> list[str]:
 
 def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
     """Say which writes failed, and which were done, so the user knows where the host stands."""
-    failed = []
-    for vm in vms:
-        if vm.get("error"):
-            failed.append("VM %r could not be read, so nothing was changed on it: %s" % (vm["name"], vm["error"]))
-        for key, item in vm["integration_services"].items():
-            if "error" in item:
-                failed.append("VM %r %s: %s" % (vm["name"], key, item["error"]))
-    done = changes_done(vms)
-    if not failed:
-        return None
-    message = "Hyper-V host %s: %d change(s) failed: %s." % (host, len(failed), "; ".join(failed))
-    message += " Done: %s." % ("; ".join(done) if done else "nothing")
-    return message + " Everything else was already as requested. Rerun the task to converge."
+    return _host_changes.write_failure_message(host, vms, "integration_services", str, changes_done(vms))
 
 
 class ActionModule(HostAction):
@@ -139,30 +116,18 @@ class ActionModule(HostAction):
         params = build_params("vm_integration_service_set", vm_names=names, changes=changes)
         answer = self.call_host("vm_integration_service_set", params, writes=True)
 
-        problem = (
-            vm_resolution_problem(self.host, answer)
-            or named_twice_problem(self.host, answer.get("named_twice") or [])
-            or missing_services_problem(self.host, answer.get("missing_services") or [])
-        )
-        if problem:
-            result.update(failed=True, changed=False, msg=problem + ". Nothing was changed.")
-            if answer.get("missing"):
-                result["missing_vms"] = answer["missing"]
-            if answer.get("missing_services"):
+        missing = answer.get("missing_services") or []
+        if _host_changes.refused(self.host, answer, result, missing_services_problem(self.host, missing)):
+            if missing:
                 result["missing_services"] = [
-                    {"vm": item.get("vm"), "service": ic_label(item.get("guid", ""))}
-                    for item in answer["missing_services"]
+                    {"vm": item.get("vm"), "service": ic_label(item.get("guid", ""))} for item in missing
                 ]
             return result
 
         vms, diff = summarise(answer)
-        result["vms"] = vms
-        result["changed"] = any(vm["changed"] for vm in vms)
-        if self._task.diff:
-            result["diff"] = diff
         failure = write_failure_message(self.host, vms)
+        _host_changes.report(result, vms, diff if self._task.diff else None, failure)
         if failure:
-            result.update(failed=True, msg=failure)
             if args["wait"]:
                 result["wait"] = skipped_wait("some changes failed")
             return result

@@ -7,14 +7,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_host_guid
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
-    listing_problem,
-    read_warnings,
-    vm_resolution_problem,
-)
-from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostInfoAction
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -52,26 +45,9 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
     }
 
 
-class ActionModule(HostAction):
+class ActionModule(HostInfoAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
+    OPERATION = "vm_integration_service_info"
 
-    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
-        # Read-only: runs the same in check mode.
-        names = None if args.get("name") is None else vm_names(args["name"])
-        params = build_params("vm_integration_service_info", vm_names=names)
-        answer = self.call_host("vm_integration_service_info", params, writes=False)
-        problem = vm_resolution_problem(self.host, answer)
-        if not problem and not answer.get("vms") and answer.get("vm_list_errors"):
-            # Get-VM listed nothing and said why (e.g. not allowed): that is no empty host.
-            problem = listing_problem(self.host, answer["vm_list_errors"])
-        if problem:
-            result.update(failed=True, msg=problem)
-            if answer.get("missing"):
-                result["missing_vms"] = answer["missing"]
-            return result
-        result["changed"] = False
-        result["vms"] = [describe_vm(vm) for vm in answer.get("vms") or []]
-        warnings = read_warnings(self.host, answer)
-        if warnings:
-            result["warnings"] = warnings
-        return result
+    def describe(self, vm: dict[str, t.Any]) -> dict[str, t.Any]:
+        return describe_vm(vm)

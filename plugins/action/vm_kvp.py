@@ -8,12 +8,10 @@ import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_kvp import STATES, kvp_wishes
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_changes
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
-    named_twice_problem,
-    vm_resolution_problem,
-)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names, vms_entry_name
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_changes import vm_result
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
@@ -69,14 +67,10 @@ def requests_from(args: dict[str, t.Any]) -> tuple[list[str], list[dict[str, t.A
         if not isinstance(args["vms"], list):
             raise ArgumentError("vms must be a list of {name, items, state}")
         names: list[str] = []
+        seen: set[str] = set()
         changes: list[dict[str, t.Any]] = []
         for entry in args["vms"]:
-            entry_names = vm_names(entry.get("name"), option="vms.name")
-            if len(entry_names) != 1 or isinstance(entry.get("name"), list):
-                raise ArgumentError("vms: each item names one VM, got %r" % (entry.get("name"),))
-            name = entry_names[0]
-            if name in names:
-                raise ArgumentError("vms: VM %r is named twice; give it one entry" % name)
+            name = vms_entry_name(entry, seen)
             names.append(name)
             state = entry.get("state") or "present"
             if not entry.get("items"):
@@ -132,17 +126,7 @@ def summarise(answer: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[st
                     vm_before[key] = item["before"]
                 if item.get("after") is not None:
                     vm_after[key] = item["after"]
-        vms.append(
-            {
-                "name": vm.get("name"),
-                "requested_name": vm.get("requested_name"),
-                "id": vm.get("id"),
-                "state": vm.get("state"),
-                "changed": any(i["changed"] for i in items.values()),
-                "error": (vm.get("error") or {}).get("message"),
-                "items": items,
-            }
-        )
+        vms.append(vm_result(vm, "items", items))
     return vms, {"before": before, "after": after}
 
 
@@ -159,19 +143,7 @@ def changes_done(vms: list[dict[str, t.Any]]) -> list[str]:
 
 def write_failure_message(host: str, vms: list[dict[str, t.Any]]) -> str | None:
     """Say which items failed, and which were done, so the user knows where the host stands."""
-    failed = []
-    for vm in vms:
-        if vm.get("error"):
-            failed.append("VM %r could not be read, so nothing was changed on it: %s" % (vm["name"], vm["error"]))
-        for key, item in vm["items"].items():
-            if "error" in item:
-                failed.append("VM %r key %s: %s" % (vm["name"], shown(key), item["error"]))
-    if not failed:
-        return None
-    done = changes_done(vms)
-    message = "Hyper-V host %s: %d change(s) failed: %s." % (host, len(failed), "; ".join(failed))
-    message += " Done: %s." % ("; ".join(done) if done else "nothing")
-    return message + " Everything else was already as requested. Rerun the task to converge."
+    return _host_changes.write_failure_message(host, vms, "items", lambda key: "key " + shown(key), changes_done(vms))
 
 
 class ActionModule(HostAction):
@@ -186,25 +158,11 @@ class ActionModule(HostAction):
         params = build_params("vm_kvp_set", vm_names=names, changes=changes)
         answer = self.call_host("vm_kvp_set", params, writes=True)
 
-        problem = (
-            vm_resolution_problem(self.host, answer)
-            or named_twice_problem(self.host, answer.get("named_twice") or [])
-            or refused_problem(self.host, answer.get("refused") or [])
-        )
-        if problem:
-            result.update(failed=True, changed=False, msg=problem + ". Nothing was changed.")
-            if answer.get("missing"):
-                result["missing_vms"] = answer["missing"]
+        if _host_changes.refused(self.host, answer, result, refused_problem(self.host, answer.get("refused") or [])):
             if answer.get("refused"):
                 result["refused"] = answer["refused"]
             return result
 
         vms, diff = summarise(answer)
-        result["vms"] = vms
-        result["changed"] = any(vm["changed"] for vm in vms)
-        if self._task.diff:
-            result["diff"] = diff
-        failure = write_failure_message(self.host, vms)
-        if failure:
-            result.update(failed=True, msg=failure)
+        _host_changes.report(result, vms, diff if self._task.diff else None, write_failure_message(self.host, vms))
         return result

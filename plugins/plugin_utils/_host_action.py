@@ -14,7 +14,14 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _call_failure, _powershell
 from ansible_collections.hyperv.integration.plugins.plugin_utils._call_failure import CallFailed
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import host_error_message
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names
+from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
+    host_error_message,
+    listing_problem,
+    read_warnings,
+    vm_resolution_problem,
+)
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 
 class HostAction(ActionBase):
@@ -58,3 +65,39 @@ class HostAction(ActionBase):
             explain=lambda exc: host_error_message(self.host, exc),
             may_have_changed="The host may have applied some of the changes",
         )
+
+
+class HostInfoAction(HostAction):
+    """A host info module: option ``name`` (omitted: every VM), one read, each VM described by ``describe``.
+
+    Subclasses set OPERATION and implement ``describe(vm)``; ``extra_params()`` adds request keys.
+    """
+
+    OPERATION = ""
+
+    def run_host(self, result: dict[str, t.Any], args: dict[str, t.Any]) -> dict[str, t.Any]:
+        # Read-only: runs the same in check mode.
+        names = None if args.get("name") is None else vm_names(args["name"])
+        params = build_params(self.OPERATION, vm_names=names, **self.extra_params())
+        answer = self.call_host(self.OPERATION, params, writes=False)
+        problem = vm_resolution_problem(self.host, answer)
+        if not problem and not answer.get("vms") and answer.get("vm_list_errors"):
+            # Get-VM listed nothing and said why (e.g. not allowed): that is no empty host.
+            problem = listing_problem(self.host, answer["vm_list_errors"])
+        if problem:
+            result.update(failed=True, msg=problem)
+            if answer.get("missing"):
+                result["missing_vms"] = answer["missing"]
+            return result
+        result["changed"] = False
+        result["vms"] = [self.describe(vm) for vm in answer.get("vms") or []]
+        warnings = read_warnings(self.host, answer)
+        if warnings:
+            result["warnings"] = warnings
+        return result
+
+    def extra_params(self) -> dict[str, t.Any]:
+        return {}
+
+    def describe(self, vm: dict[str, t.Any]) -> dict[str, t.Any]:
+        raise NotImplementedError

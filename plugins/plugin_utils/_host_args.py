@@ -83,6 +83,18 @@ def desired_services(value: t.Any) -> dict[str, bool]:
     return wanted
 
 
+def vms_entry_name(entry: dict[str, t.Any], seen: set[str]) -> str:
+    """The one VM an entry of a ``vms`` option names, refused when an earlier entry named it (``seen``
+    holds the names so far; this one is added)."""
+    names = vm_names(entry.get("name"), option="vms.name")
+    if len(names) != 1 or isinstance(entry.get("name"), list):
+        raise ArgumentError("vms: each item names one VM, got %r" % (entry.get("name"),))
+    if names[0] in seen:
+        raise ArgumentError("vms: VM %r is named twice; give it one entry" % names[0])
+    seen.add(names[0])
+    return names[0]
+
+
 def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
     """The ``vms`` option: [(VM name, IC key -> wanted state)], each VM with its own services.
 
@@ -97,13 +109,7 @@ def vm_requests(value: t.Any) -> list[tuple[str, dict[str, bool]]]:
     for item in value:
         if not isinstance(item, dict):
             raise ArgumentError("vms: every item must be a mapping with name and services, got %r" % (item,))
-        names = vm_names(item.get("name"), option="vms.name")
-        if len(names) != 1 or isinstance(item.get("name"), list):
-            raise ArgumentError("vms: each item names one VM, got %r" % (item.get("name"),))
-        name = names[0]
-        if name in seen:
-            raise ArgumentError("vms: VM %r is named twice; give it one entry" % name)
-        seen.add(name)
+        name = vms_entry_name(item, seen)
         services = item.get("services") or {}
         try:
             wanted = desired_services(services) if services else {}

@@ -37,67 +37,64 @@ def _string(doc: str = "", **kwargs: t.Any) -> Field:
     return Field("string", doc=doc, **kwargs)
 
 
+def list_of(doc: str, keys: dict[str, Field]) -> Field:
+    """A list of objects, each with exactly these keys (all always sent)."""
+    return Field("list", items=Field("object", keys=keys), doc=doc)
+
+
+# The VM names of the host operations, resolved by the library (Resolve-VmName) the same way for each.
+_VM_NAMES_OR_EVERY_VM = Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host")
+_VM_NAMES = Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)")
+
 SCHEMAS: dict[str, dict[str, Field]] = {
     "vm_integration_service_info": {
-        "vm_names": Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host"),
+        "vm_names": _VM_NAMES_OR_EVERY_VM,
     },
     "vm_integration_service_set": {
-        "vm_names": Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)"),
-        "changes": Field(
-            "list",
-            items=Field(
-                "object",
-                keys={
-                    "guid": _string("IC GUID, upper case, no braces"),
-                    "enabled": Field("bool", doc="wanted Enabled"),
-                    "vm": _string(
-                        "one of vm_names: the change is for that VM only; null: for every VM",
-                        nullable=True,
-                        optional=True,
-                    ),
-                },
-            ),
-            doc="wanted states",
+        "vm_names": _VM_NAMES,
+        "changes": list_of(
+            "wanted states",
+            {
+                "guid": _string("IC GUID, upper case, no braces"),
+                "enabled": Field("bool", doc="wanted Enabled"),
+                "vm": _string(
+                    "one of vm_names: the change is for that VM only; null: for every VM",
+                    nullable=True,
+                    optional=True,
+                ),
+            },
         ),
     },
     "hvsocket_service_info": {},
     "hvsocket_service_set": {
-        "services": Field(
-            "list",
-            items=Field(
-                "object",
-                keys={
-                    "service_id": _string("service GUID"),
-                    "name": _string("ElementName to register; null: only ensure the key", nullable=True),
-                    "state": _string("present or absent", choices=("present", "absent")),
-                },
-            ),
-            doc="registrations",
+        "services": list_of(
+            "registrations",
+            {
+                "service_id": _string("service GUID"),
+                "name": _string("ElementName to register; null: only ensure the key", nullable=True),
+                "state": _string("present or absent", choices=("present", "absent")),
+            },
         ),
     },
     "guest_service_info": {
         "names": Field("list", items=_string(), doc="service names to report"),
     },
     "guest_service_set": {
-        "services": Field(
-            "list",
-            items=Field(
-                "object",
-                keys={
-                    "name": _string("service name (not localized)"),
-                    "state": _string(
-                        "started, stopped, restarted; null: leave it",
-                        nullable=True,
-                        choices=("started", "stopped", "restarted"),
-                    ),
-                    "start_mode": _string(
-                        "Automatic, Manual, Disabled; null: leave it",
-                        nullable=True,
-                        choices=("Automatic", "Manual", "Disabled"),
-                    ),
-                },
-            ),
-            doc="wanted service states",
+        "services": list_of(
+            "wanted service states",
+            {
+                "name": _string("service name (not localized)"),
+                "state": _string(
+                    "started, stopped, restarted; null: leave it",
+                    nullable=True,
+                    choices=("started", "stopped", "restarted"),
+                ),
+                "start_mode": _string(
+                    "Automatic, Manual, Disabled; null: leave it",
+                    nullable=True,
+                    choices=("Automatic", "Manual", "Disabled"),
+                ),
+            },
         ),
         "time_provider_enabled": Field(
             "int", nullable=True, optional=True, choices=(0, 1), doc="VMICTimeProvider Enabled; null: leave it alone"
@@ -105,39 +102,31 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "guest_kvp_info": {},
     "guest_kvp_set": {
-        "items": Field(
-            "list",
-            items=Field(
-                "object",
-                keys={
-                    "key": _string("value name under Guest, at most 254 UTF-16 code units; matched ignoring case"),
-                    "value": _string(
-                        "REG_SZ text for present, at most 1022 UTF-16 code units; null for absent", nullable=True
-                    ),
-                    "state": _string("present or absent", choices=("present", "absent")),
-                },
-            ),
-            doc="wanted guest items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest)",
+        "items": list_of(
+            "wanted guest items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest)",
+            {
+                "key": _string("value name under Guest, at most 254 UTF-16 code units; matched ignoring case"),
+                "value": _string(
+                    "REG_SZ text for present, at most 1022 UTF-16 code units; null for absent", nullable=True
+                ),
+                "state": _string("present or absent", choices=("present", "absent")),
+            },
         ),
     },
     "vm_kvp_info": {
-        "vm_names": Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host"),
+        "vm_names": _VM_NAMES_OR_EVERY_VM,
         "kvp_guid": _string("GUID of the Key-Value Pair Exchange IC (ic_catalog), upper case, no braces"),
     },
     "vm_kvp_set": {
-        "vm_names": Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)"),
-        "changes": Field(
-            "list",
-            items=Field(
-                "object",
-                keys={
-                    "vm": _string("one of vm_names: the change is for that VM only; null: for every VM", nullable=True),
-                    "key": _string("item key, exact (case-sensitive)"),
-                    "value": _string("wanted value for present; null for absent", nullable=True),
-                    "state": _string("present or absent", choices=("present", "absent")),
-                },
-            ),
-            doc="wanted host items",
+        "vm_names": _VM_NAMES,
+        "changes": list_of(
+            "wanted host items",
+            {
+                "vm": _string("one of vm_names: the change is for that VM only; null: for every VM", nullable=True),
+                "key": _string("item key, exact (case-sensitive)"),
+                "value": _string("wanted value for present; null for absent", nullable=True),
+                "state": _string("present or absent", choices=("present", "absent")),
+            },
         ),
     },
 }
