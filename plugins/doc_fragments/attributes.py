@@ -26,6 +26,14 @@ attributes:
     description: Linux guests over any connection; Windows guests over winrm, psrp or ssh with a PowerShell shell.
 """
 
+    # Host modules that change the host: check mode reports and writes nothing.
+    HYPERV_HOST_CHANGE = r"""
+attributes:
+  check_mode:
+    support: full
+    description: Compares and reports what would change; the host is not modified.
+"""
+
     # Modules that run against a Hyper-V host.
     HYPERV_HOST = r"""
 attributes:

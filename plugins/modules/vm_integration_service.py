@@ -93,10 +93,8 @@ options:
     default: 120
 extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
+  - hyperv.integration.attributes.hyperv_host_change
 attributes:
-  check_mode:
-    support: full
-    description: Compares and reports what would change; the host is not modified.
   diff_mode:
     support: full
     description: Shows the state of each requested service on each VM before and after.

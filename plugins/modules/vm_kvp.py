@@ -56,20 +56,20 @@ options:
     choices: [present, absent]
   vms:
     description:
-      - Each VM with its own items and state, still in one task and one PowerShell call, for when VMs want
-        different things (for example one entry per guest of a play, each from its own host_vars).
-      - Mutually exclusive with O(name), O(items) and O(state). A VM named twice is refused, also in two
-        spellings the host takes for one VM (it compares names ignoring case, as Hyper-V does); nothing is
-        changed then.
+      - One entry per VM - its name, items and state - when VMs are to get different items (say one entry per
+        guest of a play, from its host_vars). All of them still go to the host in one PowerShell call.
+      - Mutually exclusive with O(name), O(items) and O(state). Two entries for one VM are refused, even in
+        two spellings of its name that the host takes for one (Hyper-V compares names ignoring case); nothing
+        is changed then.
     type: list
     elements: dict
     suboptions:
       name:
-        description: The VM's name, matched as in O(name).
+        description: The VM, named as in O(name).
         type: raw
         required: true
       items:
-        description: Its items, as in O(items). An empty mapping asks nothing of this VM.
+        description: What this VM is given, as in O(items); an empty mapping leaves it alone.
         type: raw
         default: {}
       state:
@@ -79,10 +79,8 @@ options:
         default: present
 extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
+  - hyperv.integration.attributes.hyperv_host_change
 attributes:
-  check_mode:
-    support: full
-    description: Compares and reports what would change; the host is not modified.
   diff_mode:
     support: full
     description: Shows the listed keys of each VM before and after (keys the VM does not have are left out).
@@ -135,20 +133,20 @@ vms:
   type: list
   elements: dict
   contains:
+    id:
+      description: The VM's id (a GUID in lower case).
+      type: str
+      sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
     name:
-      description: The VM's name as the host reports it.
+      description: The VM's name, spelled by the host.
       type: str
       sample: web01
     requested_name:
       description:
-        - The VM's name as the task gave it (in O(name) or O(vms[].name)), which may differ from
-          RV(vms[].name) in case; match your own names against this one.
+        - The name this task gave the VM, in O(name) or O(vms[].name); the host may spell it in
+          another case (RV(vms[].name)).
       type: str
       sample: WEB01
-    id:
-      description: The VM's id (GUID, lower case), which stays the same when the VM is renamed.
-      type: str
-      sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
     state:
       description: The VM's state (V(Running), V(Off), ...); V(null) when the VM could not be read.
       type: str
@@ -175,11 +173,11 @@ vms:
         role: {before: null, after: web, changed: true}
         site: {before: fra-1, after: null, changed: true}
 missing_vms:
-  description: The names in O(name) or O(vms) that match no VM on the host; nothing was changed.
+  description: Names in O(name) or O(vms) the host has no VM for; no item was written on any VM.
   returned: when some VM was not found
   type: list
   elements: str
-  sample: [web99]
+  sample: [old99]
 refused:
   description:
     - The items the host refused before writing anything (the task fails and nothing was changed), each with

@@ -10,8 +10,7 @@ module: vm_kvp_info
 short_description: Read the Key-Value Pair Exchange items of Hyper-V VMs from their host
 version_added: 0.1.0
 description:
-  - Key-Value Pair Exchange (Data Exchange) carries short text pairs between a VM and its Hyper-V host. For
-    each VM this module reads, on the host, the items the host gives the guest (RV(vms[].host_items)), the
+  - For each VM, this module reads, on the host, the items the host gives the guest (RV(vms[].host_items)), the
     items software in the guest published (RV(vms[].guest_items)) and the items the guest's integration
     services report about it (RV(vms[].intrinsic_items) - operating system, host name, addresses).
   - Host items are part of the VM's settings and are read whatever its state. Guest and intrinsic items come
@@ -77,25 +76,25 @@ EXAMPLES = r"""
 
 RETURN = r"""
 vms:
-  description: One entry per VM, in the order asked for (host order when O(name) is omitted).
+  description: Each VM asked for, in that order; every VM of the host, in its order, when O(name) is omitted.
   returned: success
   type: list
   elements: dict
   contains:
+    id:
+      description: The VM's id, a lower-case GUID; it stays when the VM is renamed.
+      type: str
+      sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
     name:
-      description: The VM's name, as the host spells it.
+      description: The VM's name as Get-VM gives it.
       type: str
       sample: web01
     requested_name:
       description:
-        - The entry of O(name) that selected this VM, as the task gave it (it may differ from
-          RV(vms[].name) in case); V(null) when O(name) is omitted.
+        - Which entry of O(name) found this VM (V(null) when O(name) is omitted). Compare your
+          inventory's VM names with this one, not with RV(vms[].name), whose case may differ.
       type: str
       sample: WEB01
-    id:
-      description: The VM's id (GUID, lower case).
-      type: str
-      sample: 0b8e5a3e-6c0f-4d8a-9f58-3c2f3e0c1a11
     state:
       description: The VM's state (V(Running), V(Off), V(Saved), V(Paused), ...); V(null) when it could not be read.
       type: str
@@ -162,9 +161,9 @@ vms:
       type: str
       sample: null
 missing_vms:
-  description: The names in O(name) that match no VM on the host (the task fails).
+  description: Names in O(name) the host has no VM for; the task fails and reports no VM.
   returned: when some VM was not found
   type: list
   elements: str
-  sample: [web99]
+  sample: [old99]
 """
