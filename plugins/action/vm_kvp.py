@@ -51,10 +51,11 @@ def shown(key: t.Any) -> str:
 
 
 def vm_wishes(items: t.Any, state: str, where: str) -> dict[str, str | None]:
-    """Key -> value (present) or None (absent), checked as guest_kvp checks them: text, and within the
-    limits of an item that reaches every guest whole (module_utils/kvp_pool, hyperv-facts section 8)."""
+    """Key -> value (present) or None (absent): text, as guest_kvp checks it; the sizes are the library's
+    to check (it refuses an item that would not reach every guest whole, hyperv-facts section 8)."""
     try:
-        return kvp_wishes(items, state)
+        # The library checks the sizes before its first write (hyperv_host.ps1): one place for them.
+        return kvp_wishes(items, state, check_limits=False)
     except ArgumentError as exc:
         raise ArgumentError("%s%s. Nothing was changed." % (where, exc)) from exc
 

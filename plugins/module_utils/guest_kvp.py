@@ -25,9 +25,13 @@ GUEST_KVP_ARGUMENT_SPEC: dict[str, t.Any] = {
 STATES = ("present", "absent")
 
 
-def kvp_wishes(items: t.Any, state: str) -> dict[str, str | None]:
+def kvp_wishes(items: t.Any, state: str, check_limits: bool = True) -> dict[str, str | None]:
     """Key -> value to publish (state present) or None (absent), in the order given, checked before anything
-    is written: each item must reach the host whole (docs/dev/hyperv-facts.md section 8, "Size limits")."""
+    is written: each item must reach the host whole (docs/dev/hyperv-facts.md section 8, "Size limits").
+
+    ``check_limits`` False: the sizes are left to the PowerShell library, which checks them itself before
+    its first write (the Windows guest's and the host's): the limits are stated once per side.
+    """
     if state not in STATES:
         raise ArgumentError("state must be present or absent, got %r" % (state,))
     if state == "absent" and isinstance(items, list):
@@ -52,6 +56,9 @@ def kvp_wishes(items: t.Any, state: str) -> dict[str, str | None]:
             raise ArgumentError(
                 "items: the value of %r must be a string, got %s %r (quote it)" % (key, type(value).__name__, value)
             )
+        if not check_limits:
+            wishes[key] = value
+            continue
         try:
             kvp_pool.check_item(key, value)
             kvp_pool.check_host_limits(key, value)

@@ -42,8 +42,10 @@ def test_two_spellings_of_one_registry_value_are_refused_by_the_guest() -> None:
     assert result["msg"].endswith("Nothing was changed.")
 
 
-def test_too_long_is_refused_before_the_guest_is_called() -> None:
+def test_too_long_is_refused_by_the_guest_and_nothing_is_written() -> None:
+    # The sizes are the library's to check (one place): it refuses before its first write.
     connection = lab_connection("web01")
     result = run_with(guest_kvp.ActionModule, {"items": {"Big": "v" * 1023}}, "web01", connection.execute)
     assert result["failed"] is True and "'Big'" in result["msg"] and "1022" in result["msg"]
-    assert connection.requests == []
+    assert result["msg"].endswith("Nothing was changed.")
+    assert connection.lab is not None and connection.lab.endpoints["web01"].counters.snapshot().get("writes", 0) == 0

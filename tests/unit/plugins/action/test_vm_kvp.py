@@ -93,15 +93,18 @@ def test_absent_removes_exactly_the_listed_keys() -> None:
     assert again["changed"] is True and again["vms"][0]["items"]["b"]["after"] is None
 
 
-def test_too_long_is_refused_before_any_call() -> None:
+def test_too_long_is_refused_by_the_host_and_nothing_is_written() -> None:
+    # The sizes are the library's to check (one place): it refuses before its first write.
     connection = _lab()
     result = _run(connection, {"name": "web01", "items": {"ok": "fine", "big": "v" * 1023}})
-    assert result["failed"] is True and connection.requests == []
+    assert result["failed"] is True and result["changed"] is False
     assert "'big'" in result["msg"] and "1022" in result["msg"] and result["msg"].endswith("Nothing was changed.")
     result = _run(connection, {"name": "web01", "items": {"k": "日" * 700}})
-    assert result["failed"] is True and "2047" in result["msg"] and connection.requests == []
+    assert result["failed"] is True and "2047" in result["msg"]
+    assert connection.lab is not None and connection.lab.host.counters.snapshot().get("writes", 0) == 0
+    requests = len(connection.requests)
     result = _run(connection, {"name": "web01", "items": {"k": ["a list"]}})
-    assert result["failed"] is True and "must be a string" in result["msg"] and connection.requests == []
+    assert result["failed"] is True and "must be a string" in result["msg"] and len(connection.requests) == requests
 
 
 def test_the_library_refusal_names_vm_key_and_limit() -> None:
