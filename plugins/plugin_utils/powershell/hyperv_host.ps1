@@ -69,6 +69,69 @@ function Resolve-VmName {
     return @{ vms = $found; missing = $missing; ambiguous = $ambiguous; errors = $errors; requested = $requested; repeated = $repeated }
 }
 
+function New-VmReadFailure {
+    # One VM's info entry when reading it failed (deleted or inaccessible since Get-VM): its name and id,
+    # each entry of $Unread (the operation's other entries, in the answer's order: $null or empty) and
+    # the error, answered on that VM; the other VMs are still read.
+    param ($Vm, $RequestedName, $Unread, $ErrorRecord)
+    $entry = @{ name = [string]$Vm.Name; requested_name = $RequestedName; id = $Vm.Id.ToString(); state = $null }
+    foreach ($key in @($Unread.Keys)) { $entry[$key] = $Unread[$key] }
+    $entry.error = Get-ErrorRecordData -ErrorRecord $ErrorRecord -VmName ([string]$Vm.Name) -Service $null
+    return $entry
+}
+
+function New-VmInfoAnswer {
+    # The answer of an info operation: the VMs' entries (built by the caller, one a VM of $Resolved.vms)
+    # and what Resolve-VmName found missing, ambiguous or could not list.
+    param ($Resolved, $Vms)
+    @{
+        vms            = $Vms
+        missing        = @($Resolved.missing)
+        ambiguous      = $Resolved.ambiguous
+        vm_list_errors = $Resolved.errors
+    }
+}
+
+function Test-NameRefused {
+    # What Resolve-VmName found for a set operation, answered on $Result: the VMs Get-VM could not list,
+    # and the names that are missing or ambiguous: $true when those refuse the call, before anything is
+    # read or written.
+    param ($Resolved, $Result)
+    $Result.vm_list_errors = $Resolved.errors
+    if ($Resolved.missing.Count -or $Resolved.ambiguous.Count) {
+        $Result.missing = @($Resolved.missing)
+        $Result.ambiguous = $Resolved.ambiguous
+        return $true
+    }
+    return $false
+}
+
+function Test-NamedTwice {
+    # Changes for one VM only (a change with vm set: $PerVm) under two names of one VM could disagree:
+    # then the call is refused with named_twice on $Result ($true) and nothing is written.
+    param ($Resolved, [bool]$PerVm, $Result)
+    if ($Resolved.repeated.Count -and $PerVm) {
+        $Result.named_twice = @($Resolved.repeated)
+        return $true
+    }
+    return $false
+}
+
+function New-VmSetAnswer {
+    # One VM's answer of a set operation: what its plan entry read and, under $Key, what was done to its
+    # items. It runs after the writes: [object] parameters convert nothing, and it reads no member.
+    param ([object]$Name, [object]$RequestedName, [object]$Id, [object]$State, [object]$ReadError, [string]$Key, [object]$Done)
+    $answer = @{
+        name           = $Name
+        requested_name = $RequestedName
+        id             = $Id
+        state          = $State
+        error          = $ReadError
+    }
+    $answer[$Key] = $Done
+    return $answer
+}
+
 function Get-VmIntegrationStatus {
     # One VM's answer; an error reading it (deleted or inaccessible since Get-VM) is answered on that
     # VM, and the other VMs are still read. RequestedName: the name that selected it ($null: every VM).
@@ -77,17 +140,8 @@ function Get-VmIntegrationStatus {
         return Get-VmIntegrationDetail -Vm $Vm -RequestedName $RequestedName
     }
     catch {
-        return @{
-            name                         = [string]$Vm.Name
-            requested_name               = $RequestedName
-            id                           = $Vm.Id.ToString()
-            state                        = $null
-            heartbeat                    = $null
-            integration_services_version = $null
-            integration_services_state   = $null
-            integration_services         = @()
-            error                        = Get-ErrorRecordData -ErrorRecord $_ -VmName ([string]$Vm.Name) -Service $null
-        }
+        $unread = [ordered]@{ heartbeat = $null; integration_services_version = $null; integration_services_state = $null; integration_services = @() }
+        return New-VmReadFailure -Vm $Vm -RequestedName $RequestedName -Unread $unread -ErrorRecord $_
     }
 }
 
@@ -125,12 +179,8 @@ function Get-VmIntegrationDetail {
 function Invoke-VmIntegrationServiceInfo {
     param ($Request)
     $resolved = Resolve-VmName -Names $Request.params.vm_names
-    @{
-        vms            = @(foreach ($vm in $resolved.vms) { Get-VmIntegrationStatus -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] })
-        missing        = @($resolved.missing)
-        ambiguous      = $resolved.ambiguous
-        vm_list_errors = $resolved.errors
-    }
+    $vms = @(foreach ($vm in $resolved.vms) { Get-VmIntegrationStatus -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] })
+    New-VmInfoAnswer -Resolved $resolved -Vms $vms
 }
 
 function Set-OneIntegrationService {
@@ -177,24 +227,16 @@ function Invoke-VmIntegrationServiceSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); missing_services = @(); vm_list_errors = @() }
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    $result.vm_list_errors = $resolved.errors
-    if ($resolved.missing.Count -or $resolved.ambiguous.Count) {
-        $result.missing = @($resolved.missing)
-        $result.ambiguous = $resolved.ambiguous
-        return $result
-    }
-    # Changes for one VM only (vm set) under two names of one VM could disagree: write nothing.
+    if (Test-NameRefused -Resolved $resolved -Result $result) { return $result }
     $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
-    if ($resolved.repeated.Count -and $perVm.Count) {
-        $result.named_twice = @($resolved.repeated)
-        return $result
-    }
+    if (Test-NamedTwice -Resolved $resolved -PerVm ($perVm.Count -gt 0) -Result $result) { return $result }
 
     # Read everything and validate before the first write. A VM whose integration services cannot be
     # read gets its error and no change; the other VMs go on.
     $checkMode = [bool]$Request.check_mode
     $plan = @(foreach ($vm in $resolved.vms) {
             $name = [string]$vm.Name
+            $state = $null
             try {
                 $byGuid = @{}
                 foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
@@ -216,29 +258,19 @@ function Invoke-VmIntegrationServiceSet {
                     }
                     @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
                 })
-            $requestedName = $resolved.requested[$vm.Id.ToString()]
-            if ($null -ne $readError) {
-                @{ vm = $vm; name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $null; items = @(); error = $readError }
-            }
-            else {
-                @{ vm = $vm; name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $state; items = $items; error = $null }
-            }
+            # A VM that could not be read gets its error and no change.
+            if ($null -ne $readError) { $items = @() }
+            @{ vm = $vm; name = $name; requested_name = $resolved.requested[$vm.Id.ToString()]; id = $vm.Id.ToString(); state = $state; items = $items; error = $readError }
         })
     if ($result.missing_services.Count) { return $result }
 
     # From here on only Set-OneIntegrationService touches the host, one item at a time, and catches
     # everything itself: nothing after the first write may end the call (protocol doc section 4).
     $result.vms = @(foreach ($entry in $plan) {
-            @{
-                name                 = $entry.name
-                requested_name       = $entry.requested_name
-                id                   = $entry.id
-                state                = $entry.state
-                error                = $entry.error
-                integration_services = @(foreach ($item in $entry.items) {
-                        Set-OneIntegrationService -Vm $entry.vm -VmName $entry.name -Item $item -CheckMode $checkMode
-                    })
-            }
+            $done = @(foreach ($item in $entry.items) {
+                    Set-OneIntegrationService -Vm $entry.vm -VmName $entry.name -Item $item -CheckMode $checkMode
+                })
+            New-VmSetAnswer -Name $entry.name -RequestedName $entry.requested_name -Id $entry.id -State $entry.state -ReadError $entry.error -Key 'integration_services' -Done $done
         })
     return $result
 }
@@ -513,18 +545,8 @@ function Get-VmKvpStatus {
         return Get-VmKvpDetail -Context $Context -Vm $Vm -RequestedName $RequestedName -KvpGuid $KvpGuid
     }
     catch {
-        return @{
-            name                    = [string]$Vm.Name
-            requested_name          = $RequestedName
-            id                      = $Vm.Id.ToString()
-            state                   = $null
-            kvp_enabled             = $null
-            host_items              = $null
-            guest_items             = $null
-            intrinsic_items         = $null
-            guest_items_unavailable = $null
-            error                   = Get-ErrorRecordData -ErrorRecord $_ -VmName ([string]$Vm.Name) -Service $null
-        }
+        $unread = [ordered]@{ kvp_enabled = $null; host_items = $null; guest_items = $null; intrinsic_items = $null; guest_items_unavailable = $null }
+        return New-VmReadFailure -Vm $Vm -RequestedName $RequestedName -Unread $unread -ErrorRecord $_
     }
 }
 
@@ -533,12 +555,8 @@ function Invoke-VmKvpInfo {
     $kvpGuid = ([string]$Request.params.kvp_guid).Trim('{', '}').ToUpperInvariant()
     $resolved = Resolve-VmName -Names $Request.params.vm_names
     $context = Get-KvpContext
-    @{
-        vms            = @(foreach ($vm in $resolved.vms) { Get-VmKvpStatus -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -KvpGuid $kvpGuid })
-        missing        = @($resolved.missing)
-        ambiguous      = $resolved.ambiguous
-        vm_list_errors = $resolved.errors
-    }
+    $vms = @(foreach ($vm in $resolved.vms) { Get-VmKvpStatus -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -KvpGuid $kvpGuid })
+    New-VmInfoAnswer -Resolved $resolved -Vms $vms
 }
 
 function Get-KvpJob {
@@ -601,23 +619,12 @@ function Invoke-VmKvpSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); refused = @(); vm_list_errors = @() }
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    $result.vm_list_errors = $resolved.errors
-    $missing = @($resolved.missing)
-    if ($missing.Count -or @($resolved.ambiguous.Keys).Count) {
-        $result.missing = $missing
-        $result.ambiguous = $resolved.ambiguous
-        return $result
-    }
+    if (Test-NameRefused -Resolved $resolved -Result $result) { return $result }
     $changes = @(foreach ($change in @($Request.params.changes)) {
             @{ vm = $change.vm; key = [string]$change.key; value = $change.value; state = [string]$change.state }
         })
     $perVm = @(foreach ($wanted in $changes) { if ($null -ne $wanted.vm) { $wanted } })
-    $repeated = @($resolved.repeated)
-    if ($repeated.Count -and $perVm.Count) {
-        # Changes for one VM only under two names of one VM could disagree: write nothing.
-        $result.named_twice = $repeated
-        return $result
-    }
+    if (Test-NamedTwice -Resolved $resolved -PerVm ($perVm.Count -gt 0) -Result $result) { return $result }
     $checkMode = [bool]$Request.check_mode
 
     # Read every VM's host items and check every item before the first write. A VM whose items cannot be
@@ -628,6 +635,7 @@ function Invoke-VmKvpSet {
             $readError = $null
             $system = $null
             $hostItems = $null
+            $state = $null
             try {
                 $system = Get-KvpSystem -Context $context -Vm $vm
                 $hostItems = (Get-KvpHostItem -System $system).items
@@ -676,28 +684,17 @@ function Invoke-VmKvpSet {
                     }
                     @{ key = $wanted.key; before = $before; wish = $wish; method = $method; xml = $xml }
                 })
-            $requestedName = $resolved.requested[$vm.Id.ToString()]
-            if ($null -ne $readError) {
-                @{ name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $null; system = $null; items = @(); error = $readError }
-            }
-            else {
-                @{ name = $name; requested_name = $requestedName; id = $vm.Id.ToString(); state = $state; system = $system; items = $items; error = $null }
-            }
+            if ($null -ne $readError) { $system = $null; $items = @() }
+            @{ name = $name; requested_name = $resolved.requested[$vm.Id.ToString()]; id = $vm.Id.ToString(); state = $state; system = $system; items = $items; error = $readError }
         })
     if ($result.refused.Count) { return $result }
 
     # From here on only Set-OneKvpItem touches the host, one item at a time, and catches everything itself.
     $result.vms = @(foreach ($entry in $plan) {
-            @{
-                name           = $entry.name
-                requested_name = $entry.requested_name
-                id             = $entry.id
-                state          = $entry.state
-                error          = $entry.error
-                items          = @(foreach ($item in $entry.items) {
-                        Set-OneKvpItem -Context $context -System $entry.system -VmName $entry.name -Item $item -CheckMode $checkMode
-                    })
-            }
+            $done = @(foreach ($item in $entry.items) {
+                    Set-OneKvpItem -Context $context -System $entry.system -VmName $entry.name -Item $item -CheckMode $checkMode
+                })
+            New-VmSetAnswer -Name $entry.name -RequestedName $entry.requested_name -Id $entry.id -State $entry.state -ReadError $entry.error -Key 'items' -Done $done
         })
     return $result
 }

@@ -79,16 +79,22 @@ function Get-TimeProviderState {
     @{ key = $TimeProviderName; present = $true; enabled = $value; kind = $kind }
 }
 
-function Assert-TimeProviderWritable {
-    # Opens the key for writing and closes it again: nothing is written. A user who is not an
+function Assert-SubKeyWritable {
+    # Opens HKLM\$SubKey for writing and closes it again: nothing is written. A user who is not an
     # administrator gets System.Security.SecurityException ("Requested registry access is not allowed").
+    param ([string]$SubKey)
     try {
-        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($TimeProviderSubKey, $true)
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($SubKey, $true)
     }
     catch [System.Management.Automation.MethodInvocationException] {
         throw $_.Exception.InnerException
     }
     if ($null -ne $key) { $key.Close() }
+}
+
+function Assert-TimeProviderWritable {
+    # VMICTimeProvider's key: see Assert-SubKeyWritable.
+    Assert-SubKeyWritable -SubKey $TimeProviderSubKey
 }
 
 function Set-TimeProvider {
@@ -396,18 +402,10 @@ function Get-KvpRefusal {
 }
 
 function Assert-KvpWritable {
-    # Opens Guest for writing (or, when it is missing, Virtual Machine, where it will be created) and
-    # closes it again: nothing is written. A user who is not an administrator gets
-    # System.Security.SecurityException ("Requested registry access is not allowed").
+    # Guest (or, when it is missing, Virtual Machine, where it will be created): see Assert-SubKeyWritable.
     $subKey = $KvpSubKeys.to_host
     if (-not (Test-Path -LiteralPath $KvpGuestPath -PathType Container)) { $subKey = $KvpRootSubKey }
-    try {
-        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($subKey, $true)
-    }
-    catch [System.Management.Automation.MethodInvocationException] {
-        throw $_.Exception.InnerException
-    }
-    if ($null -ne $key) { $key.Close() }
+    Assert-SubKeyWritable -SubKey $subKey
 }
 
 function Set-OneKvpItem {

@@ -132,7 +132,7 @@ def test_typed_variables_of_the_shipped_libraries() -> None:
     assert guest["get-servicestate:service"] == "System.ServiceProcess.ServiceController"
     assert guest["get-servicestate:wmi"] == "Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_Service"
     assert guest["get-timeproviderstate:key"] == "Microsoft.Win32.RegistryKey"  # Get-Item
-    assert guest["assert-timeproviderwritable:key"] == "Microsoft.Win32.RegistryKey"  # [Registry]::...OpenSubKey()
+    assert guest["assert-subkeywritable:key"] == "Microsoft.Win32.RegistryKey"  # [Registry]::...OpenSubKey()
 
 
 def test_every_declaration_matches_the_shipped_code() -> None:
