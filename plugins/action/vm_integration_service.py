@@ -16,7 +16,6 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args impo
     vm_names,
     vm_requests,
 )
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_changes import vm_result
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_report import (
     ic_label,
     missing_services_problem,
@@ -43,26 +42,23 @@ def _state_word(enabled: bool) -> str:
 
 def summarise(result: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
     """Per-VM return values and the diff, from the host's answer."""
-    vms = []
-    before: dict[str, dict[str, str]] = {}
-    after: dict[str, dict[str, str]] = {}
-    for vm in result.get("vms") or []:
-        services = {}
-        for item in vm.get("integration_services") or []:
-            key = ic_label(item["guid"])
-            services[key] = {
-                "name": item.get("name"),
-                "enabled_before": bool(item.get("before")),
-                "enabled": bool(item.get("after")),
-                "changed": bool(item.get("changed")),
-                "primary_status": item.get("primary_status"),
-            }
-            if item.get("error"):
-                services[key]["error"] = (item["error"] or {}).get("message")
-            before.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("before")))
-            after.setdefault(vm["name"], {})[key] = _state_word(bool(item.get("after")))
-        vms.append(vm_result(vm, "integration_services", services))
-    return vms, {"before": before, "after": after}
+
+    def describe(item: dict[str, t.Any]) -> dict[str, t.Any]:
+        return {
+            "name": item.get("name"),
+            "enabled_before": bool(item.get("before")),
+            "enabled": bool(item.get("after")),
+            "changed": bool(item.get("changed")),
+            "primary_status": item.get("primary_status"),
+        }
+
+    return _host_changes.summarise(
+        result,
+        "integration_services",
+        lambda item: ic_label(item["guid"]),
+        describe,
+        lambda item: (_state_word(bool(item.get("before"))), _state_word(bool(item.get("after")))),
+    )
 
 
 def changes_done(vms: list[dict[str, t.Any]]) -> list[str]:

@@ -11,7 +11,6 @@ from ansible_collections.hyperv.integration.plugins.module_utils.guest_kvp impor
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_changes
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names, vms_entry_name
-from ansible_collections.hyperv.integration.plugins.plugin_utils._host_changes import vm_result
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
@@ -106,29 +105,13 @@ def refused_problem(host: str, refused: list[dict[str, t.Any]]) -> str | None:
 
 def summarise(answer: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
     """Per-VM return values and the diff (the listed keys only), from the host's answer."""
-    vms = []
-    before: dict[str, dict[str, str]] = {}
-    after: dict[str, dict[str, str]] = {}
-    for vm in answer.get("vms") or []:
-        items: dict[str, dict[str, t.Any]] = {}
-        for item in vm.get("items") or []:
-            key = item["key"]
-            items[key] = {
-                "before": item.get("before"),
-                "after": item.get("after"),
-                "changed": bool(item.get("changed")),
-            }
-            if item.get("error"):
-                items[key]["error"] = (item["error"] or {}).get("message")
-            if vm.get("name") is not None:
-                vm_before = before.setdefault(vm["name"], {})
-                vm_after = after.setdefault(vm["name"], {})
-                if item.get("before") is not None:
-                    vm_before[key] = item["before"]
-                if item.get("after") is not None:
-                    vm_after[key] = item["after"]
-        vms.append(vm_result(vm, "items", items))
-    return vms, {"before": before, "after": after}
+    return _host_changes.summarise(
+        answer,
+        "items",
+        lambda item: item["key"],
+        lambda item: {"before": item.get("before"), "after": item.get("after"), "changed": bool(item.get("changed"))},
+        lambda item: (item.get("before"), item.get("after")),
+    )
 
 
 def changes_done(vms: list[dict[str, t.Any]]) -> list[str]:

@@ -32,6 +32,9 @@ attributes:
   check_mode:
     support: full
     description: Compares and reports what would change; the host is not modified.
+  diff_mode:
+    support: full
+    description: Shows, for each VM, what the task asked about before and after (RV(diff) by VM name).
 """
 
     # Modules that run against a Hyper-V host.

@@ -94,10 +94,6 @@ options:
 extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
   - hyperv.integration.attributes.hyperv_host_change
-attributes:
-  diff_mode:
-    support: full
-    description: Shows the state of each requested service on each VM before and after.
 notes:
   - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
     or an administrator).

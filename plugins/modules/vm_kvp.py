@@ -80,10 +80,6 @@ options:
 extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
   - hyperv.integration.attributes.hyperv_host_change
-attributes:
-  diff_mode:
-    support: full
-    description: Shows the listed keys of each VM before and after (keys the VM does not have are left out).
 notes:
   - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
     or an administrator).

@@ -7,7 +7,7 @@
 DOCUMENTATION = r"""
 ---
 module: vm_kvp_info
-short_description: Read the Key-Value Pair Exchange items of Hyper-V VMs from their host
+short_description: Report Hyper-V VMs' key-value pairs (host, guest and intrinsic items)
 version_added: 0.1.0
 description:
   - For each VM, this module reads, on the host, the items the host gives the guest (RV(vms[].host_items)), the
@@ -19,13 +19,13 @@ description:
   - Items are read through WMI (C(root/virtualization/v2)) and parsed as data; keys are exact (case-sensitive).
     The Key-Value Pair Exchange integration service is found by its GUID, so the module works the same on
     every Windows display language.
-  - One PowerShell process on the host, whatever the number of VMs.
+  - All the VMs are read in one PowerShell process on the host.
 author:
   - hyperv.integration contributors (@hyperv-integration)
 options:
   name:
     description:
-      - Name of one VM, or a list of VM names. Omit it to read every VM on the host.
+      - A VM, or a list of VMs, by name; omitted, every VM of the host.
       - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
       - A string is always one name, even when it contains commas.
       - A name that matches no VM, or more than one VM, fails the task.

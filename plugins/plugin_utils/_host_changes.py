@@ -76,3 +76,33 @@ def report(
         result["diff"] = diff
     if failure:
         result.update(failed=True, msg=failure)
+
+
+def summarise(
+    answer: dict[str, t.Any],
+    items_key: str,
+    key_of: t.Callable[[dict[str, t.Any]], str],
+    describe: t.Callable[[dict[str, t.Any]], dict[str, t.Any]],
+    diff_of: t.Callable[[dict[str, t.Any]], tuple[t.Any, t.Any]],
+) -> tuple[list[dict[str, t.Any]], dict[str, t.Any]]:
+    """The module's ``vms`` and diff from the host's answer: each VM's answered items (``items_key``) by
+    ``key_of``, each described by ``describe`` with its error's message, and in the diff by ``diff_of``
+    (before, after; a None side is left out)."""
+    vms = []
+    before: dict[str, dict[str, t.Any]] = {}
+    after: dict[str, dict[str, t.Any]] = {}
+    for vm in answer.get("vms") or []:
+        items: dict[str, dict[str, t.Any]] = {}
+        for item in vm.get(items_key) or []:
+            key = key_of(item)
+            items[key] = describe(item)
+            if item.get("error"):
+                items[key]["error"] = (item["error"] or {}).get("message")
+            was, now = diff_of(item)
+            vm_before, vm_after = before.setdefault(vm["name"], {}), after.setdefault(vm["name"], {})
+            if was is not None:
+                vm_before[key] = was
+            if now is not None:
+                vm_after[key] = now
+        vms.append(vm_result(vm, items_key, items))
+    return vms, {"before": before, "after": after}
