@@ -44,4 +44,7 @@ attributes:
     support: full
     platforms: windows
     description: Runs against a Windows Hyper-V host.
+notes:
+  - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
+    or an administrator).
 """

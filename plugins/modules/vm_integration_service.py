@@ -95,8 +95,6 @@ extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
   - hyperv.integration.attributes.hyperv_host_change
 notes:
-  - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
-    or an administrator).
   - The guest must also run its half of a service for the service to work; enabling it on the host only
     offers it to the guest.
   - With O(wait=true) the task can fail after it changed something (the guests did not answer in time);

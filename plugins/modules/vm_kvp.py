@@ -81,8 +81,6 @@ extends_documentation_fragment:
   - hyperv.integration.attributes.hyperv_host
   - hyperv.integration.attributes.hyperv_host_change
 notes:
-  - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
-    or an administrator).
   - When a write fails part-way (for example the host refuses one item), the task fails, its message says
     which items were changed and which were not, and RV(vms) shows the state of each; running the task again
     converges.

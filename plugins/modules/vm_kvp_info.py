@@ -35,8 +35,6 @@ extends_documentation_fragment:
   - hyperv.integration.attributes.info_module
   - hyperv.integration.attributes.hyperv_host
 notes:
-  - The account used needs to be allowed to manage Hyper-V on the host (member of C(Hyper-V Administrators)
-    or an administrator).
   - A VM that cannot be read (for example deleted while the task ran) is answered with RV(vms[].error) and a
     warning; the other VMs are read all the same.
 seealso:
