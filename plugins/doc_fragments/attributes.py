@@ -37,6 +37,19 @@ attributes:
     description: Shows, for each VM, what the task asked about before and after (RV(diff) by VM name).
 """
 
+    # Host modules that read VMs: the VMs to read, by name.
+    HOST_VM_NAMES = r"""
+options:
+  name:
+    description:
+      - One VM name, or a list of them; omitted, every VM of the host.
+      - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
+      - A string is always one name, even when it contains commas.
+      - A name that matches no VM, or more than one VM, fails the task.
+    type: raw
+    aliases: [vm, vm_name]
+"""
+
     # Modules that run against a Hyper-V host.
     HYPERV_HOST = r"""
 attributes:

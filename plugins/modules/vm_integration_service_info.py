@@ -18,15 +18,8 @@ description:
   - One PowerShell process on the host, whatever the number of VMs.
 author:
   - hyperv.integration contributors (@hyperv-integration)
-options:
-  name:
-    description:
-      - Name of one VM, or a list of VM names. Omit it to report every VM on the host.
-      - Names match exactly, ignoring case; a name that matches no VM fails the task.
-      - A string is always one name, even when it contains commas.
-    type: raw
-    aliases: [vm, vm_name]
 extends_documentation_fragment:
+  - hyperv.integration.attributes.host_vm_names
   - hyperv.integration.attributes.info_module
   - hyperv.integration.attributes.hyperv_host
 seealso:

@@ -22,16 +22,8 @@ description:
   - All the VMs are read in one PowerShell process on the host.
 author:
   - hyperv.integration contributors (@hyperv-integration)
-options:
-  name:
-    description:
-      - A VM, or a list of VMs, by name; omitted, every VM of the host.
-      - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
-      - A string is always one name, even when it contains commas.
-      - A name that matches no VM, or more than one VM, fails the task.
-    type: raw
-    aliases: [vm, vm_name]
 extends_documentation_fragment:
+  - hyperv.integration.attributes.host_vm_names
   - hyperv.integration.attributes.info_module
   - hyperv.integration.attributes.hyperv_host
 notes:

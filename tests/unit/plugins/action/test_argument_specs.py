@@ -12,6 +12,8 @@ import pathlib
 import pytest
 import yaml
 
+from ansible_collections.hyperv.integration.plugins.doc_fragments.attributes import ModuleDocFragment
+
 REPO = pathlib.Path(__file__).resolve().parents[4]
 ACTIONS = sorted(p.stem for p in (REPO / "plugins" / "action").glob("*.py") if not p.stem.startswith("_"))
 _COMPARED = ("type", "required", "default", "choices", "elements", "aliases", "no_log")
@@ -36,8 +38,17 @@ def _normal(option: dict) -> dict:
 
 
 def _documented(name: str) -> dict:
+    """The module's options as ansible-doc shows them: its own, over those of the collection's fragments."""
     module = importlib.import_module("ansible_collections.hyperv.integration.plugins.modules.%s" % name)
-    return yaml.safe_load(module.DOCUMENTATION).get("options") or {}
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    options: dict = {}
+    for fragment in doc.get("extends_documentation_fragment") or []:
+        collection, _dot, rest = fragment.rpartition(".attributes.")
+        assert collection == "hyperv.integration", fragment  # the only fragments these modules use
+        text = getattr(ModuleDocFragment, rest.upper())
+        options.update(yaml.safe_load(text).get("options") or {})
+    options.update(doc.get("options") or {})
+    return options
 
 
 def test_every_action_has_a_module_doc() -> None:
