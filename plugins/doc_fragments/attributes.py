@@ -34,7 +34,7 @@ attributes:
     description: Compares and reports what would change; the host is not modified.
   diff_mode:
     support: full
-    description: Shows, for each VM, what the task asked about before and after (RV(diff) by VM name).
+    description: Shows, for each VM, what the task asked about before and after (the diff is keyed by VM name).
 """
 
     # Host modules that read VMs: the VMs to read, by name.
