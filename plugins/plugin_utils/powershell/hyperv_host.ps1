@@ -424,6 +424,8 @@ function ConvertFrom-KvpItemXml {
     foreach ($text in @($Items)) {
         if ($null -eq $text) { continue }
         $document = New-Object -TypeName System.Xml.XmlDocument
+        # Kept as it is: by default a VALUE of only spaces or line breaks would load as '' (XmlDocument).
+        $document.PreserveWhitespace = $true
         $reader = [System.Xml.XmlReader]::Create((New-Object -TypeName System.IO.StringReader -ArgumentList ([string]$text)), $settings)
         try { $document.Load($reader) }
         finally { $reader.Close() }
