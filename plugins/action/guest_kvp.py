@@ -22,7 +22,7 @@ class ActionModule(GuestAction):
     def run_windows(self, result: dict[str, t.Any], guest: str) -> dict[str, t.Any]:
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         try:
-            # The library checks the sizes against the registry's limits (windows_guest.ps1).
+            # The library checks the sizes, against the limits kvp_set sends it.
             wishes = kvp_wishes(args["items"], args["state"], check_limits=False)
             result.update(
                 kvp_set(self, guest, wishes, args["state"], bool(self._task.check_mode), bool(self._task.diff))

@@ -8,7 +8,8 @@ import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
 from ansible_collections.hyperv.integration.plugins.module_utils.guest_kvp import STATES, kvp_wishes
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_changes
+from ansible_collections.hyperv.integration.plugins.module_utils.kvp_pool import ITEM_LIMITS
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _host_changes, _wmi_return
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostAction
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_args import vm_names, vms_entry_name
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
@@ -51,9 +52,9 @@ def shown(key: t.Any) -> str:
 
 def vm_wishes(items: t.Any, state: str, where: str) -> dict[str, str | None]:
     """Key -> value (present) or None (absent): text, as guest_kvp checks it; the sizes are the library's
-    to check (it refuses an item that would not reach every guest whole, hyperv-facts section 8)."""
+    to check, against the ITEM_LIMITS it is sent (it refuses an item that would not reach every guest
+    whole, hyperv-facts section 8)."""
     try:
-        # The library checks the sizes before its first write (hyperv_host.ps1): one place for them.
         return kvp_wishes(items, state, check_limits=False)
     except ArgumentError as exc:
         raise ArgumentError("%s%s. Nothing was changed." % (where, exc)) from exc
@@ -139,7 +140,7 @@ class ActionModule(HostAction):
             result.update(changed=False, vms=[])
             return result
 
-        params = build_params("vm_kvp_set", vm_names=names, changes=changes)
+        params = build_params("vm_kvp_set", vm_names=names, changes=changes, limits=ITEM_LIMITS)
         answer = self.call_host("vm_kvp_set", params, writes=True)
 
         if _host_changes.refused(self.host, answer, result, refused_problem(self.host, answer.get("refused") or [])):
@@ -147,6 +148,7 @@ class ActionModule(HostAction):
                 result["refused"] = answer["refused"]
             return result
 
+        _wmi_return.word_item_errors(answer, "items")
         vms, diff = summarise(answer)
         _host_changes.report(result, vms, diff if self._task.diff else None, write_failure_message(self.host, vms))
         return result

@@ -36,6 +36,15 @@ MAX_VALUE_BYTES = VALUE_FIELD - 1
 # (field / 2) - 2 code units (drivers/hv/hv_kvp.c, kvp_respond_to_host). Longer text reaches the host cut.
 HOST_MAX_KEY_UTF16 = KEY_FIELD // 2 - 2
 HOST_MAX_VALUE_UTF16 = VALUE_FIELD // 2 - 2
+# What an item must fit to reach every kind of guest, and the host, whole (docs/dev/hyperv-facts.md
+# section 8, "Size limits"). The PowerShell libraries are sent these (vm_kvp_set, guest_kvp_set) and
+# check them; they do not state them again.
+ITEM_LIMITS = {
+    "key_units": HOST_MAX_KEY_UTF16,
+    "key_bytes": MAX_KEY_BYTES,
+    "value_units": HOST_MAX_VALUE_UTF16,
+    "value_bytes": MAX_VALUE_BYTES,
+}
 
 POOL_DIR = "/var/lib/hyperv"
 POOL_EXTERNAL = 0  # host -> guest: the host's items (Add-/ModifyKvpItems), written by the daemon

@@ -42,6 +42,12 @@ def list_of(doc: str, keys: dict[str, Field]) -> Field:
     return Field("list", items=Field("object", keys=keys), doc=doc)
 
 
+def _limits(doc: str, *names: str) -> Field:
+    """The KVP size limits the library checks an item against: sent, so that they are stated once
+    (module_utils/kvp_pool.py, ITEM_LIMITS)."""
+    return Field("object", keys={name: Field("int") for name in names}, doc=doc)
+
+
 # The VM names of the host operations, resolved by the library (Resolve-VmName) the same way for each.
 _VM_NAMES_OR_EVERY_VM = Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host")
 _VM_NAMES = Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)")
@@ -105,12 +111,16 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "items": list_of(
             "wanted guest items (HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\Guest)",
             {
-                "key": _string("value name under Guest, at most 254 UTF-16 code units; matched ignoring case"),
+                "key": _string("value name under Guest, at most limits.key_units UTF-16 units; matched ignoring case"),
                 "value": _string(
-                    "REG_SZ text for present, at most 1022 UTF-16 code units; null for absent", nullable=True
+                    "REG_SZ text for present, at most limits.value_units UTF-16 units; null for absent",
+                    nullable=True,
                 ),
                 "state": _string("present or absent", choices=("present", "absent")),
             },
+        ),
+        "limits": _limits(
+            "at most this many UTF-16 code units of key and value reach the host", "key_units", "value_units"
         ),
     },
     "vm_kvp_info": {
@@ -127,6 +137,13 @@ SCHEMAS: dict[str, dict[str, Field]] = {
                 "value": _string("wanted value for present; null for absent", nullable=True),
                 "state": _string("present or absent", choices=("present", "absent")),
             },
+        ),
+        "limits": _limits(
+            "what reaches every guest whole: UTF-16 code units and UTF-8 bytes of key and value",
+            "key_units",
+            "key_bytes",
+            "value_units",
+            "value_bytes",
         ),
     },
 }

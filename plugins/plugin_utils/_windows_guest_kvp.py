@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.hyperv.integration.plugins.module_utils.kvp_pool import ITEM_LIMITS
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 from ansible_collections.hyperv.integration.plugins.plugin_utils._windows_guest import call_library
 
@@ -54,6 +55,8 @@ def kvp_set(
     params = build_params(
         "guest_kvp_set",
         items=[{"key": key, "value": value, "state": state} for key, value in wishes.items()],
+        # The registry holds more: these are what reaches the host whole.
+        limits={name: ITEM_LIMITS[name] for name in ("key_units", "value_units")},
     )
     answer = call_library(action, guest, "guest_kvp_set", params, check_mode, writes=True)
     if answer.get("not_a_guest"):

@@ -14,6 +14,7 @@ from hvlab import labfile
 from hvlab.server import Lab
 from hvlab.windows_guest import RegistryValues, WindowsGuest
 
+from ansible_collections.hyperv.integration.plugins.module_utils.kvp_pool import ITEM_LIMITS
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell, _requests
 
 ROOT = "HKLM\\SOFTWARE\\Microsoft\\Virtual Machine"
@@ -43,6 +44,8 @@ def writes(lab: Lab) -> int:
 
 
 def call(lab: Lab, operation: str, check_mode: bool = False, **params: Any) -> dict[str, Any]:
+    if operation == "guest_kvp_set":
+        params.setdefault("limits", {"key_units": ITEM_LIMITS["key_units"], "value_units": ITEM_LIMITS["value_units"]})
     built = _requests.build_params(operation, **params)
     request = _powershell.build_request(operation, built, check_mode)
     stdin = _powershell.build_stdin(_powershell.library_text(_powershell.WINDOWS_GUEST_LIBRARY), request)

@@ -17,6 +17,7 @@ from hvlab.hyperv_host import KvpGuest, KvpRead, StaticGuest
 from hvlab.server import Lab
 
 from ansible_collections.hyperv.integration.plugins.module_utils import ic_catalog
+from ansible_collections.hyperv.integration.plugins.module_utils.kvp_pool import ITEM_LIMITS
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell, _requests
 
 KVP_GUID = next(ic.host_guid for ic in ic_catalog.CATALOG if ic.key == "key_value_pair_exchange")
@@ -29,6 +30,8 @@ def _lab(vms: list[dict[str, Any]], faults: list[dict[str, Any]] | None = None) 
 
 
 def _call(lab: Lab, operation: str, check_mode: bool = False, **values: Any) -> dict[str, Any]:
+    if operation == "vm_kvp_set":
+        values.setdefault("limits", ITEM_LIMITS)  # as the action plugin sends them
     params = _requests.build_params(operation, **values)
     request = _powershell.build_request(operation, params, check_mode)
     stdin = _powershell.build_stdin(_powershell.library_text(_powershell.HOST_LIBRARY), request)

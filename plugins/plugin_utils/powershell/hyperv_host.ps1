@@ -92,29 +92,25 @@ function New-VmInfoAnswer {
     }
 }
 
-function Test-NameRefused {
-    # What Resolve-VmName found for a set operation, answered on $Result: the VMs Get-VM could not list,
-    # and the names that are missing or ambiguous: $true when those refuse the call, before anything is
-    # read or written.
-    param ($Resolved, $Result)
-    $Result.vm_list_errors = $Resolved.errors
-    if ($Resolved.missing.Count -or $Resolved.ambiguous.Count) {
-        $Result.missing = @($Resolved.missing)
-        $Result.ambiguous = $Resolved.ambiguous
-        return $true
+function Resolve-SetVm {
+    # The VMs a set operation names, or $null when the call is refused before anything is read or
+    # written, answered on $Result: names missing or ambiguous, or changes for one VM only (a change with
+    # vm set) under two names of one VM, which could disagree (named_twice). Get-VM's errors go on
+    # $Result either way.
+    param ($Request, $Result)
+    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
+    $Result.vm_list_errors = $resolved.errors
+    if ($resolved.missing.Count -or $resolved.ambiguous.Count) {
+        $Result.missing = @($resolved.missing)
+        $Result.ambiguous = $resolved.ambiguous
+        return $null
     }
-    return $false
-}
-
-function Test-NamedTwice {
-    # Changes for one VM only (a change with vm set: $PerVm) under two names of one VM could disagree:
-    # then the call is refused with named_twice on $Result ($true) and nothing is written.
-    param ($Resolved, [bool]$PerVm, $Result)
-    if ($Resolved.repeated.Count -and $PerVm) {
-        $Result.named_twice = @($Resolved.repeated)
-        return $true
+    $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
+    if ($resolved.repeated.Count -and $perVm.Count) {
+        $Result.named_twice = @($resolved.repeated)
+        return $null
     }
-    return $false
+    return $resolved
 }
 
 function New-VmSetAnswer {
@@ -130,6 +126,21 @@ function New-VmSetAnswer {
     }
     $answer[$Key] = $Done
     return $answer
+}
+
+function Invoke-SetPlan {
+    # The writes of a set operation, once everything was read and checked: each VM's items, one at a time,
+    # by the operation's item writer (Key integration_services: Set-OneIntegrationService; items:
+    # Set-OneKvpItem), which catches everything itself, so nothing after the first write may end the call
+    # (protocol doc section 4). One answer per VM, items under $Key.
+    param ($Plan, [string]$Key, $Context, [bool]$CheckMode)
+    foreach ($entry in $Plan) {
+        $done = @(foreach ($item in $entry.items) {
+                if ($Key -eq 'items') { Set-OneKvpItem -Context $Context -System $entry.system -VmName $entry.name -Item $item -CheckMode $CheckMode }
+                else { Set-OneIntegrationService -Vm $entry.vm -VmName $entry.name -Item $item -CheckMode $CheckMode }
+            })
+        New-VmSetAnswer -Name $entry.name -RequestedName $entry.requested_name -Id $entry.id -State $entry.state -ReadError $entry.error -Key $Key -Done $done
+    }
 }
 
 function Get-VmIntegrationStatus {
@@ -183,6 +194,49 @@ function Invoke-VmIntegrationServiceInfo {
     New-VmInfoAnswer -Resolved $resolved -Vms $vms
 }
 
+function Invoke-VmIntegrationServiceSet {
+    param ($Request)
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); missing_services = @(); vm_list_errors = @() }
+    $resolved = Resolve-SetVm -Request $Request -Result $result
+    if ($null -eq $resolved) { return $result }
+
+    # Read everything and validate before the first write. A VM whose integration services cannot be
+    # read gets its error and no change; the other VMs go on.
+    $checkMode = [bool]$Request.check_mode
+    $plan = @(foreach ($vm in $resolved.vms) {
+            $name = [string]$vm.Name
+            $state = $null
+            try {
+                $byGuid = @{}
+                foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
+                $state = $vm.State.ToString()
+                $readError = $null
+            }
+            catch {
+                $readError = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
+            }
+            $items = @(foreach ($change in @($Request.params.changes)) {
+                    if ($null -ne $readError) { break }
+                    # A change with a vm is for that VM only (names matched ordinal case-insensitively above).
+                    $only = Get-RequestValue -Object $change -Name 'vm'
+                    if ($null -ne $only -and -not [string]::Equals([string]$only, $name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
+                    $guid = ([string]$change.guid).ToUpperInvariant()
+                    if (-not $byGuid.ContainsKey($guid)) {
+                        $result.missing_services += @{ vm = $name; guid = $guid }
+                        continue
+                    }
+                    @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
+                })
+            # A VM that could not be read gets its error and no change.
+            if ($null -ne $readError) { $items = @() }
+            @{ vm = $vm; name = $name; requested_name = $resolved.requested[$vm.Id.ToString()]; id = $vm.Id.ToString(); state = $state; items = $items; error = $readError }
+        })
+    if ($result.missing_services.Count) { return $result }
+
+    $result.vms = @(Invoke-SetPlan -Plan $plan -Key 'integration_services' -Context $null -CheckMode $checkMode)
+    return $result
+}
+
 function Set-OneIntegrationService {
     # One VM/IC: write when it differs, read it back. This runs after earlier items' writes, so every
     # statement that can throw is inside a try whose catch records the error on this item: nothing
@@ -221,58 +275,6 @@ function Set-OneIntegrationService {
     }
     $entry.changed = ($entry.after -ne $entry.before)
     return $entry
-}
-
-function Invoke-VmIntegrationServiceSet {
-    param ($Request)
-    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); missing_services = @(); vm_list_errors = @() }
-    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    if (Test-NameRefused -Resolved $resolved -Result $result) { return $result }
-    $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
-    if (Test-NamedTwice -Resolved $resolved -PerVm ($perVm.Count -gt 0) -Result $result) { return $result }
-
-    # Read everything and validate before the first write. A VM whose integration services cannot be
-    # read gets its error and no change; the other VMs go on.
-    $checkMode = [bool]$Request.check_mode
-    $plan = @(foreach ($vm in $resolved.vms) {
-            $name = [string]$vm.Name
-            $state = $null
-            try {
-                $byGuid = @{}
-                foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $vm)) { $byGuid[(Get-IcGuid $ic)] = $ic }
-                $state = $vm.State.ToString()
-                $readError = $null
-            }
-            catch {
-                $readError = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
-            }
-            $items = @(foreach ($change in @($Request.params.changes)) {
-                    if ($null -ne $readError) { break }
-                    # A change with a vm is for that VM only (names matched ordinal case-insensitively above).
-                    $only = Get-RequestValue -Object $change -Name 'vm'
-                    if ($null -ne $only -and -not [string]::Equals([string]$only, $name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
-                    $guid = ([string]$change.guid).ToUpperInvariant()
-                    if (-not $byGuid.ContainsKey($guid)) {
-                        $result.missing_services += @{ vm = $name; guid = $guid }
-                        continue
-                    }
-                    @{ ic = $byGuid[$guid]; guid = $guid; wish = [bool]$change.enabled }
-                })
-            # A VM that could not be read gets its error and no change.
-            if ($null -ne $readError) { $items = @() }
-            @{ vm = $vm; name = $name; requested_name = $resolved.requested[$vm.Id.ToString()]; id = $vm.Id.ToString(); state = $state; items = $items; error = $readError }
-        })
-    if ($result.missing_services.Count) { return $result }
-
-    # From here on only Set-OneIntegrationService touches the host, one item at a time, and catches
-    # everything itself: nothing after the first write may end the call (protocol doc section 4).
-    $result.vms = @(foreach ($entry in $plan) {
-            $done = @(foreach ($item in $entry.items) {
-                    Set-OneIntegrationService -Vm $entry.vm -VmName $entry.name -Item $item -CheckMode $checkMode
-                })
-            New-VmSetAnswer -Name $entry.name -RequestedName $entry.requested_name -Id $entry.id -State $entry.state -ReadError $entry.error -Key 'integration_services' -Done $done
-        })
-    return $result
 }
 
 $operations = @{
@@ -368,49 +370,17 @@ $operations['hvsocket_service_set'] = ${function:Invoke-HvSocketServiceSet}
 # and read back from the host's embedded-instance XML with an XML parser (never evaluated).
 
 $KvpNamespace = 'root/virtualization/v2'
-# Return values of AddKvpItems, ModifyKvpItems and RemoveKvpItems (hyperv-facts section 8), with the
-# ErrorCategory name the answer gives each failure.
-$KvpReturnValues = @{
-    '0'     = @{ text = 'Completed with No Error'; category = 'NotSpecified' }
-    '4096'  = @{ text = 'Method Parameters Checked - Job Started'; category = 'NotSpecified' }
-    '32768' = @{ text = 'Failed'; category = 'NotSpecified' }
-    '32769' = @{ text = 'Access Denied'; category = 'PermissionDenied' }
-    '32770' = @{ text = 'Not Supported'; category = 'NotImplemented' }
-    '32771' = @{ text = 'Status is unknown'; category = 'NotSpecified' }
-    '32772' = @{ text = 'Timeout'; category = 'OperationTimeout' }
-    '32773' = @{ text = 'Invalid parameter'; category = 'InvalidArgument' }
-    '32774' = @{ text = 'System is in use'; category = 'ResourceBusy' }
-    '32775' = @{ text = 'Invalid state for this operation'; category = 'InvalidOperation' }
-    '32776' = @{ text = 'Incorrect data type'; category = 'InvalidType' }
-    '32777' = @{ text = 'System is not available'; category = 'ResourceUnavailable' }
-    '32778' = @{ text = 'Out of memory'; category = 'LimitsExceeded' }
-}
-# Msvm_ConcreteJob.JobState values (hyperv-facts section 8).
-$KvpJobStates = @{
-    '2' = 'New'; '3' = 'Starting'; '4' = 'Running'; '5' = 'Suspended'; '6' = 'Shutting Down'
-    '7' = 'Completed'; '8' = 'Terminated'; '9' = 'Killed'; '10' = 'Exception'; '11' = 'Service'
-}
-$KvpJobPolls = 240  # 250 ms apart: a job still running after 60 s is reported, not waited for
-# An item reaches every kind of guest whole, both ways, within these (hyperv-facts section 8, "Size limits").
-$KvpKeyUnits = 254
-$KvpKeyBytes = 511
-$KvpValueUnits = 1022
-$KvpValueBytes = 2047
+# Msvm_ConcreteJob.JobState values of a job that has not ended: 2 New, 3 Starting, 4 Running
+# (hyperv-facts section 8). 7 Completed is success; any other state is a failure.
+$KvpJobPending = @(2, 3, 4)
+$KvpJobPolls = 240  # 250 ms apart: a job still pending after 60 s is reported, not waited for
 
-function New-KvpCodeError {
-    # The error of one WMI return value (or job error code): the collection's own type name, since no
-    # .NET exception was thrown; code carries the number.
-    param ([string]$Method, $Code, [string]$Detail, [string]$VmName)
-    $known = $KvpReturnValues[[string]$Code]
-    $text = 'unknown return value'
-    $category = 'NotSpecified'
-    if ($null -ne $known) {
-        $text = $known.text
-        $category = $known.category
-    }
-    $message = "$Method answered $Code ($text)"
-    if ($Detail) { $message = "$message $Detail" }
-    @{ type = 'hyperv.integration.WmiReturnValue'; message = $message; category = $category; vm = $VmName; service = $null; code = $Code }
+function New-WmiCallError {
+    # A failed WMI method call, as numbers: the controller words them (plugin_utils/_wmi_return.py holds
+    # what each means). No .NET exception was thrown, so the type is the collection's own. $Job: $null, or
+    # the state, ErrorCode and ErrorDescription of the job the call started (return value 4096).
+    param ([string]$Method, [int]$Code, $Job, [string]$VmName)
+    @{ type = 'hyperv.integration.WmiReturnValue'; message = "$Method answered $Code"; category = 'NotSpecified'; vm = $VmName; service = $null; method = $Method; code = $Code; job = $Job }
 }
 
 function ConvertFrom-KvpItemXml {
@@ -569,20 +539,20 @@ function Get-KvpJob {
 
 function Wait-KvpJob {
     # A started job (4096), polled through Msvm_ConcreteJob until it ends or $KvpJobPolls polls pass:
-    # $null when it completed, else the error.
+    # $null when it completed, else the error with the job's last state (still pending, or how it ended).
     param ($Job, [string]$Method, [string]$VmName)
     $current = $Job
+    $state = $null
     for ($poll = 0; $poll -lt $KvpJobPolls; $poll++) {
         $current = Get-KvpJob -Job $current
         $state = [int]$current.JobState
         if ($state -eq 7) { return $null }
-        if ($state -ne 3 -and $state -ne 4) {
-            $name = $KvpJobStates[[string]$state]
-            return New-KvpCodeError -Method $Method -Code ([int]$current.ErrorCode) -Detail "(its job ended in state $name ($state): $($current.ErrorDescription))" -VmName $VmName
-        }
+        if ($KvpJobPending -notcontains $state) { break }
         Start-Sleep -Milliseconds 250
     }
-    return New-KvpCodeError -Method $Method -Code 4096 -Detail '(its job was still running after 60 s; the change may still happen)' -VmName $VmName
+    # Not $job: variable names ignore case, and $Job is the parameter.
+    $lastSeen = @{ state = $state; error_code = [int]$current.ErrorCode; description = [string]$current.ErrorDescription }
+    return New-WmiCallError -Method $Method -Code 4096 -Job $lastSeen -VmName $VmName
 }
 
 function Set-OneKvpItem {
@@ -603,7 +573,7 @@ function Set-OneKvpItem {
         $code = [int]$answer.ReturnValue
         $failure = $null
         if ($code -eq 4096) { $failure = Wait-KvpJob -Job $answer.Job -Method $Item.method -VmName $VmName }
-        elseif ($code -ne 0) { $failure = New-KvpCodeError -Method $Item.method -Code $code -Detail '' -VmName $VmName }
+        elseif ($code -ne 0) { $failure = New-WmiCallError -Method $Item.method -Code $code -Job $null -VmName $VmName }
         if ($null -ne $failure) {
             $entry.error = $failure
             return $entry
@@ -620,14 +590,18 @@ function Set-OneKvpItem {
 function Invoke-VmKvpSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); refused = @(); vm_list_errors = @() }
-    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    if (Test-NameRefused -Resolved $resolved -Result $result) { return $result }
+    $resolved = Resolve-SetVm -Request $Request -Result $result
+    if ($null -eq $resolved) { return $result }
     $changes = @(foreach ($change in @($Request.params.changes)) {
             @{ vm = $change.vm; key = [string]$change.key; value = $change.value; state = [string]$change.state }
         })
-    $perVm = @(foreach ($wanted in $changes) { if ($null -ne $wanted.vm) { $wanted } })
-    if (Test-NamedTwice -Resolved $resolved -PerVm ($perVm.Count -gt 0) -Result $result) { return $result }
     $checkMode = [bool]$Request.check_mode
+    # What reaches every kind of guest whole: the controller sends the limits (hyperv-facts section 8).
+    $limits = $Request.params.limits
+    $keyUnits = [int]$limits.key_units
+    $keyBytes = [int]$limits.key_bytes
+    $valueUnits = [int]$limits.value_units
+    $valueBytes = [int]$limits.value_bytes
 
     # Read every VM's host items and check every item before the first write. A VM whose items cannot be
     # read gets its error and no change; an item that breaks a limit refuses the whole call.
@@ -649,11 +623,11 @@ function Invoke-VmKvpSet {
             $seen = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,bool]' -ArgumentList ([System.StringComparer]::Ordinal)
             $items = @(foreach ($wanted in $changes) {
                     if ($null -ne $wanted.vm -and -not [string]::Equals([string]$wanted.vm, $name, [System.StringComparison]::OrdinalIgnoreCase)) { continue }
-                    $problem = Test-KvpText -Text $wanted.key -What 'key' -Units $KvpKeyUnits -Bytes $KvpKeyBytes
+                    $problem = Test-KvpText -Text $wanted.key -What 'key' -Units $keyUnits -Bytes $keyBytes
                     if ($wanted.key.Length -eq 0) { $problem = @{ reason = 'key_empty'; limit = 'at least 1 character' } }
                     if ($null -eq $problem -and $wanted.state -eq 'present') {
                         if ($null -eq $wanted.value) { $problem = @{ reason = 'value_missing'; limit = 'a string for state present' } }
-                        else { $problem = Test-KvpText -Text ([string]$wanted.value) -What 'value' -Units $KvpValueUnits -Bytes $KvpValueBytes }
+                        else { $problem = Test-KvpText -Text ([string]$wanted.value) -What 'value' -Units $valueUnits -Bytes $valueBytes }
                     }
                     if ($null -eq $problem -and $seen.ContainsKey($wanted.key)) { $problem = @{ reason = 'key_twice'; limit = 'one change per key and VM' } }
                     $seen[$wanted.key] = $true
@@ -691,13 +665,7 @@ function Invoke-VmKvpSet {
         })
     if ($result.refused.Count) { return $result }
 
-    # From here on only Set-OneKvpItem touches the host, one item at a time, and catches everything itself.
-    $result.vms = @(foreach ($entry in $plan) {
-            $done = @(foreach ($item in $entry.items) {
-                    Set-OneKvpItem -Context $context -System $entry.system -VmName $entry.name -Item $item -CheckMode $checkMode
-                })
-            New-VmSetAnswer -Name $entry.name -RequestedName $entry.requested_name -Id $entry.id -State $entry.state -ReadError $entry.error -Key 'items' -Done $done
-        })
+    $result.vms = @(Invoke-SetPlan -Plan $plan -Key 'items' -Context $context -CheckMode $checkMode)
     return $result
 }
 

@@ -308,9 +308,6 @@ $KvpSubKeys = @{
 $KvpParameterSubKey = 'SOFTWARE\Microsoft\Virtual Machine\Guest\Parameter'
 $KvpGuestPath = 'HKLM:\' + $KvpSubKeys.to_host
 $KvpGuestName = 'HKLM\' + $KvpSubKeys.to_host
-# What reaches the host whole, in UTF-16 code units ([string].Length): docs/dev/hyperv-facts.md section 8.
-$KvpKeyLimit = 254
-$KvpValueLimit = 1022
 
 function Assert-KvpRegistryView {
     # A 32-bit PowerShell on a 64-bit Windows sees HKLM\SOFTWARE redirected to WOW6432Node (MicrosoftDocs
@@ -385,18 +382,19 @@ function Get-KvpItemState {
 }
 
 function Get-KvpRefusal {
-    # Why one item must not be written, $null when it may. $Seen: the keys of the items before it.
-    param ($Item, $Seen)
+    # Why one item must not be written, $null when it may. $Seen: the keys of the items before it. The
+    # limits are the request's: what reaches the host whole, in UTF-16 code units ([string].Length).
+    param ($Item, $Seen, [int]$KeyLimit, [int]$ValueLimit)
     $key = [string]$Item.key
     if ($Item.state -ne 'present' -and $Item.state -ne 'absent') { return @{ key = $key; reason = 'state_unknown'; length = $null; limit = $null } }
     if ($key.Length -eq 0) { return @{ key = $key; reason = 'key_empty'; length = 0; limit = $null } }
-    if ($key.Length -gt $KvpKeyLimit) { return @{ key = $key; reason = 'key_too_long'; length = $key.Length; limit = $KvpKeyLimit } }
+    if ($key.Length -gt $KeyLimit) { return @{ key = $key; reason = 'key_too_long'; length = $key.Length; limit = $KeyLimit } }
     # The registry provider's name for a key's default value (any case): not a value of that name.
     if ($key -eq '(default)') { return @{ key = $key; reason = 'key_reserved'; length = $null; limit = $null } }
     if ($Seen.ContainsKey($key)) { return @{ key = $key; reason = 'named_twice'; length = $null; limit = $null } }
     if ($Item.state -eq 'present') {
         if ($null -eq $Item.value) { return @{ key = $key; reason = 'value_missing'; length = $null; limit = $null } }
-        if (([string]$Item.value).Length -gt $KvpValueLimit) { return @{ key = $key; reason = 'value_too_long'; length = ([string]$Item.value).Length; limit = $KvpValueLimit } }
+        if (([string]$Item.value).Length -gt $ValueLimit) { return @{ key = $key; reason = 'value_too_long'; length = ([string]$Item.value).Length; limit = $ValueLimit } }
     }
     return $null
 }
@@ -462,6 +460,8 @@ function Invoke-GuestKvpSet {
             if ($null -ne $wish.value) { $value = [string]$wish.value }
             @{ key = [string]$wish.key; value = $value; state = [string]$wish.state }
         })
+    $keyLimit = [int]$Request.params.limits.key_units
+    $valueLimit = [int]$Request.params.limits.value_units
     $checkMode = [bool]$Request.check_mode
     Assert-KvpRegistryView
     $computer = Get-ComputerIdentity
@@ -474,7 +474,7 @@ function Invoke-GuestKvpSet {
     # Every item is checked before anything is written; the controller checks too, but is not trusted.
     $seen = @{}
     $refused = @(foreach ($item in $items) {
-            $refusal = Get-KvpRefusal -Item $item -Seen $seen
+            $refusal = Get-KvpRefusal -Item $item -Seen $seen -KeyLimit $keyLimit -ValueLimit $valueLimit
             if ($null -ne $refusal) { $refusal }
             $seen[$item.key] = $true
         })

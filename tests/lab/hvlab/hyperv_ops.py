@@ -9,31 +9,16 @@ from typing import Any
 from .faults import FaultSet
 from .hvsocket import REGISTRY_PATH, ServiceRegistry, parse_guid, subkey_guid
 from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine, fold
-from .protocol import LibraryCall, NotRecognised, Operation, OperationError
+from .protocol import LibraryCall, NotRecognised, Operation, OperationError, kvp_limits
 
 log = logging.getLogger("hvlab.ops")
 
 VIRTUALIZATION_EXCEPTION = "Microsoft.HyperV.PowerShell.VirtualizationException"
-# Key-Value Pair Exchange (protocol doc section 9): the library's limits, return-value table and error type.
+# Key-Value Pair Exchange (protocol doc section 9): the names of the limits the controller sends, and the error type.
 KVP_STATES = ("present", "absent")
 KVP_CHANGE_KEYS = {"vm", "key", "value", "state"}
-KVP_KEY_UNITS, KVP_KEY_BYTES, KVP_VALUE_UNITS, KVP_VALUE_BYTES = 254, 511, 1022, 2047
+KVP_HOST_LIMITS = ("key_units", "key_bytes", "value_units", "value_bytes")  # sent by the controller
 KVP_ERROR_TYPE = "hyperv.integration.WmiReturnValue"
-KVP_RETURN_VALUES: dict[int, tuple[str, str]] = {
-    0: ("Completed with No Error", "NotSpecified"),
-    4096: ("Method Parameters Checked - Job Started", "NotSpecified"),
-    32768: ("Failed", "NotSpecified"),
-    32769: ("Access Denied", "PermissionDenied"),
-    32770: ("Not Supported", "NotImplemented"),
-    32771: ("Status is unknown", "NotSpecified"),
-    32772: ("Timeout", "OperationTimeout"),
-    32773: ("Invalid parameter", "InvalidArgument"),
-    32774: ("System is in use", "ResourceBusy"),
-    32775: ("Invalid state for this operation", "InvalidOperation"),
-    32776: ("Incorrect data type", "InvalidType"),
-    32777: ("System is not available", "ResourceUnavailable"),
-    32778: ("Out of memory", "LimitsExceeded"),
-}
 XML_INVALID_LIMIT = "characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)"
 
 
@@ -59,17 +44,18 @@ def kvp_text_problem(text: str, what: str, units: int, limit_bytes: int) -> dict
     return None
 
 
-def kvp_code_error(method: str, code: int, vm_name: str, detail: str = "") -> dict[str, Any]:
-    """New-KvpCodeError: the answer for one WMI return value."""
-    text, category = KVP_RETURN_VALUES.get(code, ("unknown return value", "NotSpecified"))
-    message = f"{method} answered {code} ({text})" + (f" {detail}" if detail else "")
+def kvp_code_error(method: str, code: int, vm_name: str) -> dict[str, Any]:
+    """New-WmiCallError: a failed WMI method call, as numbers (the controller words them). The lab's
+    methods answer at once: it starts no jobs, so job is always null here."""
     return {
         "type": KVP_ERROR_TYPE,
-        "message": message,
-        "category": category,
+        "message": f"{method} answered {code}",
+        "category": "NotSpecified",
         "vm": vm_name,
         "service": None,
+        "method": method,
         "code": code,
+        "job": None,
     }
 
 
@@ -468,9 +454,10 @@ class HostOperations:
             self.host.flush_kvp()  # outside the host lock: a guest double may block
 
     def _kvp_set(self, call: LibraryCall) -> dict[str, Any]:
-        _check_keys(call.params, ("vm_names", "changes"), call.operation)
+        _check_keys(call.params, ("vm_names", "changes", "limits"), call.operation)
         names = _names(call.params["vm_names"], call.operation, allow_null=False)
         assert names is not None
+        limits = kvp_limits(call.params, KVP_HOST_LIMITS, call.operation)
         changes = call.params["changes"]
         if not isinstance(changes, list) or not all(
             isinstance(c, dict)
@@ -511,14 +498,14 @@ class HostOperations:
                     if change["vm"] is not None and fold(change["vm"]) != fold(vm.name):
                         continue
                     key, value, state = change["key"], change["value"], change["state"]
-                    problem = kvp_text_problem(key, "key", KVP_KEY_UNITS, KVP_KEY_BYTES)
+                    problem = kvp_text_problem(key, "key", limits["key_units"], limits["key_bytes"])
                     if key == "":
                         problem = {"reason": "key_empty", "limit": "at least 1 character"}
                     if problem is None and state == "present":
                         if value is None:
                             problem = {"reason": "value_missing", "limit": "a string for state present"}
                         else:
-                            problem = kvp_text_problem(value, "value", KVP_VALUE_UNITS, KVP_VALUE_BYTES)
+                            problem = kvp_text_problem(value, "value", limits["value_units"], limits["value_bytes"])
                     if problem is None and key in seen:
                         problem = {"reason": "key_twice", "limit": "one change per key and VM"}
                     seen.add(key)

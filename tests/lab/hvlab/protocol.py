@@ -58,6 +58,20 @@ class OperationError(Exception):
         }
 
 
+def kvp_limits(params: dict[str, Any], names: tuple[str, ...], operation: str) -> dict[str, int]:
+    """The KVP size limits a request carries (vm_kvp_set, guest_kvp_set). The libraries read each as
+    params.limits.<name> under strict mode and convert it with [int]: a missing name throws there, so
+    anything but an object of exactly these integers is refused here."""
+    limits = params["limits"]
+    if (
+        not isinstance(limits, dict)
+        or set(limits) != set(names)
+        or not all(isinstance(limits[n], int) and not isinstance(limits[n], bool) for n in names)
+    ):
+        raise NotRecognised(f"{operation} params.limits must be an object of integers {', '.join(names)}")
+    return limits
+
+
 @dataclass
 class LibraryCall:
     library: str

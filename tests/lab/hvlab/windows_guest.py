@@ -18,7 +18,7 @@ from typing import Any
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
 from .hvsocket import registry_fold
-from .protocol import LibraryCall, NotRecognised, Operation, OperationError
+from .protocol import LibraryCall, NotRecognised, Operation, OperationError, kvp_limits
 
 # Win32_ComputerSystem of a Hyper-V VM, and the library's verdict on it (Get-ComputerIdentity).
 COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine", "hyperv_guest": True}
@@ -41,7 +41,7 @@ KVP_KEYS = {
     "auto": KVP_ROOT + "\\Auto",
 }
 KVP_PARAMETER_KEY = KVP_ROOT + "\\Guest\\Parameter"  # the spelling of Microsoft's Data Exchange page
-KVP_KEY_LIMIT, KVP_VALUE_LIMIT = 254, 1022  # UTF-16 code units that reach the host whole
+KVP_GUEST_LIMITS = ("key_units", "value_units")  # sent by the controller: what reaches the host whole
 KVP_STATES = ("present", "absent")
 # What kvp_guest_items / kvp_intrinsic_items answer as the reason when nothing answers (the host model's
 # GUEST_NOT_ANSWERING, hyperv_host.KvpGuest).
@@ -562,7 +562,8 @@ class GuestOperations:
 
     # -- guest_kvp_set ------------------------------------------------------------------------
     def kvp_set(self, call: LibraryCall) -> dict[str, Any]:
-        _check_keys(call.params, ("items",), call.operation)
+        _check_keys(call.params, ("items", "limits"), call.operation)
+        limits = kvp_limits(call.params, KVP_GUEST_LIMITS, call.operation)
         items = call.params["items"]
         if not isinstance(items, list) or not all(
             isinstance(i, dict)
@@ -591,7 +592,7 @@ class GuestOperations:
             refused: list[dict[str, Any]] = []
             seen: dict[str, None] = {}  # folded keys of the items before (a dict: `set` is a method here)
             for item in items:  # every item before anything is written
-                refusal = self._kvp_refusal(item, seen)
+                refusal = self._kvp_refusal(item, seen, limits)
                 if refusal is not None:
                     refused.append(refusal)
                 seen[registry_fold(item["key"])] = None
@@ -612,12 +613,12 @@ class GuestOperations:
             return answer
 
     @staticmethod
-    def _kvp_refusal(item: dict[str, Any], seen: dict[str, None]) -> dict[str, Any] | None:
+    def _kvp_refusal(item: dict[str, Any], seen: dict[str, None], limits: dict[str, int]) -> dict[str, Any] | None:
         key, value = item["key"], item["value"]
         if key == "":
             return {"key": key, "reason": "key_empty", "length": 0, "limit": None}
-        if utf16_units(key) > KVP_KEY_LIMIT:
-            return {"key": key, "reason": "key_too_long", "length": utf16_units(key), "limit": KVP_KEY_LIMIT}
+        if utf16_units(key) > limits["key_units"]:
+            return {"key": key, "reason": "key_too_long", "length": utf16_units(key), "limit": limits["key_units"]}
         if key.lower() == "(default)":  # the registry provider's name for a key's default value
             return {"key": key, "reason": "key_reserved", "length": None, "limit": None}
         if registry_fold(key) in seen:  # Windows matches value names ignoring case
@@ -625,12 +626,12 @@ class GuestOperations:
         if item["state"] == "present":
             if value is None:
                 return {"key": key, "reason": "value_missing", "length": None, "limit": None}
-            if utf16_units(value) > KVP_VALUE_LIMIT:
+            if utf16_units(value) > limits["value_units"]:
                 return {
                     "key": key,
                     "reason": "value_too_long",
                     "length": utf16_units(value),
-                    "limit": KVP_VALUE_LIMIT,
+                    "limit": limits["value_units"],
                 }
         return None
 

@@ -69,6 +69,8 @@ def _rows(fields: dict[str, _requests.Field], prefix: str) -> list[str]:
         rows.append("| `%s` | %s | %s | %s | %s |" % (path, kind, read, choices, spec.doc))
         if spec.items is not None and spec.items.keys:
             rows.extend(_rows(spec.items.keys, path + "[]."))
+        if spec.keys:
+            rows.extend(_rows(spec.keys, path + "."))
     return rows
 
 
