@@ -30,7 +30,6 @@ class IntegrationComponent:
     key: str
     english_name: str
     host_guid: str  # upper case, no braces
-    wmi_setting_class: str
     default_enabled: bool
     windows_service: str
     vmbus_class_guid: str  # lower case, no braces
@@ -49,16 +48,6 @@ _HOST_HALF: tuple[tuple[str, str, str, bool], ...] = (
     ("vss", "VSS", "5CED1297-4598-4915-A5FC-AD21BB4D02A4", True),
     ("guest_service_interface", "Guest Service Interface", "6C09BB55-D683-4DA0-8931-C9BF705F6480", False),
 )
-
-# Each IC's WMI setting class is Msvm_<stem>ComponentSettingData.
-_WMI_STEM: dict[str, str] = {
-    "heartbeat": "Heartbeat",
-    "shutdown": "Shutdown",
-    "time_synchronization": "TimeSync",
-    "key_value_pair_exchange": "KvpExchange",
-    "vss": "Vss",
-    "guest_service_interface": "GuestServiceInterface",
-}
 
 # The guest halves: key, Windows service, VMBus class GUID, Linux provider ("kernel": hv_utils only;
 # "daemon": hv_utils plus a user-space daemon).
@@ -103,7 +92,6 @@ def _build_catalog() -> tuple[IntegrationComponent, ...]:
             key=key,
             english_name=english_name,
             host_guid=host_guid,
-            wmi_setting_class="Msvm_%sComponentSettingData" % _WMI_STEM[key],
             default_enabled=default_enabled,
             windows_service=guest[key][0],
             vmbus_class_guid=guest[key][1],

@@ -20,8 +20,6 @@ description:
     The Key-Value Pair Exchange integration service is found by its GUID, so the module works the same on
     every Windows display language.
   - All the VMs are read in one PowerShell process on the host.
-author:
-  - hyperv.integration contributors (@hyperv-integration)
 extends_documentation_fragment:
   - hyperv.integration.attributes.host_vm_names
   - hyperv.integration.attributes.info_module
@@ -36,6 +34,8 @@ seealso:
   - name: Data Exchange, using key-value pairs to share information between the host and guest on Hyper-V
     description: Microsoft's description of Key-Value Pair Exchange and its registry keys in Windows guests.
     link: https://learn.microsoft.com/windows-server/virtualization/hyper-v/integration-services-data-exchange
+author:
+  - hyperv.integration contributors (@hyperv-integration)
 """
 
 EXAMPLES = r"""

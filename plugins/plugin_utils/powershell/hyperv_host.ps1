@@ -369,7 +369,6 @@ $operations['hvsocket_service_set'] = ${function:Invoke-HvSocketServiceSet}
 # checks too; the library does not trust it), written into XML only through XmlWriter, which escapes them,
 # and read back from the host's embedded-instance XML with an XML parser (never evaluated).
 
-$KvpNamespace = 'root/virtualization/v2'
 # Msvm_ConcreteJob.JobState values of a job that has not ended: 2 New, 3 Starting, 4 Running
 # (hyperv-facts section 8). 7 Completed is success; any other state is a failure.
 $KvpJobPending = @(2, 3, 4)
