@@ -27,6 +27,20 @@ function Get-RequestValue {
     return $property.Value
 }
 
+function Test-ConvertedDate {
+    # $true when ConvertFrom-Json made a [datetime] of any string of the request (PowerShell 6 and later:
+    # see _dispatch.ps1). The request holds only PSCustomObjects, arrays and scalars.
+    param ($Value)
+    if ($Value -is [datetime]) { return $true }
+    if ($Value -is [System.Management.Automation.PSCustomObject]) {
+        foreach ($property in $Value.PSObject.Properties) { if (Test-ConvertedDate -Value $property.Value) { return $true } }
+    }
+    elseif ($Value -is [array]) {
+        foreach ($element in $Value) { if (Test-ConvertedDate -Value $element) { return $true } }
+    }
+    return $false
+}
+
 function Get-ErrorRecordData {
     # Untyped parameters: [string] would turn $null into '' and the protocol says null.
     param ($ErrorRecord, $VmName, $Service)

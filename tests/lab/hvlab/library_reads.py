@@ -62,6 +62,8 @@ class _Walker:
         self.reads: list[Read] = []
         self.untracked: list[tuple[int, str]] = []
         self._seen: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
+        self._visiting: list[str] = []  # the functions being visited, outermost first
+        self._recursive: set[str] = set()
 
     def run(self, operation: str | None) -> list[Read]:
         """The reads of one operation (its function and what it calls) and of the script level; of
@@ -72,14 +74,36 @@ class _Walker:
             if name in self.functions:
                 self.visit_function(name, {"request": ()})
         self.visit_scope(self.root, {}, "", top_level=True)
+        self.check_recursion()
         return self.reads
 
     def visit_function(self, name: str, bindings: dict[str, tuple[str, ...]]) -> None:
         key = (name, tuple(sorted(bindings.items())))
         if key in self._seen or name not in self.functions:
             return
+        if name in self._visiting:
+            # A function that passes a request value to itself: each level would bind a longer path, without
+            # end. Its reads are known from the outer level; those at deeper levels are not followed, so a
+            # recursive function that reads any member of a request value fails closed (check_recursion).
+            self._recursive.add(name)
+            return
         self._seen.add(key)
-        self.visit_scope(self.functions[name], dict(bindings), name, top_level=False)
+        self._visiting.append(name)
+        try:
+            self.visit_scope(self.functions[name], dict(bindings), name, top_level=False)
+        finally:
+            self._visiting.pop()
+
+    def check_recursion(self) -> None:
+        for read in self.reads:
+            if read.function in self._recursive:
+                self.untracked.append(
+                    (
+                        read.line,
+                        "%s reads %s and calls itself with a request value: deeper reads are not followed"
+                        % (read.function, read.dotted()),
+                    )
+                )
 
     def _in_scope(self, node: Any, scope: Any, top_level: bool) -> bool:
         owner = pstree.enclosing_function(node)

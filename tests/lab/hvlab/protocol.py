@@ -155,7 +155,17 @@ def decode_stdin(stdin: bytes | None) -> tuple[str, str]:
     return library, request
 
 
+# Windows PowerShell 5.1's ConvertFrom-Json (JavaScriptSerializer) turns a JSON string written with the
+# escaped prefix \/Date( into a [datetime] (JavaScriptObjectDeserializer.cs, DateTimePrefix); Python's
+# json.loads does not, so the lab refuses such a request rather than read it as text.
+DATE_ESCAPE = '"\\/Date('
+
+
 def parse_request(library: str, text: str) -> LibraryCall:
+    if DATE_ESCAPE in text:
+        raise NotRecognised(
+            "request holds a string written as \\/Date(...): Windows PowerShell 5.1 would read it as a date"
+        )
     try:
         request = json.loads(text)
     except ValueError as exc:

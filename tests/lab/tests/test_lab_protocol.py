@@ -123,6 +123,17 @@ REJECTIONS = [
         "not the hyperv.integration library",
     ),
     ("PowerShell", bootstrap_args(), stdin_for("{not json"), "not valid JSON"),
+    (
+        "PowerShell",
+        bootstrap_args(),
+        # JSON allows "\/" for "/"; Windows PowerShell 5.1 reads "\/Date(0)\/" as a [datetime], not as text.
+        stdin_for(
+            json.dumps(_req(operation="vm_integration_service_info", params={"vm_names": ["/Date(0)/"]})).replace(
+                '"/Date(0)/"', '"\\/Date(0)\\/"'
+            )
+        ),
+        "Windows PowerShell 5.1 would read it as a date",
+    ),
     ("PowerShell", bootstrap_args(), stdin_for("[1, 2]"), "must be a JSON object"),
     ("PowerShell", bootstrap_args(), stdin_for(_req(check_mode=_DELETE)), "missing ['check_mode']"),
     ("PowerShell", bootstrap_args(), stdin_for(_req(checkmode=True)), "unknown ['checkmode']"),

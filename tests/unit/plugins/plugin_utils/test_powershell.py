@@ -54,6 +54,17 @@ def test_stdin_is_only_base64_whatever_the_values() -> None:
     assert set(stdin) <= set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n")
 
 
+def test_date_shaped_text_is_never_written_in_the_form_powershell_5_1_reads_as_a_date() -> None:
+    # Windows PowerShell 5.1's ConvertFrom-Json reads only "\\/Date(...)\\/" as a date: the request must
+    # never escape the slash (docs/dev/powershell-facts.md, "JSON dates").
+    names = ["/Date(0)/", "\\/Date(1)\\/", "2024-01-01T10:00:00"]
+    request = ps.build_request("vm_integration_service_info", {"vm_names": names}, False)
+    line = ps.build_stdin(ps.library_text(ps.HOST_LIBRARY), request).decode("ascii").splitlines()[1]
+    text = base64.b64decode(line).decode("utf-8")
+    assert '"\\/Date(' not in text
+    assert json.loads(text)["params"]["vm_names"] == names
+
+
 def test_a_library_without_marker_is_refused() -> None:
     with pytest.raises(ValueError, match="marker"):
         ps.build_stdin("Write-Output 1", ps.build_request("x", {}, False))
