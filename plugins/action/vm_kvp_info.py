@@ -50,8 +50,19 @@ def describe_vm(vm: dict[str, t.Any]) -> dict[str, t.Any]:
         "intrinsic_items": intrinsic,
         "ip_addresses": ip_addresses(intrinsic),
         "guest_items_unavailable": vm.get("guest_items_unavailable"),
+        "unparsed_items": vm.get("unparsed_items"),
         "error": (vm.get("error") or {}).get("message"),
     }
+
+
+def unparsed_warnings(host: str, vms: list[dict[str, t.Any]]) -> list[str]:
+    """One warning per VM some of whose items the host could not parse (they are left out)."""
+    return [
+        "Hyper-V host %s: VM %r: %d key-value item(s) were not well-formed CIM-XML and are left out; the other "
+        "items were read." % (host, vm["name"], vm["unparsed_items"])
+        for vm in vms
+        if vm.get("unparsed_items")
+    ]
 
 
 class ActionModule(HostInfoAction):
@@ -63,3 +74,6 @@ class ActionModule(HostInfoAction):
 
     def describe(self, vm: dict[str, t.Any]) -> dict[str, t.Any]:
         return describe_vm(vm)
+
+    def more_warnings(self, vms: list[dict[str, t.Any]]) -> list[str]:
+        return unparsed_warnings(self.host, vms)

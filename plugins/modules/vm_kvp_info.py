@@ -143,6 +143,13 @@ vms:
       type: str
       choices: [vm_not_running, kvp_missing, kvp_disabled, no_component, guest_not_answering]
       sample: null
+    unparsed_items:
+      description:
+        - How many of the VM's items the host answered in a form that is not well-formed CIM-XML (or without a
+          name); they are left out of the mappings above, the other items are read all the same, and a warning
+          names the VM. V(0) normally; V(null) when the VM could not be read.
+      type: int
+      sample: 0
     error:
       description:
         - Why this VM could not be read (for example it was deleted or became inaccessible while the task

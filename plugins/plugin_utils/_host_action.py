@@ -91,13 +91,17 @@ class HostInfoAction(HostAction):
             return result
         result["changed"] = False
         result["vms"] = [self.describe(vm) for vm in answer.get("vms") or []]
-        warnings = read_warnings(self.host, answer)
+        warnings = read_warnings(self.host, answer) + self.more_warnings(result["vms"])
         if warnings:
             result["warnings"] = warnings
         return result
 
     def extra_params(self) -> dict[str, t.Any]:
         return {}
+
+    def more_warnings(self, vms: list[dict[str, t.Any]]) -> list[str]:
+        """Warnings of this module's own, from the VMs as described."""
+        return []
 
     def describe(self, vm: dict[str, t.Any]) -> dict[str, t.Any]:
         raise NotImplementedError

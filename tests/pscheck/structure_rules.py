@@ -37,6 +37,13 @@ The rules (ids as reported):
    piped on) whose ``.ReturnValue`` the same function reads. A WMI method reports failure in its return
    value, not by throwing (MicrosoftDocs/win32 HyperV_v2 method pages, "Return value"; 4096 only starts a
    job), so an unread answer is a failure reported as success.
+10. ``member-names-a-key-or-property``: a member read on a library-built ``Dictionary`` names one of its
+   properties (Count, Keys, Values, Comparer); on a hashtable whose keys are all known (a literal, ``$h.key =``,
+   no ``$h[...] =``), one of those keys. PowerShell's member binder looks a dictionary's key up first, then
+   a property, and under strict mode throws ``PropertyNotFoundException`` when neither exists
+   (PowerShell/PowerShell src/System.Management.Automation/engine/runtime/Binding/Binders.cs,
+   PSGetMemberBinder and PropertyDoesntExist). A function returns a Dictionary whole: the engine does not
+   enumerate an IDictionary (LanguagePrimitives.cs, GetEnumerable).
 
 Definitions the rules share
 ---------------------------
@@ -1010,8 +1017,13 @@ class Library:
         if not outputs:
             return NULL_SHAPE
         if all(o.single for o in outputs):
+            # A returned collection is unrolled, a Dictionary is not: the engine does not enumerate an
+            # IDictionary (PowerShell/PowerShell LanguagePrimitives.cs, GetEnumerable).
             shapes = [
-                Shape(PIPE, element=o.shape.element) if o.shape.kind in (COLL, PIPE) else o.shape for o in outputs
+                Shape(PIPE, element=o.shape.element)
+                if o.shape.kind == PIPE or (o.shape.kind == COLL and o.shape.cls not in _DICTIONARY_CLASSES)
+                else o.shape
+                for o in outputs
             ]
             joined = _join_all(shapes) or UNKNOWN
             return joined
@@ -1812,6 +1824,50 @@ def cim_method_result_checked(source: str) -> list[Violation]:
 
 # ----------------------------------------------------------------------------------------------------------
 
+# Members of a Dictionary[K,V] as a property (anything else is a key lookup through PowerShell's
+# dictionary adapter); of a hashtable, the intrinsic ones next to its keys.
+DICTIONARY_MEMBERS = frozenset({"count", "keys", "values", "comparer"})
+HASHTABLE_MEMBERS = frozenset({"count", "keys", "values"})
+
+
+def member_names_a_key_or_property(source: str) -> list[Violation]:
+    """A member read on a library-built Dictionary names one of its properties; on a hashtable whose keys
+    are all known (literal keys, ``$h.key = ...``, no ``$h[...] = ...``), one of those keys."""
+    lib = analyse(source)
+    found = []
+    for node in pstree.walk(lib.root):
+        if node.type != "member_access" or pstree.strip(node.named_children[0]).type == "type_literal":
+            continue
+        name = (pstree.member_name(node) or "").lower()
+        shape = lib.shape(node.named_children[0])
+        if shape.kind == COLL and shape.cls in _DICTIONARY_CLASSES and name not in DICTIONARY_MEMBERS:
+            why = (
+                "%s is a Dictionary (%s): PowerShell reads .%s as its key '%s', and without that key (it has no "
+                "such property) strict mode throws PropertyNotFoundException; index it (['%s']) if a key is meant"
+                % (_short(node.named_children[0], 60), shape.cls, name, name, name)
+            )
+        elif (
+            shape.kind == HASH
+            and shape.keys
+            and shape.element is None
+            and name not in HASHTABLE_MEMBERS
+            and shape.key(name) is None
+        ):
+            why = "%s is a hashtable the library builds with the keys %s: %s is none of them (strict mode throws)" % (
+                _short(node.named_children[0], 60),
+                ", ".join(k for k, _v in shape.keys),
+                name,
+            )
+        else:
+            continue
+        found.append(
+            Violation(
+                "member-names-a-key-or-property", pstree.line(node), _short(node), why, _function_label(_scope_of(node))
+            )
+        )
+    return found
+
+
 RULES: dict[str, Callable[[str], list[Violation]]] = {
     "write-inside-item-try": write_inside_item_try,
     "nothing-throws-after-first-write": nothing_throws_after_first_write,
@@ -1822,6 +1878,7 @@ RULES: dict[str, Callable[[str], list[Violation]]] = {
     "count-on-collections": count_on_collections,
     "parameter-not-reassigned": parameter_not_reassigned,
     "cim-method-result-checked": cim_method_result_checked,
+    "member-names-a-key-or-property": member_names_a_key_or_property,
 }
 
 

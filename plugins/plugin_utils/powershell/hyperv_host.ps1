@@ -383,10 +383,13 @@ function New-WmiCallError {
 }
 
 function ConvertFrom-KvpItemXml {
-    # Embedded Msvm_KvpExchangeDataItem instances (CIM-XML strings) -> @{ items = key -> value }, keys
-    # compared ordinally. Parsed as data: an XmlReader that refuses any DTD, so no entity is ever expanded.
+    # Embedded Msvm_KvpExchangeDataItem instances (CIM-XML strings) -> @{ items = key -> value; unparsed =
+    # how many could not be parsed }, keys compared ordinally. Parsed as data: an XmlReader that refuses any
+    # DTD, so no entity is ever expanded. One item that is not well-formed is counted and left out: the
+    # others are still read.
     param ($Items)
     $map = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,string]' -ArgumentList ([System.StringComparer]::Ordinal)
+    $unparsed = 0
     $settings = New-Object -TypeName System.Xml.XmlReaderSettings
     # A string assigned to an enum property is converted to that enum by PowerShell.
     $settings.DtdProcessing = 'Prohibit'
@@ -397,16 +400,23 @@ function ConvertFrom-KvpItemXml {
         $document.PreserveWhitespace = $true
         $reader = [System.Xml.XmlReader]::Create((New-Object -TypeName System.IO.StringReader -ArgumentList ([string]$text)), $settings)
         try { $document.Load($reader) }
+        catch [System.Xml.XmlException] {
+            $unparsed += 1
+            continue
+        }
         finally { $reader.Close() }
         $name = $document.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Name']/VALUE")
-        if ($null -eq $name) { continue }
+        if ($null -eq $name) {
+            $unparsed += 1
+            continue
+        }
         # An empty value can come without a VALUE element (hyperv-facts section 8).
         $data = $document.SelectSingleNode("/INSTANCE/PROPERTY[@NAME='Data']/VALUE")
         $value = ''
         if ($null -ne $data) { $value = $data.InnerText }
         $map[$name.InnerText] = $value
     }
-    @{ items = $map }
+    @{ items = $map; unparsed = $unparsed }
 }
 
 function ConvertTo-KvpItemXml {
@@ -472,7 +482,8 @@ function Get-KvpHostItem {
     if ($settings.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($settings.Count) current settings of the VM, expected one") }
     $kvp = @(Get-CimAssociatedInstance -InputObject $settings[0] -Association 'Msvm_VirtualSystemSettingDataComponent' -ResultClassName 'Msvm_KvpExchangeComponentSettingData' -Namespace 'root/virtualization/v2')
     if ($kvp.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($kvp.Count) Key-Value Pair Exchange settings of the VM, expected one") }
-    return (ConvertFrom-KvpItemXml -Items $kvp[0].HostExchangeItems).items
+    # The whole answer (items and unparsed): a Dictionary itself would take .items for a key.
+    return ConvertFrom-KvpItemXml -Items $kvp[0].HostExchangeItems
 }
 
 function Get-VmKvpDetail {
@@ -483,16 +494,18 @@ function Get-VmKvpDetail {
     foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
         if ((Get-IcGuid $ic) -eq $KvpGuid) { $enabled = [bool]$ic.Enabled }
     }
+    $hostRead = Get-KvpHostItem -System $system
     $entry = @{
         name                    = [string]$Vm.Name
         requested_name          = $RequestedName
         id                      = $Vm.Id.ToString()
         state                   = $state
         kvp_enabled             = $enabled
-        host_items              = (Get-KvpHostItem -System $system).items
+        host_items              = $hostRead.items
         guest_items             = $null
         intrinsic_items         = $null
         guest_items_unavailable = $null
+        unparsed_items          = $hostRead.unparsed
         error                   = $null
     }
     # Guest data only from a running VM whose guest answers; otherwise null and the reason, never an
@@ -504,9 +517,12 @@ function Get-VmKvpDetail {
     if ($component.Count -ne 1) { $entry.guest_items_unavailable = 'no_component'; return $entry }
     # Every guest that answers reports intrinsic items (its OS name, version, ...): none means it has not.
     $intrinsic = ConvertFrom-KvpItemXml -Items $component[0].GuestIntrinsicExchangeItems
-    if ($intrinsic.items.Count -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
+    $entry.unparsed_items = $entry.unparsed_items + $intrinsic.unparsed
+    if ($intrinsic.items.Count -eq 0 -and $intrinsic.unparsed -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
+    $guest = ConvertFrom-KvpItemXml -Items $component[0].GuestExchangeItems
     $entry.intrinsic_items = $intrinsic.items
-    $entry.guest_items = (ConvertFrom-KvpItemXml -Items $component[0].GuestExchangeItems).items
+    $entry.guest_items = $guest.items
+    $entry.unparsed_items = $entry.unparsed_items + $guest.unparsed
     return $entry
 }
 
@@ -516,7 +532,7 @@ function Get-VmKvpStatus {
         return Get-VmKvpDetail -Context $Context -Vm $Vm -RequestedName $RequestedName -KvpGuid $KvpGuid
     }
     catch {
-        $unread = [ordered]@{ kvp_enabled = $null; host_items = $null; guest_items = $null; intrinsic_items = $null; guest_items_unavailable = $null }
+        $unread = [ordered]@{ kvp_enabled = $null; host_items = $null; guest_items = $null; intrinsic_items = $null; guest_items_unavailable = $null; unparsed_items = $null }
         return New-VmReadFailure -Vm $Vm -RequestedName $RequestedName -Unread $unread -ErrorRecord $_
     }
 }

@@ -430,6 +430,7 @@ class HostOperations:
                     "guest_items": None,
                     "intrinsic_items": None,
                     "guest_items_unavailable": None,
+                    "unparsed_items": None,
                     "error": self._read_error(vm),
                 }
                 vms.append(entry)
@@ -440,6 +441,8 @@ class HostOperations:
                     state=vm.state,
                     kvp_enabled=None if ic is None else ic.enabled,
                     host_items=dict(vm.kvp_host_items),
+                    # The lab holds items as data, not as CIM-XML text: none is ever malformed.
+                    unparsed_items=0,
                 )
                 asks.append((vm, entry, vm.state, entry["kvp_enabled"]))
         for vm, entry, state, enabled in asks:  # outside the host lock: a guest may take a while

@@ -40,6 +40,7 @@ def test_running_vms_give_host_guest_and_intrinsic_items_and_addresses() -> None
     assert web["guest_items"] == {} and web["intrinsic_items"]["OSName"] == "Windows Server 2022 Datacenter"
     assert web["ip_addresses"] == ["192.0.2.10", "2001:db8::10"]
     assert web["kvp_enabled"] is True and web["guest_items_unavailable"] is None and web["error"] is None
+    assert web["unparsed_items"] == 0
     assert db["name"] == "db01" and db["requested_name"] == "DB01"
     assert db["ip_addresses"] == ["192.0.2.20", "2001:db8::20"]
     assert "warnings" not in result
@@ -50,6 +51,20 @@ def test_addresses_are_split_on_semicolons() -> None:
     assert vm_kvp_info.ip_addresses(items) == ["192.0.2.1", "192.0.2.2", "fe80::1", "2001:db8::1"]
     assert vm_kvp_info.ip_addresses({}) == []
     assert vm_kvp_info.ip_addresses(None) is None
+
+
+def test_items_the_host_could_not_parse_are_counted_and_named_in_a_warning() -> None:
+    # The lab holds items as data, so it never answers unparsed items: the host's answer as the library
+    # gives it when one guest item is not well-formed (protocol doc section 9).
+    read = vm_kvp_info.describe_vm(
+        {"name": "web01", "host_items": {}, "guest_items": {"a": "1"}, "intrinsic_items": {}, "unparsed_items": 1}
+    )
+    assert read["unparsed_items"] == 1 and read["guest_items"] == {"a": "1"}
+    warnings = vm_kvp_info.unparsed_warnings("hv01", [read, {**read, "name": "db01", "unparsed_items": 0}])
+    assert warnings == [
+        "Hyper-V host hv01: VM 'web01': 1 key-value item(s) were not well-formed CIM-XML and are left out; the "
+        "other items were read."
+    ]
 
 
 def test_a_vm_that_is_off_has_host_items_and_null_guest_data_with_the_reason() -> None:
