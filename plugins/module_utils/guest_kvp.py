@@ -29,8 +29,8 @@ def kvp_wishes(items: t.Any, state: str, check_limits: bool = True) -> dict[str,
     """Key -> value to publish (state present) or None (absent), in the order given, checked before anything
     is written: each item must reach the host whole (docs/dev/hyperv-facts.md section 8, "Size limits").
 
-    ``check_limits`` False: the sizes are left to the PowerShell library, which checks them itself before
-    its first write (the Windows guest's and the host's): the limits are stated once per side.
+    ``check_limits`` False: the sizes and characters are left to the PowerShell library, which checks them
+    before its first write against the limits the controller sends it (kvp_pool.ITEM_LIMITS).
     """
     if state not in STATES:
         raise ArgumentError("state must be present or absent, got %r" % (state,))
@@ -57,6 +57,10 @@ def kvp_wishes(items: t.Any, state: str, check_limits: bool = True) -> dict[str,
                 "items: the value of %r must be a string, got %s %r (quote it)" % (key, type(value).__name__, value)
             )
         if not check_limits:
+            try:
+                kvp_pool.check_unicode(key, value)  # the request to the library is UTF-8
+            except kvp_pool.KvpPoolError as exc:
+                raise ArgumentError("items: %s" % exc) from exc
             wishes[key] = value
             continue
         try:

@@ -128,6 +128,12 @@ def _utf8_size(key: str, what: str, text: str) -> int:
         raise KvpPoolError("KVP key %s: the %s is not valid Unicode text" % (_shown(key), what)) from None
 
 
+def check_unicode(key: str, value: str) -> None:
+    """Raise KvpPoolError if the key or the value holds a lone surrogate, which no UTF-8 text can carry."""
+    _utf8_size(key, "key", key)
+    _utf8_size(key, "value", value)
+
+
 def check_item(key: str, value: str) -> None:
     """Raise KvpPoolError unless the pool can hold the item exactly (sizes in UTF-8 bytes)."""
     if not isinstance(key, str) or not isinstance(value, str):
@@ -153,8 +159,27 @@ def check_item(key: str, value: str) -> None:
         )
 
 
+def _xml_text(text: str) -> bool:
+    """Whether XML 1.0 can hold every character (its Char production: no control character but tab, LF and
+    CR, no lone surrogate), as .NET's XmlConvert.VerifyXmlChars checks on the host's side."""
+    for ch in text:
+        code = ord(ch)
+        if not (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000):
+            return False
+    return True
+
+
 def check_host_limits(key: str, value: str) -> None:
-    """Raise KvpPoolError if the host would receive the item cut short (for items the host reads: pool 1)."""
+    """Raise KvpPoolError if the host would not receive the item whole (for items the host reads: pool 1).
+
+    The host hands guest items out as CIM-XML (docs/dev/hyperv-facts.md section 8), so text XML 1.0
+    cannot hold is refused too."""
+    for what, text in (("key", key), ("value", value)):
+        if not _xml_text(text):
+            raise KvpPoolError(
+                "KVP key %s: the %s holds a character the host cannot carry (XML 1.0 allows no control "
+                "character but tab, LF and CR, and no lone surrogate)" % (_shown(key), what)
+            )
     key_units = len(key.encode("utf-16-le", errors="surrogatepass")) // 2
     if key_units > HOST_MAX_KEY_UTF16:
         raise KvpPoolError(

@@ -42,6 +42,8 @@ _REFUSALS = {
     "key_empty": "the key is empty",
     "key_too_long": "the key is %(length)s UTF-16 code units; at most %(limit)s reach the host",
     "key_reserved": "the name (default) is the registry key's default value, not a value of its own",
+    "key_invalid_characters": "the key holds a character the host cannot carry (%(limit)s)",
+    "value_invalid_characters": "the value holds a character the host cannot carry (%(limit)s)",
     "named_twice": "another item names the same registry value (Windows compares value names ignoring case)",
     "value_missing": "state=present needs a value",
     "value_too_long": "the value is %(length)s UTF-16 code units; at most %(limit)s reach the host",

@@ -170,4 +170,5 @@ def test_the_library_builds_item_xml_only_with_xmlwriter() -> None:
     for line in section.splitlines():
         if "<" in line and '"' in line and "$" in line and "PROPERTY" in line:
             pytest.fail("XML built as text from a value: " + line.strip())
-    assert "[System.Xml.XmlWriter]::Create" in section and "VerifyXmlChars" in section
+    assert "[System.Xml.XmlWriter]::Create" in section and "Test-XmlText" in section
+    assert "[System.Xml.XmlConvert]::VerifyXmlChars" in text[: text.index("# --- Key-Value Pair Exchange")]

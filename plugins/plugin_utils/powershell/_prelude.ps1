@@ -27,6 +27,18 @@ function Get-RequestValue {
     return $property.Value
 }
 
+# KVP items reach the host as CIM-XML (docs/dev/hyperv-facts.md section 8): text XML 1.0 cannot hold does
+# not arrive whole, so both libraries refuse it before writing.
+$XmlCharacters = 'characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)'
+
+function Test-XmlText {
+    # $true when XML 1.0 can hold every character of the text (System.Xml.XmlConvert.VerifyXmlChars).
+    param ([string]$Text)
+    try { $null = [System.Xml.XmlConvert]::VerifyXmlChars($Text) }
+    catch { return $false }
+    return $true
+}
+
 function Test-ConvertedDate {
     # $true when ConvertFrom-Json made a [datetime] of any string of the request (PowerShell 6 and later:
     # see _dispatch.ps1). The request holds only PSCustomObjects, arrays and scalars.

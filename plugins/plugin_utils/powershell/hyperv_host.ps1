@@ -446,8 +446,7 @@ function ConvertTo-KvpItemXml {
 function Test-KvpText {
     # Why this key or value cannot be written whole to every guest, or $null (hyperv-facts section 8).
     param ([string]$Text, [string]$What, [int]$Units, [int]$Bytes)
-    try { $null = [System.Xml.XmlConvert]::VerifyXmlChars($Text) }
-    catch { return @{ reason = "${What}_invalid_characters"; limit = 'characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)' } }
+    if (-not (Test-XmlText -Text $Text)) { return @{ reason = "${What}_invalid_characters"; limit = $XmlCharacters } }
     if ($Text.Length -gt $Units) { return @{ reason = "${What}_too_long"; limit = "$Units UTF-16 code units" } }
     if ([System.Text.Encoding]::UTF8.GetByteCount($Text) -gt $Bytes) { return @{ reason = "${What}_too_long"; limit = "$Bytes UTF-8 bytes" } }
     return $null

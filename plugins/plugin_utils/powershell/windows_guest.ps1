@@ -389,12 +389,15 @@ function Get-KvpRefusal {
     if ($Item.state -ne 'present' -and $Item.state -ne 'absent') { return @{ key = $key; reason = 'state_unknown'; length = $null; limit = $null } }
     if ($key.Length -eq 0) { return @{ key = $key; reason = 'key_empty'; length = 0; limit = $null } }
     if ($key.Length -gt $KeyLimit) { return @{ key = $key; reason = 'key_too_long'; length = $key.Length; limit = $KeyLimit } }
+    # The host reads guest items as CIM-XML (hyperv-facts section 8): text XML 1.0 cannot hold never arrives whole.
+    if (-not (Test-XmlText -Text $key)) { return @{ key = $key; reason = 'key_invalid_characters'; length = $null; limit = $XmlCharacters } }
     # The registry provider's name for a key's default value (any case): not a value of that name.
     if ($key -eq '(default)') { return @{ key = $key; reason = 'key_reserved'; length = $null; limit = $null } }
     if ($Seen.ContainsKey($key)) { return @{ key = $key; reason = 'named_twice'; length = $null; limit = $null } }
     if ($Item.state -eq 'present') {
         if ($null -eq $Item.value) { return @{ key = $key; reason = 'value_missing'; length = $null; limit = $null } }
         if (([string]$Item.value).Length -gt $ValueLimit) { return @{ key = $key; reason = 'value_too_long'; length = ([string]$Item.value).Length; limit = $ValueLimit } }
+        if (-not (Test-XmlText -Text ([string]$Item.value))) { return @{ key = $key; reason = 'value_invalid_characters'; length = $null; limit = $XmlCharacters } }
     }
     return $null
 }

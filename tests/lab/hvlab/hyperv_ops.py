@@ -9,7 +9,7 @@ from typing import Any
 from .faults import FaultSet
 from .hvsocket import REGISTRY_PATH, ServiceRegistry, parse_guid, subkey_guid
 from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine, fold
-from .protocol import LibraryCall, NotRecognised, Operation, OperationError, kvp_limits
+from .protocol import XML_CHARACTERS, LibraryCall, NotRecognised, Operation, OperationError, kvp_limits, xml_chars_ok
 
 log = logging.getLogger("hvlab.ops")
 
@@ -19,24 +19,12 @@ KVP_STATES = ("present", "absent")
 KVP_CHANGE_KEYS = {"vm", "key", "value", "state"}
 KVP_HOST_LIMITS = ("key_units", "key_bytes", "value_units", "value_bytes")  # sent by the controller
 KVP_ERROR_TYPE = "hyperv.integration.WmiReturnValue"
-XML_INVALID_LIMIT = "characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)"
-
-
-def _xml_chars_ok(text: str) -> bool:
-    """System.Xml.XmlConvert.VerifyXmlChars: XML 1.0's Char production (a lone surrogate fails)."""
-    for ch in text:
-        code = ord(ch)
-        if not (
-            code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
-        ):
-            return False
-    return True
 
 
 def kvp_text_problem(text: str, what: str, units: int, limit_bytes: int) -> dict[str, str] | None:
     """Test-KvpText: why this key or value cannot reach every guest whole, or None."""
-    if not _xml_chars_ok(text):
-        return {"reason": f"{what}_invalid_characters", "limit": XML_INVALID_LIMIT}
+    if not xml_chars_ok(text):
+        return {"reason": f"{what}_invalid_characters", "limit": XML_CHARACTERS}
     if sum(2 if ord(ch) > 0xFFFF else 1 for ch in text) > units:  # .NET Length counts UTF-16 units
         return {"reason": f"{what}_too_long", "limit": f"{units} UTF-16 code units"}
     if len(text.encode("utf-8")) > limit_bytes:

@@ -58,6 +58,21 @@ class OperationError(Exception):
         }
 
 
+# The libraries' Test-XmlText (_prelude.ps1) and its refusal text.
+XML_CHARACTERS = "characters XML 1.0 allows (no control characters but tab, LF and CR; no lone surrogates)"
+
+
+def xml_chars_ok(text: str) -> bool:
+    """System.Xml.XmlConvert.VerifyXmlChars: XML 1.0's Char production (a lone surrogate fails)."""
+    for ch in text:
+        code = ord(ch)
+        if not (
+            code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+        ):
+            return False
+    return True
+
+
 def kvp_limits(params: dict[str, Any], names: tuple[str, ...], operation: str) -> dict[str, int]:
     """The KVP size limits a request carries (vm_kvp_set, guest_kvp_set). The libraries read each as
     params.limits.<name> under strict mode and convert it with [int]: a missing name throws there, so

@@ -18,7 +18,7 @@ from typing import Any
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
 from .hvsocket import registry_fold
-from .protocol import LibraryCall, NotRecognised, Operation, OperationError, kvp_limits
+from .protocol import XML_CHARACTERS, LibraryCall, NotRecognised, Operation, OperationError, kvp_limits, xml_chars_ok
 
 # Win32_ComputerSystem of a Hyper-V VM, and the library's verdict on it (Get-ComputerIdentity).
 COMPUTER = {"manufacturer": "Microsoft Corporation", "model": "Virtual Machine", "hyperv_guest": True}
@@ -619,6 +619,8 @@ class GuestOperations:
             return {"key": key, "reason": "key_empty", "length": 0, "limit": None}
         if utf16_units(key) > limits["key_units"]:
             return {"key": key, "reason": "key_too_long", "length": utf16_units(key), "limit": limits["key_units"]}
+        if not xml_chars_ok(key):  # the host reads guest items as CIM-XML
+            return {"key": key, "reason": "key_invalid_characters", "length": None, "limit": XML_CHARACTERS}
         if key.lower() == "(default)":  # the registry provider's name for a key's default value
             return {"key": key, "reason": "key_reserved", "length": None, "limit": None}
         if registry_fold(key) in seen:  # Windows matches value names ignoring case
@@ -633,6 +635,8 @@ class GuestOperations:
                     "length": utf16_units(value),
                     "limit": limits["value_units"],
                 }
+            if not xml_chars_ok(value):
+                return {"key": key, "reason": "value_invalid_characters", "length": None, "limit": XML_CHARACTERS}
         return None
 
     @staticmethod

@@ -45,11 +45,20 @@ def test_wishes_in_order_numbers_as_digits() -> None:
         ({"k": "v" * 1023}, "present", "at most 1022"),
         ({"ключ" * 64: "x"}, "present", "at most 511 bytes"),  # 512 bytes of UTF-8, checked first
         ([""], "absent", "must not be empty"),
+        ({"k": "bell\x07"}, "present", "the value holds a character the host cannot carry"),
+        ({"k\x1b": "v"}, "present", "the key holds a character the host cannot carry"),
+        ({"k": "\ud800"}, "present", "the value is not valid Unicode text"),  # caught by the pool first
     ],
 )
 def test_bad_items_are_refused_before_anything_is_written(items: object, state: str, words: str) -> None:
     with pytest.raises(ArgumentError, match=words.replace("(", r"\(").replace(")", r"\)")):
         gk.kvp_wishes(items, state)
+
+
+def test_text_no_request_can_carry_is_refused_when_the_library_checks_the_rest() -> None:
+    with pytest.raises(ArgumentError, match="the value is not valid Unicode text"):
+        gk.kvp_wishes({"k": "\ud800"}, "present", check_limits=False)
+    assert gk.kvp_wishes({"k": "v" * 5000}, "present", check_limits=False) == {"k": "v" * 5000}
 
 
 def test_publish_adds_changes_and_leaves_other_keys_alone(tmp_path: Path) -> None:
