@@ -29,10 +29,14 @@ from support.lab_actions import LAB, LabConnection, run_action
 from ansible_collections.hyperv.integration.plugins.action import (
     guest_integration_service,
     guest_integration_service_info,
+    guest_kvp,
+    guest_kvp_info,
     hvsocket_service,
     hvsocket_service_info,
     vm_integration_service,
     vm_integration_service_info,
+    vm_kvp,
+    vm_kvp_info,
 )
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell, _requests
 
@@ -42,10 +46,14 @@ HOST_ACTIONS: dict[str, t.Any] = {
     "vm_integration_service_info": vm_integration_service_info.ActionModule,
     "hvsocket_service": hvsocket_service.ActionModule,
     "hvsocket_service_info": hvsocket_service_info.ActionModule,
+    "vm_kvp": vm_kvp.ActionModule,
+    "vm_kvp_info": vm_kvp_info.ActionModule,
 }
 GUEST_ACTIONS: dict[str, t.Any] = {
     "guest_integration_service": guest_integration_service.ActionModule,
     "guest_integration_service_info": guest_integration_service_info.ActionModule,
+    "guest_kvp": guest_kvp.ActionModule,
+    "guest_kvp_info": guest_kvp_info.ActionModule,
 }
 
 
@@ -98,6 +106,19 @@ HOST_CASES: list[tuple[str, dict[str, t.Any], bool]] = [
         False,
     ),
     ("hvsocket_service_info", {}, False),
+    ("vm_kvp", {"name": "web01", "items": {"role": "web"}}, False),
+    ("vm_kvp", {"name": ["web01", "db01"], "items": {"note": "it's \"q\" $(x)", "grüße": "✓"}}, True),
+    ("vm_kvp", {"name": "web01", "items": ["role"], "state": "absent"}, False),
+    ("vm_kvp", {"name": "nosuch", "items": {"a": "1"}}, False),
+    ("vm_kvp", {"name": "web01", "items": {"big": "v" * 1100}}, False),
+    (
+        "vm_kvp",
+        {"vms": [{"name": "web01", "items": {"a": "1"}}, {"name": "db01", "items": ["b"], "state": "absent"}]},
+        False,
+    ),
+    ("vm_kvp_info", {}, False),
+    ("vm_kvp_info", {"name": ["web01", "nosuch"]}, False),
+    ("vm_kvp_info", {"name": "db01"}, True),
 ]
 GUEST_CASES: list[tuple[str, dict[str, t.Any], bool]] = [
     ("guest_integration_service", {"services": {"vss": "started"}}, False),
@@ -106,6 +127,10 @@ GUEST_CASES: list[tuple[str, dict[str, t.Any], bool]] = [
     ("guest_integration_service", {"host_time_samples": False}, False),
     ("guest_integration_service", {"services": {"time_synchronization": "restarted"}, "host_time_samples": True}, True),
     ("guest_integration_service_info", {}, False),
+    ("guest_kvp", {"items": {"status": "ready", "grüße": "it's $(x)"}}, False),
+    ("guest_kvp", {"items": ["status"], "state": "absent"}, True),
+    ("guest_kvp", {"items": {"big": "v" * 1100}}, False),
+    ("guest_kvp_info", {}, False),
 ]
 
 
