@@ -16,7 +16,11 @@
 set -euo pipefail
 
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,openssh-server,python3,kmod,hyperv-daemons,procps
+# cloud-init: its Hyper-V KVP reporting handler is the pool-1 writer the KVP tests cross-check against
+# (tests/integration/test_kvp_cloud_init.py); it is installed, and disabled at boot (customize below).
+# python3-cffi-backend is named because debootstrap does not resolve virtual packages: it provides the
+# python3-cffi-backend-api-min/-max that python3-cryptography (cloud-init -> python3-oauthlib) needs.
+PACKAGES=systemd,systemd-sysv,dbus,openssh-server,python3,kmod,hyperv-daemons,procps,cloud-init,python3-cffi-backend
 BASE_FORMAT=1 # bump to force a new debootstrap stage
 DAEMON_UNITS="hv-kvp-daemon.service hv-vss-daemon.service hv-fcopy-daemon.service"
 
@@ -178,6 +182,12 @@ customize() { # $1: root file system
   # Stand-in for udev device activation and module loading, pulled in like systemd-udev-trigger.
   mkdir -p "$root/usr/local/lib/systemd/system/sysinit.target.wants"
   ln -sfn ../hvlab-kernel-standin.service "$root/usr/local/lib/systemd/system/sysinit.target.wants/hvlab-kernel-standin.service"
+
+  # cloud-init stays off at boot: its systemd generator finds /etc/cloud/cloud-init.disabled (etc_file in
+  # /lib/systemd/system-generators/cloud-init-generator) and enables none of its units. Tests call its
+  # Python API themselves.
+  install -d -m 0755 "$root/etc/cloud"
+  : >"$root/etc/cloud/cloud-init.disabled"
 
   # Per-guest values (hostname, machine id, sshd address, root's key) are written by the lab into
   # each container's own overlay; the image keeps neutral ones.
