@@ -51,9 +51,7 @@ EVENTS = [
 
 
 @pytest.mark.needs_root
-def test_what_cloud_init_writes_in_the_guest_is_read_in_the_guest_and_from_the_host(
-    tmp_path: Path, start_lab
-) -> None:
+def test_what_cloud_init_writes_in_the_guest_is_read_in_the_guest_and_from_the_host(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}]})
     emit = {"name": "emit", "ansible.builtin.command": {"argv": ["python3", "-c", EMIT, json.dumps(EVENTS)]}}
     guest = run_playbook(

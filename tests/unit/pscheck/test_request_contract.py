@@ -107,7 +107,7 @@ HOST_CASES: list[tuple[str, dict[str, t.Any], bool]] = [
     ),
     ("hvsocket_service_info", {}, False),
     ("vm_kvp", {"name": "web01", "items": {"role": "web"}}, False),
-    ("vm_kvp", {"name": ["web01", "db01"], "items": {"note": "it's \"q\" $(x)", "grüße": "✓"}}, True),
+    ("vm_kvp", {"name": ["web01", "db01"], "items": {"note": 'it\'s "q" $(x)', "grüße": "✓"}}, True),
     ("vm_kvp", {"name": "web01", "items": ["role"], "state": "absent"}, False),
     ("vm_kvp", {"name": "nosuch", "items": {"a": "1"}}, False),
     ("vm_kvp", {"name": "web01", "items": {"big": "v" * 1100}}, False),
