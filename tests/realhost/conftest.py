@@ -21,6 +21,7 @@ from realhost import (
     SKIP_REASON,
     Baseline,
     HvSocketService,
+    KvpItems,
     Refused,
     ScratchVMs,
     Target,
@@ -98,4 +99,28 @@ def hvsocket_service(target: Target, tmp_path: Path) -> Iterator[HvSocketService
                 "could not remove hv-socket service %s (%s) from %s; remove it by hand"
                 % (service.service_id, service.name, host),
                 pytrace=False,
+            )
+
+
+@pytest.fixture
+def kvp_items(target: Target, tmp_path: Path) -> Iterator[KvpItems]:
+    """Two host items under random keys; removed from the first scratch VM of each host after the test unless
+    it saw them gone."""
+    tag = uuid.uuid4().hex[:8]
+    items = KvpItems(
+        {
+            "hyperv.integration.test.%s.markup" % tag: '<a href="x">&amp; it\'s $(id) `uname`</a>',
+            "hyperv.integration.test.%s.Grüße" % tag: "ünïcödé ✓ 漢字\nsecond line",
+        }
+    )
+    yield items
+    if items.removed:
+        return
+    run = play(tmp_path, target, "kvp_cleanup.yml", "kvp-cleanup", items.extra_vars())
+    for host in target.hosts:
+        (vm,) = task_ok(run, "Read after cleanup", host)["vms"]
+        left = sorted(set(items.items) & set(vm["host_items"] or {}))
+        if left:
+            pytest.fail(
+                "could not remove the KVP items %s from %s on %s; remove them by hand" % (left, vm["name"], host)
             )

@@ -226,6 +226,18 @@ class HvSocketService:
         return {"realhost_service_id": self.service_id, "realhost_service_name": self.name}
 
 
+@dataclass
+class KvpItems:
+    """The KVP test's host items: random keys, values that test the item XML (markup characters, quotes, a
+    line break, non-ASCII text)."""
+
+    items: dict[str, str]
+    removed: bool = False  # the test saw them gone: nothing for the finalizer to do
+
+    def extra_vars(self) -> dict[str, Any]:
+        return {"realhost_kvp_items": self.items}
+
+
 def environment_inventory() -> Path | None:
     value = os.environ.get(ENV)
     return Path(value).expanduser().resolve() if value else None

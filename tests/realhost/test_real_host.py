@@ -20,6 +20,7 @@ from realhost import (
     Enabled,
     Guest,
     HvSocketService,
+    KvpItems,
     ScratchVMs,
     Target,
     enabled_of,
@@ -273,3 +274,40 @@ def test_hvsocket_register_check_rerun_remove(
         assert removed["changed"] is True and removed["services"][0]["present"] is False, removed
         assert task_ok(run, "List after remove", host)["services"] == before
     hvsocket_service.removed = True
+
+
+def test_kvp_host_items_check_set_read_rerun_remove(target: Target, kvp_items: KvpItems, tmp_path: Path) -> None:
+    # On a real host this is what the lab cannot show: the item XML the host accepts and gives back (markup,
+    # quotes, a line break, non-ASCII text), ReturnValue read as the method's out parameter, host items
+    # read on a VM in any state (scratch VMs may be Off), keys matched exactly.
+    items = kvp_items.items
+    run = play(tmp_path, target, "kvp.yml", "kvp", kvp_items.extra_vars())
+    for host in target.hosts:
+        (before,) = task_ok(run, "Read before", host)["vms"]
+        assert before["error"] is None and before["unparsed_items"] == 0, before
+        others = {k: v for k, v in (before["host_items"] or {}).items() if k not in items}
+        assert not set(items) & set(before["host_items"] or {}), before["host_items"]
+
+        checked = task_ok(run, "Set in check mode", host)
+        assert checked["changed"] is True, checked
+        (vm,) = checked["vms"]
+        assert {k: (i["before"], i["after"]) for k, i in vm["items"].items()} == {
+            k: (None, v) for k, v in items.items()
+        }
+        assert task_ok(run, "Read after check", host)["vms"][0]["host_items"] == before["host_items"]
+
+        written = task_ok(run, "Set", host)
+        assert written["changed"] is True and all(i["changed"] for i in written["vms"][0]["items"].values()), written
+        (after,) = task_ok(run, "Read after set", host)["vms"]
+        assert {k: after["host_items"].get(k) for k in items} == items, after["host_items"]
+        assert {k: v for k, v in after["host_items"].items() if k not in items} == others
+        assert after["unparsed_items"] == 0, after
+
+        again = task_ok(run, "Set again", host)
+        assert again["changed"] is False, again
+
+        removed = task_ok(run, "Remove", host)
+        assert removed["changed"] is True, removed
+        (gone,) = task_ok(run, "Read after remove", host)["vms"]
+        assert (gone["host_items"] or {}) == others, gone["host_items"]
+    kvp_items.removed = True

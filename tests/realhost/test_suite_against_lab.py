@@ -44,6 +44,7 @@ SUITE = [
     "test_set_vms_form_a_different_wish_per_vm",
     "test_a_missing_vm_fails_naming_it_and_changes_nothing",
     "test_hvsocket_register_check_rerun_remove",
+    "test_kvp_host_items_check_set_read_rerun_remove",
 ]
 
 
@@ -91,6 +92,10 @@ def _services(state: dict[str, Any]) -> dict[str, dict[str, bool]]:
     }
 
 
+def _host_items(state: dict[str, Any]) -> dict[str, Any]:
+    return {vm: data.get("kvp_host_items") for vm, data in state["vms"].items()}
+
+
 @pytest.mark.needs_root  # the lab's Linux guest lin01
 @pytest.mark.skipif(bool(os.environ.get(ENV)), reason="%s is set: the suite runs against that inventory" % ENV)
 def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, start_lab: Callable[..., Lab]) -> None:
@@ -122,4 +127,5 @@ def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, 
     after = lab.state()
     assert _services(after) == _services(before), "the suite left integration services changed"
     assert after["hvsocket_services"] == before["hvsocket_services"], "the suite left hv-socket registrations"
+    assert _host_items(after) == _host_items(before), "the suite left key-value items"
     assert after["counters"]["writes"] > before["counters"]["writes"], "the suite changed nothing at all"
