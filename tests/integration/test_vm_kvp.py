@@ -63,3 +63,24 @@ def test_host_items_reach_both_guests_and_guest_items_reach_the_host(tmp_path: P
     assert vm["ip_addresses"], vm["intrinsic_items"]
     listed = vm["intrinsic_items"]["NetworkAddressIPv4"] + ";" + vm["intrinsic_items"]["NetworkAddressIPv6"]
     assert all(address in listed.split(";") for address in vm["ip_addresses"])
+
+
+@pytest.mark.needs_root
+def test_host_items_the_vm_already_has_reach_a_guest_that_starts(tmp_path: Path, start_lab) -> None:
+    # Host items live in the VM's settings; a guest whose KVP channel comes up gets them without any
+    # vm_kvp call (the Linux one in the pool 0 the real daemon writes).
+    items = {"FromSettings": "ünïcödé ✓", "Second": "2"}
+    lab = start_lab(
+        {
+            "host": {"name": "hv01"},
+            "vms": [
+                {"name": "lin01", "guest": "linux", "kvp_host_items": items},
+                {"name": "web01", "guest": "windows", "kvp_host_items": items},
+            ],
+        }
+    )
+    guests = run_playbook(tmp_path, lab, [GUEST_INFO], hosts="linux_guests:windows_guests", name="guests")
+    assert guests.rc == 0, guests.stdout
+    for guest in ("lin01", "web01"):
+        from_host = guests.result("ginfo", host=guest)["result"]["from_host"]
+        assert {k: from_host.get(k) for k in items} == items, (guest, from_host)

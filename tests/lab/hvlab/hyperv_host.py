@@ -266,6 +266,9 @@ class HyperVHost:
         vm = VirtualMachine(spec.name, vm_id, spec.state, spec.guest, StaticGuest(spec.guest), version, ic_state)
         vm.guest_answer_delay = spec.guest_answer_delay
         vm.kvp_host_items = dict(spec.kvp_host_items)
+        # A running guest gets the host items of its VM's settings when its KVP channel comes up: the
+        # lab's start delivers them (server.Lab.start -> flush_kvp).
+        vm.kvp_dirty = bool(vm.kvp_host_items)
         for definition in CATALOG:
             wish = spec.integration_services.get(definition.key, definition.default_enabled)
             if wish is not None:

@@ -184,6 +184,7 @@ class Lab:
                 self._started.append(vm)  # stopped again even if start() raises half-way
                 vm.guest.start()
             self.host.flush_offers()  # once at start: every VM's offer is still undelivered
+            self.host.flush_kvp()  # and the host items the LABFILE gives, to guests that run the IC
         except BaseException:
             self.stop()
             raise
