@@ -60,7 +60,7 @@ def test_what_cloud_init_writes_in_the_guest_is_read_in_the_guest_and_from_the_h
     assert guest.rc == 0, guest.stdout
     seen = json.loads(guest.result("emit")["result"]["stdout"])
     assert seen["version"] and seen["path"] == "/var/lib/hyperv/.kvp_pool_1"
-    written = {key: value for key, value in seen["records"]}
+    written = dict(seen["records"])
     assert len(seen["records"]) == len(written) >= 4  # the long event is split; no key is written twice
     assert any(json.loads(value)["msg"] == ODD for value in written.values())
 
