@@ -48,7 +48,8 @@ def meaning(code: t.Any) -> tuple[str, str]:
     return "an undocumented return value", "NotSpecified"
 
 
-# Msvm_ConcreteJob.JobState. The library polls while a job is pending and stops after 60 s.
+# Msvm_ConcreteJob.JobState (msvm-concretejob.md). The library waits until a job is in one of the ended
+# states or 60 s pass; any other state it last saw means the job had not ended.
 JOB_STATES: dict[int, str] = {
     2: "New",
     3: "Starting",
@@ -61,22 +62,23 @@ JOB_STATES: dict[int, str] = {
     10: "Exception",
     11: "Service",
 }
-JOB_PENDING = (2, 3, 4)
+JOB_ENDED = (7, 8, 9, 10)
 
 
 def _job_words(job: dict[str, t.Any]) -> str:
     state = job.get("state")
     name = JOB_STATES.get(state, "an undocumented state") if isinstance(state, int) else "an unknown state"
-    if state in JOB_PENDING:
+    if state not in JOB_ENDED:
         return "; its job was still %s (%s) when the host library stopped waiting, so the change may still happen" % (
             name,
             state,
         )
     # A job's ErrorCode is the job's own, not one of the method's return values: it is shown, not looked up.
-    return "; its job ended in state %s (%s) with error code %s: %s" % (
-        name,
-        state,
-        job.get("error_code"),
+    code = job.get("error_code")
+    verb = "completed" if state == 7 else "ended in state %s (%s)" % (name, state)
+    return "; its job %s with error code %s: %s" % (
+        verb,
+        "(not set)" if code is None else code,
         job.get("description") or "no description",
     )
 

@@ -43,7 +43,8 @@ function Test-ConvertedDate {
     # $true when ConvertFrom-Json made a [datetime] of any string of the request (PowerShell 6 and later:
     # see _dispatch.ps1). The request holds only PSCustomObjects, arrays and scalars.
     param ($Value)
-    if ($Value -is [datetime]) { return $true }
+    # -DateKind Offset (7.5+, also as a session default) makes a DateTimeOffset instead.
+    if ($Value -is [datetime] -or $Value -is [System.DateTimeOffset]) { return $true }
     if ($Value -is [System.Management.Automation.PSCustomObject]) {
         foreach ($property in $Value.PSObject.Properties) { if (Test-ConvertedDate -Value $property.Value) { return $true } }
     }

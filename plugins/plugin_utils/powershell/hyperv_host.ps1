@@ -365,13 +365,14 @@ $operations['hvsocket_service_info'] = ${function:Invoke-HvSocketServiceInfo}
 $operations['hvsocket_service_set'] = ${function:Invoke-HvSocketServiceSet}
 
 # --- Key-Value Pair Exchange, the host's half (protocol doc section 9; docs/dev/hyperv-facts.md section 8) ---
-# Items travel as data: read from the request, checked against the documented limits here (the controller
-# checks too; the library does not trust it), written into XML only through XmlWriter, which escapes them,
-# and read back from the host's embedded-instance XML with an XML parser (never evaluated).
+# Items travel as data: read from the request, checked here against the limits the controller sends (the
+# only size check), written into XML only through XmlWriter, which escapes them, and read back from the
+# host's embedded-instance XML with an XML parser (never evaluated).
 
-# Msvm_ConcreteJob.JobState values of a job that has not ended: 2 New, 3 Starting, 4 Running
-# (hyperv-facts section 8). 7 Completed is success; any other state is a failure.
-$KvpJobPending = @(2, 3, 4)
+# Msvm_ConcreteJob.JobState values in which a job has ended (hyperv-facts section 8): 7 Completed, 8
+# Terminated, 9 Killed, 10 Exception. Every other state (New, Starting, Running, Suspended, Shutting Down,
+# Service, vendor values) is waited for; Completed with a non-zero ErrorCode is a failure.
+$KvpJobEnded = @(7, 8, 9, 10)
 $KvpJobPolls = 240  # 250 ms apart: a job still pending after 60 s is reported, not waited for
 
 function New-WmiCallError {
@@ -553,19 +554,20 @@ function Get-KvpJob {
 
 function Wait-KvpJob {
     # A started job (4096), polled through Msvm_ConcreteJob until it ends or $KvpJobPolls polls pass:
-    # $null when it completed, else the error with the job's last state (still pending, or how it ended).
+    # $null when it completed without error, else the error with the job's last state, ErrorCode and
+    # ErrorDescription as read (null stays null: the controller tells "not set" from 0).
     param ($Job, [string]$Method, [string]$VmName)
     $current = $Job
     $state = $null
     for ($poll = 0; $poll -lt $KvpJobPolls; $poll++) {
         $current = Get-KvpJob -Job $current
         $state = [int]$current.JobState
-        if ($state -eq 7) { return $null }
-        if ($KvpJobPending -notcontains $state) { break }
+        if ($state -eq 7 -and -not $current.ErrorCode) { return $null }
+        if ($KvpJobEnded -contains $state) { break }
         Start-Sleep -Milliseconds 250
     }
     # Not $job: variable names ignore case, and $Job is the parameter.
-    $lastSeen = @{ state = $state; error_code = [int]$current.ErrorCode; description = [string]$current.ErrorDescription }
+    $lastSeen = @{ state = $state; error_code = $current.ErrorCode; description = $current.ErrorDescription }
     return New-WmiCallError -Method $Method -Code 4096 -Job $lastSeen -VmName $VmName
 }
 
@@ -628,7 +630,11 @@ function Invoke-VmKvpSet {
             $state = $null
             try {
                 $system = Get-KvpSystem -Context $context -Vm $vm
-                $hostItems = (Get-KvpHostItem -System $system).items
+                $hostRead = Get-KvpHostItem -System $system
+                # An item that cannot be parsed could be any key: nothing is written to this VM.
+                $unparsed = [int]$hostRead.unparsed
+                if ($unparsed -gt 0) { throw [System.IO.InvalidDataException]::new("$unparsed of the VM's host items are not well-formed CIM-XML, so what it holds cannot be compared; nothing was written to it") }
+                $hostItems = $hostRead.items
                 $state = $vm.State.ToString()
             }
             catch {

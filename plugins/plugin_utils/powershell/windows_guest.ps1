@@ -474,7 +474,8 @@ function Invoke-GuestKvpSet {
         $answer.not_a_guest = $true
         return $answer
     }
-    # Every item is checked before anything is written; the controller checks too, but is not trusted.
+    # Every item is checked before anything is written, against the limits the controller sends (the only
+    # size and character check for a Windows guest).
     $seen = @{}
     $refused = @(foreach ($item in $items) {
             $refusal = Get-KvpRefusal -Item $item -Seen $seen -KeyLimit $keyLimit -ValueLimit $valueLimit

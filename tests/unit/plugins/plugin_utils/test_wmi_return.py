@@ -50,10 +50,27 @@ def test_a_failed_job_shows_its_own_error_code_not_a_return_value_meaning() -> N
 
 
 def test_a_job_still_pending_says_the_change_may_still_happen() -> None:
-    for state, name in ((2, "New"), (3, "Starting"), (4, "Running")):
+    # Every state but the four ended ones (7, 8, 9, 10) is one the job passes through (msvm-concretejob.md:
+    # Shutting Down moves on to Completed, Terminated or Killed); a vendor state is not taken for an end.
+    for state, name in (
+        (2, "New"),
+        (3, "Starting"),
+        (4, "Running"),
+        (5, "Suspended"),
+        (6, "Shutting Down"),
+        (11, "Service"),
+        (32768, "an undocumented state"),
+    ):
         worded = _wmi_return.worded(failure(4096, {"state": state, "error_code": 0, "description": ""}))
         assert "its job was still %s (%d)" % (name, state) in worded["message"]
         assert worded["message"].endswith("so the change may still happen")
+
+
+def test_a_job_that_completed_with_an_error_code_is_a_failure_and_an_unset_code_says_so() -> None:
+    completed = _wmi_return.worded(failure(4096, {"state": 7, "error_code": 5, "description": "Busy"}))
+    assert completed["message"].endswith("; its job completed with error code 5: Busy")
+    killed = _wmi_return.worded(failure(4096, {"state": 9, "error_code": None, "description": None}))
+    assert killed["message"].endswith("; its job ended in state Killed (9) with error code (not set): no description")
 
 
 def test_other_errors_pass_unchanged() -> None:
