@@ -43,7 +43,10 @@ The rules (ids as reported):
    a property, and under strict mode throws ``PropertyNotFoundException`` when neither exists
    (PowerShell/PowerShell src/System.Management.Automation/engine/runtime/Binding/Binders.cs,
    PSGetMemberBinder and PropertyDoesntExist). A function returns a Dictionary whole: the engine does not
-   enumerate an IDictionary (LanguagePrimitives.cs, GetEnumerable).
+   enumerate an IDictionary (LanguagePrimitives.cs, GetEnumerable). Because the key comes first, a
+   dictionary whose keys come from data (a Dictionary, or a hashtable set by ``$h[$x] = ...``) is asked its
+   Count, Keys or Values through ``.psbase`` (PowerShell-Docs about_Hash_Tables, "Handling property name
+   collisions"): a KVP item or VM named ``Count`` would otherwise be read instead.
 
 Definitions the rules share
 ---------------------------
@@ -964,6 +967,8 @@ class Library:
 
     def _step(self, parent: Shape, step: str, scope: Node, chain_key: tuple[str, tuple[str, ...]] | None) -> Shape:
         shape: Shape | None
+        if step == "psbase":  # the same object, its own members without the dictionary adapter's keys
+            return parent
         if step.endswith("()"):
             method = step[:-2]
             shape = SCALAR_SHAPE if method.startswith(("tostring", "toupper", "tolower", "trim")) else UNKNOWN
@@ -1839,8 +1844,19 @@ def member_names_a_key_or_property(source: str) -> list[Violation]:
         if node.type != "member_access" or pstree.strip(node.named_children[0]).type == "type_literal":
             continue
         name = (pstree.member_name(node) or "").lower()
-        shape = lib.shape(node.named_children[0])
-        if shape.kind == COLL and shape.cls in _DICTIONARY_CLASSES and name not in DICTIONARY_MEMBERS:
+        obj = pstree.strip(node.named_children[0])
+        shape = lib.shape(obj)
+        through_psbase = obj.type == "member_access" and (pstree.member_name(obj) or "").lower() == "psbase"
+        data_keyed = (shape.kind == COLL and shape.cls in _DICTIONARY_CLASSES) or (
+            shape.kind == HASH and shape.element is not None
+        )
+        if data_keyed and name in DICTIONARY_MEMBERS and not through_psbase and name != "psbase":
+            why = (
+                "%s holds keys that come from data (%s): a key named '%s' would be read instead of the property; "
+                "write .psbase.%s (about_Hash_Tables, 'Handling property name collisions')"
+                % (_short(obj, 60), shape.describe(), name, name.capitalize())
+            )
+        elif shape.kind == COLL and shape.cls in _DICTIONARY_CLASSES and name not in DICTIONARY_MEMBERS | {"psbase"}:
             why = (
                 "%s is a Dictionary (%s): PowerShell reads .%s as its key '%s', and without that key (it has no "
                 "such property) strict mode throws PropertyNotFoundException; index it (['%s']) if a key is meant"

@@ -100,7 +100,7 @@ function Resolve-SetVm {
     param ($Request, $Result)
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
     $Result.vm_list_errors = $resolved.errors
-    if ($resolved.missing.Count -or $resolved.ambiguous.Count) {
+    if ($resolved.missing.Count -or $resolved.ambiguous.psbase.Count) {
         $Result.missing = @($resolved.missing)
         $Result.ambiguous = $resolved.ambiguous
         return $null
@@ -303,7 +303,7 @@ function Invoke-HvSocketServiceInfo {
     param ($Request)
     $entries = Get-HvSocketEntry
     @{
-        services = @(foreach ($guid in $entries.Keys) {
+        services = @(foreach ($guid in $entries.psbase.Keys) {
                 @{ service_id = $guid; key = $entries[$guid].key; name = $entries[$guid].name }
             })
     }
@@ -518,7 +518,7 @@ function Get-VmKvpDetail {
     # Every guest that answers reports intrinsic items (its OS name, version, ...): none means it has not.
     $intrinsic = ConvertFrom-KvpItemXml -Items $component[0].GuestIntrinsicExchangeItems
     $entry.unparsed_items = $entry.unparsed_items + $intrinsic.unparsed
-    if ($intrinsic.items.Count -eq 0 -and $intrinsic.unparsed -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
+    if ($intrinsic.items.psbase.Count -eq 0 -and $intrinsic.unparsed -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
     $guest = ConvertFrom-KvpItemXml -Items $component[0].GuestExchangeItems
     $entry.intrinsic_items = $intrinsic.items
     $entry.guest_items = $guest.items
@@ -660,7 +660,7 @@ function Invoke-VmKvpSet {
                     if ($hostItems.ContainsKey($wanted.key)) { $before = $hostItems[$wanted.key] }
                     else {
                         # A key that differs only in case: which one the host would match is not documented.
-                        foreach ($existing in $hostItems.Keys) {
+                        foreach ($existing in $hostItems.psbase.Keys) {
                             if ([string]::Equals($existing, $wanted.key, [System.StringComparison]::OrdinalIgnoreCase)) {
                                 $result.refused += @{ vm = $name; key = $wanted.key; reason = 'key_case_conflict'; limit = "the host item '$existing' differs only in case" }
                             }
