@@ -17,32 +17,11 @@ from pathlib import Path
 
 import pytest
 from harness import run_playbook
+from support.cloud_init_kvp import EMIT_SCRIPT
 
 ODD = "ünïcödé ✓ $(id) `uname` 'single' \"double\" back\\slash"
 LONG = "".join("%04d" % i for i in range(500))  # 2000 ASCII characters: two or more records
 
-# Runs in the guest with its own python3 and cloud-init: emits the events, waits until the handler has
-# written them to its default pool (/var/lib/hyperv/.kvp_pool_1) and prints what the handler itself
-# reads back from that file.
-EMIT = r"""
-import json, sys
-from cloudinit import version
-from cloudinit.reporting import events
-from cloudinit.reporting.handlers import HyperVKvpReportingHandler
-
-handler = HyperVKvpReportingHandler()
-for kind, name, description in json.loads(sys.argv[1]):
-    if kind == "finish":
-        handler.publish_event(events.FinishReportingEvent(name, description))
-    else:
-        handler.publish_event(events.ReportingEvent(kind, name, description))
-handler.flush()
-print(json.dumps({
-    "version": version.version_string(),
-    "path": handler._kvp_file_path,
-    "records": [[item["key"], item["value"]] for item in handler._iterate_kvps(0)],
-}))
-"""
 EVENTS = [
     ["start", "init-local", "searching for local datasources"],
     ["finish", "init-local", ODD],
@@ -53,7 +32,7 @@ EVENTS = [
 @pytest.mark.needs_root
 def test_what_cloud_init_writes_in_the_guest_is_read_in_the_guest_and_from_the_host(tmp_path: Path, start_lab) -> None:
     lab = start_lab({"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}]})
-    emit = {"name": "emit", "ansible.builtin.command": {"argv": ["python3", "-c", EMIT, json.dumps(EVENTS)]}}
+    emit = {"name": "emit", "ansible.builtin.command": {"argv": ["python3", "-c", EMIT_SCRIPT, json.dumps(EVENTS)]}}
     guest = run_playbook(
         tmp_path, lab, [emit, {"name": "info", "hyperv.integration.guest_kvp_info": {}}], hosts="linux_guests"
     )

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.cloud_init_kvp import EMIT_SCRIPT
 
 from ansible_collections.hyperv.integration.plugins.module_utils import kvp_pool as kvp
 
@@ -52,34 +53,11 @@ pytestmark = pytest.mark.skipif(CLOUDINIT is None, reason=MISSING)
 LONG = "".join("%04d" % i for i in range(800))  # 3200 ASCII characters: split into several records
 ODD = "ünïcödé ✓ $(id) `uname` 'single' \"double\" back\\slash"
 
-# Runs in the child: emits the events named on the command line, waits until the handler has written
-# them, and prints what the handler itself reads back from the file.
-CHILD = r"""
-import json, sys
-from cloudinit import version
-from cloudinit.reporting import events
-from cloudinit.reporting.handlers import HyperVKvpReportingHandler
-
-path, wanted = sys.argv[1], json.loads(sys.argv[2])
-handler = HyperVKvpReportingHandler(kvp_file_path=path)
-for kind, name, description in wanted:
-    if kind == "finish":
-        handler.publish_event(events.FinishReportingEvent(name, description))
-    else:
-        handler.publish_event(events.ReportingEvent(kind, name, description))
-handler.flush()
-print(json.dumps({
-    "version": version.version_string(),
-    "prefix": handler.event_key_prefix,
-    "records": [[item["key"], item["value"]] for item in handler._iterate_kvps(0)],
-}))
-"""
-
 
 def _emit(pool: Path, wanted: list[tuple[str, str, str]]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(CLOUDINIT))
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(pool), json.dumps(wanted)],
+        [sys.executable, "-c", EMIT_SCRIPT, json.dumps(wanted), str(pool)],
         capture_output=True,
         text=True,
         timeout=60,
