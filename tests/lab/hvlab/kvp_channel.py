@@ -3,11 +3,11 @@
 On a Hyper-V guest, `hv_utils` (drivers/hv/hv_kvp.c over hv_utils_transport.c) relays each KVP
 request of the host to the user-space daemon through the misc device /dev/vmbus/hv_kvp, one
 `struct hv_kvp_msg` at a time, and relays the daemon's answer back. In the lab, Debian's real
-`hv_kvp_daemon` runs in the guest with a preloaded library (tests/lab/linux_image/kvp_standin.c) that
+`hv_kvp_daemon` runs in the guest with a preloaded library (tests/lab/linux_image/hvt_standin.c) that
 turns its open of the device into a connection to this object's socket (the guest's
-/run/hvlab/hv_kvp.sock). This object plays hv_kvp.c: the registration handshake, one transaction at a
-time, the UTF-16/UTF-8 conversions and sizes, the 30 s answer timeout, the reset when the daemon
-closes the device, and the error codes the host gets. Facts and sources: docs/dev/hyperv-facts.md
+/run/hvlab/hv_kvp.sock). The transport is hvt_channel.HvtChannel's (hv_utils_transport.c); this class
+plays hv_kvp.c: the registration handshake, the messages, the UTF-16/UTF-8 conversions and sizes, and
+the error codes the host gets. Facts and sources: docs/dev/hyperv-facts.md
 section 9.
 
 The host model calls set_item, delete_item, get_item, enumerate_pool (guest_items, intrinsic_items)
@@ -20,17 +20,24 @@ Standard library only.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
-import os
-import select
-import socket
 import struct
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from .hvt_channel import (
+    DEFAULT_TIMEOUT,
+    DEVICE_INIT,
+    DYING,
+    HV_E_FAIL,
+    USERSPACE_REQ,
+    HvtChannel,
+    HvtError,
+    HvtNotAnswering,
+    HvtNotOffered,
+    Transaction,
+)
 
 log = logging.getLogger("hvlab.kvp_channel")
 
@@ -44,7 +51,6 @@ KVP_POOL_EXTERNAL, KVP_POOL_GUEST, KVP_POOL_AUTO, KVP_POOL_AUTO_EXTERNAL, KVP_PO
 KVP_POOL_COUNT = 5
 REG_SZ, REG_U32, REG_U64 = 1, 4, 8
 HV_S_OK = 0x00000000
-HV_E_FAIL = 0x80004005
 HV_S_CONT = 0x80070103
 HV_GUID_NOTFOUND = 0x80041002
 MAX_ADAPTER_ID_SIZE = 128  # UTF-16 units
@@ -68,23 +74,16 @@ IP_FIELDS = {
 }
 OFF_ADDR_FAMILY, OFF_DHCP_ENABLED = 260, 261
 
-HV_UTIL_TIMEOUT = 30.0  # drivers/hv/hyperv_vmbus.h: the kernel answers HV_E_FAIL after this long
-DEFAULT_TIMEOUT = 10.0  # a host call's own bound (waiting for a daemon, then for its answer)
 
-# Frames on the socket (kvp_standin.c): header {u32 kind; s32 value} + payload.
-FRAME = struct.Struct("=Ii")
-OPEN_RESULT, MESSAGE, WRITE_RESULT, WRITE, READ_DONE = 1, 2, 3, 4, 5
-
-
-class KvpError(RuntimeError):
+class KvpError(HvtError):
     """A KVP request the lab host could not get answered."""
 
 
-class KvpNotOffered(KvpError):
+class KvpNotOffered(KvpError, HvtNotOffered):
     """The host does not offer Key-Value Pair Exchange to this guest (no device, no channel)."""
 
 
-class KvpNotAnswering(KvpError):
+class KvpNotAnswering(KvpError, HvtNotAnswering):
     """No KVP daemon is registered on the guest's device, or it did not answer in time."""
 
 
@@ -278,124 +277,27 @@ def _cstring(message: bytes, offset: int) -> bytes:
     return message[offset:].split(b"\0", 1)[0]
 
 
-@dataclass
-class _Transaction:
+@dataclass(frozen=True)
+class _Request:
     op: int
     pool: int
-    deadline: float  # the kernel's own timeout (HV_UTIL_TIMEOUT)
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: KvpAnswer | KvpIpInfo | None = None
-    failure: KvpError | None = None
 
 
-# hv_kvp.c's kvp_transaction.state (drivers/hv/hyperv_vmbus.h, enum hvutil_device_state)
-DEVICE_INIT, READY, USERSPACE_REQ, DYING = "device_init", "ready", "userspace_req", "dying"
+class KvpChannel(HvtChannel):
+    """One guest's KVP device, kernel side (hv_kvp.c over HvtChannel's transport)."""
 
-
-class KvpChannel:
-    """One guest's KVP device, kernel side. offer() while the host offers the service (before the
-    node appears), withdraw() when it stops (after the node went)."""
+    SERVICE = "Key-Value Pair Exchange"
+    DEVICE = "/dev/vmbus/hv_kvp"
+    MAX_WRITE = MSG_SIZE
+    Error = KvpError
+    NotOffered = KvpNotOffered
+    NotAnswering = KvpNotAnswering
 
     def __init__(self, socket_path: Path, name: str = "kvp") -> None:
-        self.socket_path = Path(socket_path)
-        self.name = name
-        self._cond = threading.Condition()
-        self._send_lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._conn: socket.socket | None = None
-        self._wake_r, self._wake_w = -1, -1
-        self._thread: threading.Thread | None = None
-        self._state = DYING  # not offered
+        super().__init__(socket_path, name)
         self._dm_reg_value = 0
-        self._register_unread = False  # kvp_register() sent, daemon has not read it yet
-        self._outmsg_unread = False  # hvt->outmsg: a message waits for the daemon's read()
-        self._pending: _Transaction | None = None
-        self._ever_registered = False
+        self._register_unread = False  # kvp_register() queued, daemon has not read it yet
         self.lic_version_sent = HV_DRV_VERSION.decode()
-
-    # -- state for the guest double ---------------------------------------------------------------
-    @property
-    def offered(self) -> bool:
-        with self._cond:
-            return self._listener is not None
-
-    @property
-    def registered(self) -> bool:
-        """A daemon has the device open and completed the handshake (kvp_register_done)."""
-        with self._cond:
-            return self._state in (READY, USERSPACE_REQ)
-
-    @property
-    def ever_registered(self) -> bool:
-        """A daemon registered at some point since new_boot()."""
-        with self._cond:
-            return self._ever_registered
-
-    def new_boot(self) -> None:
-        with self._cond:
-            self._ever_registered = False
-
-    def offer(self) -> None:
-        """hv_kvp_init + hv_kvp_init_transport: listen for the daemon's open."""
-        with self._cond:
-            if self._listener is not None:
-                return
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-            try:
-                self.socket_path.unlink(missing_ok=True)
-                self._bind(listener)
-                os.chmod(self.socket_path, 0o600)
-                listener.listen(4)
-            except BaseException:
-                listener.close()
-                raise
-            self._listener = listener
-            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-            self._state = DEVICE_INIT
-            self._thread = threading.Thread(target=self._serve, name=f"hvlab-{self.name}", daemon=True)
-            self._thread.start()
-
-    def withdraw(self) -> None:
-        """hv_kvp_deinit: the service is gone; the daemon's next read/write fails with EBADF and its
-        next open finds no device. A pending host request ends with KvpNotOffered."""
-        with self._cond:
-            thread = self._thread
-            if self._listener is None:
-                return
-            self._state = DYING
-            self._fail_pending(KvpNotOffered(f"{self.name}: the host withdrew Key-Value Pair Exchange"))
-            with contextlib.suppress(OSError):
-                os.write(self._wake_w, b"x")
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-        with self._cond:
-            for sock in (self._conn, self._listener):
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.close()
-            self._conn = self._listener = None
-            for fd in (self._wake_r, self._wake_w):
-                if fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self._wake_r = self._wake_w = -1
-            self._thread = None
-            self._register_unread = self._outmsg_unread = False
-            self._cond.notify_all()
-        with contextlib.suppress(OSError):
-            self.socket_path.unlink()
-
-    def _bind(self, listener: socket.socket) -> None:
-        path = str(self.socket_path)
-        if len(path.encode()) < 100:
-            listener.bind(path)
-            return
-        # sun_path holds 108 bytes: reach a long directory through /proc/self/fd.
-        dir_fd = os.open(self.socket_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            listener.bind(f"/proc/self/fd/{dir_fd}/{self.socket_path.name}")
-        finally:
-            os.close(dir_fd)
 
     # -- host operations ----------------------------------------------------------------------------
     def set_item(
@@ -415,7 +317,7 @@ class KvpChannel:
         message[OFF_VALUE : OFF_VALUE + len(utf8)] = utf8
         struct.pack_into("<I", message, OFF_VALUE_SIZE, len(utf8) + 1)
         _put_key(message, key_units, OFF_KEY, OFF_KEY_SIZE)
-        return self._answer(self._transact(KVP_OP_SET, pool, message, timeout))
+        return self._answer(self._ask(KVP_OP_SET, pool, message, timeout))
 
     def delete_item(self, key: str, pool: int = KVP_POOL_EXTERNAL, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:
         """KVP_OP_DELETE: HV_S_OK when the daemon removed it, HV_S_CONT when it had no such key."""
@@ -423,7 +325,7 @@ class KvpChannel:
         _put_key(
             message, _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key"), OFF_DELETE_KEY, OFF_DELETE_KEY_SIZE
         )
-        return self._answer(self._transact(KVP_OP_DELETE, pool, message, timeout))
+        return self._answer(self._ask(KVP_OP_DELETE, pool, message, timeout))
 
     def get_item(self, key: str, pool: int, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:
         """KVP_OP_GET: the daemon looks the key up in that pool's file. hv_kvp.c sends it a
@@ -431,13 +333,13 @@ class KvpChannel:
         key comes back HV_S_OK with an empty value (docs/dev/hyperv-facts.md section 9)."""
         message = self._message(KVP_OP_GET, pool)
         _put_key(message, _host_string(key, HV_KVP_EXCHANGE_MAX_KEY_SIZE, "the key"), OFF_KEY, OFF_KEY_SIZE)
-        return self._answer(self._transact(KVP_OP_GET, pool, message, timeout))
+        return self._answer(self._ask(KVP_OP_GET, pool, message, timeout))
 
     def enumerate_index(self, pool: int, index: int, timeout: float = DEFAULT_TIMEOUT) -> KvpAnswer:
         """KVP_OP_ENUMERATE of one index."""
         message = self._message(KVP_OP_ENUMERATE, pool)
         struct.pack_into("<I", message, OFF_ENUM_INDEX, index)
-        return self._answer(self._transact(KVP_OP_ENUMERATE, pool, message, timeout))
+        return self._answer(self._ask(KVP_OP_ENUMERATE, pool, message, timeout))
 
     def enumerate_pool(self, pool: int, timeout: float = DEFAULT_TIMEOUT, limit: int = 100_000) -> KvpEnumeration:
         """Index 0, 1, ... until an answer is not HV_S_OK, as the host iterates (hyperv.h)."""
@@ -465,7 +367,7 @@ class KvpChannel:
         utf8 = utf16s_to_utf8s(units, MAX_ADAPTER_ID_SIZE, MAX_ADAPTER_ID_SIZE)  # process_ib_ipinfo
         offset = IP_FIELDS["adapter_id"][0]
         message[offset : offset + len(utf8)] = utf8
-        answer = self._transact(KVP_OP_GET_IP_INFO, KVP_POOL_AUTO, message, timeout)
+        answer = self._ask(KVP_OP_GET_IP_INFO, KVP_POOL_AUTO, message, timeout)
         if not isinstance(answer, KvpIpInfo):
             raise KvpError(f"{self.name}: unexpected answer {answer!r}")
         return answer
@@ -485,184 +387,36 @@ class KvpChannel:
             raise KvpError(f"unexpected answer {answer!r}")
         return answer
 
-    def _transact(self, op: int, pool: int, message: bytearray, timeout: float) -> KvpAnswer | KvpIpInfo:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._listener is None:
-                    raise KvpNotOffered(f"{self.name}: the host does not offer Key-Value Pair Exchange")
-                if self._state == READY and self._pending is None and not self._outmsg_unread:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    if self._state == DEVICE_INIT:
-                        raise KvpNotAnswering(
-                            f"{self.name}: the KVP daemon is not answering: no daemon has registered on "
-                            f"/dev/vmbus/hv_kvp within {timeout:g} s"
-                        )
-                    raise KvpNotAnswering(
-                        f"{self.name}: the KVP daemon is not answering: an earlier request is still "
-                        f"pending after {timeout:g} s"
-                    )
-                self._cond.wait(left)
-            transaction = _Transaction(op, pool, time.monotonic() + HV_UTIL_TIMEOUT)
-            self._pending = transaction
-            self._state = USERSPACE_REQ
-            if not self._send_message(bytes(message)):
-                # kvp_send_key: hvutil_transport_send failed -> HV_E_FAIL to the host
-                self._pending = None
-                self._state = READY
-                return KvpAnswer(HV_E_FAIL)
-        self._poke()
-        if not transaction.done.wait(max(0.0, deadline - time.monotonic())):
-            raise KvpNotAnswering(
-                f"{self.name}: the KVP daemon is not answering: no answer to operation {op} on pool {pool} "
-                f"within {timeout:g} s (the kernel gives it {HV_UTIL_TIMEOUT:g} s, then answers HV_E_FAIL)"
-            )
-        if transaction.failure is not None:
-            raise transaction.failure
-        assert transaction.answer is not None
-        return transaction.answer
+    def _ask(self, op: int, pool: int, message: bytearray, timeout: float) -> KvpAnswer | KvpIpInfo:
+        answer: KvpAnswer | KvpIpInfo = self._transact(
+            bytes(message), _Request(op, pool), f"operation {op} on pool {pool}", timeout
+        )
+        return answer
 
-    def _fail_pending(self, failure: KvpError | None, status: int = HV_E_FAIL) -> None:
-        """Under _cond: end the pending transaction with an error status (kvp_respond_to_host(NULL,
-        status)) or, for a withdrawn service, with failure."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        if failure is not None:
-            pending.failure = failure
-        elif pending.op == KVP_OP_GET_IP_INFO:
-            pending.answer = KvpIpInfo(status)
-        else:
-            pending.answer = KvpAnswer(status)
-        pending.done.set()
-        self._cond.notify_all()
+    # -- hv_kvp.c -----------------------------------------------------------------------------------
+    def _failed(self, transaction: Transaction, status: int) -> KvpAnswer | KvpIpInfo:
+        """kvp_respond_to_host(NULL, status)."""
+        if transaction.request.op == KVP_OP_GET_IP_INFO:
+            return KvpIpInfo(status)
+        return KvpAnswer(status)
 
-    # -- the device (runs in the channel's thread) ----------------------------------------------------
-    def _poke(self) -> None:
-        with contextlib.suppress(OSError):
-            if self._wake_w >= 0:
-                os.write(self._wake_w, b"x")
+    def _reset(self) -> None:
+        self._register_unread = False
 
-    def _send_frame(self, conn: socket.socket, kind: int, value: int, payload: bytes = b"") -> bool:
-        try:
-            with self._send_lock:
-                conn.sendmsg([FRAME.pack(kind, value), payload])
-            return True
-        except OSError:
-            return False
+    def _after_write(self, result: int) -> None:
+        if result == 0 and self._register_unread:
+            # kvp_register(): queued while the daemon's write() is still in progress
+            reply = bytearray(MSG_SIZE)
+            reply[0] = self._dm_reg_value
+            reply[OFF_REGISTER_VERSION : OFF_REGISTER_VERSION + len(HV_DRV_VERSION)] = HV_DRV_VERSION
+            if not self._send_message(bytes(reply)):
+                self._register_unread = False
 
-    def _send_message(self, message: bytes) -> bool:
-        """Under _cond: hvutil_transport_send in CHARDEV mode."""
-        conn = self._conn
-        if conn is None or self._outmsg_unread:
-            return False  # no daemon (-EINVAL) / previous message not read (-EFAULT)
-        if not self._send_frame(conn, MESSAGE, 0, message):
-            return False
-        self._outmsg_unread = True
-        return True
-
-    def _serve(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    if self._state == DYING:
-                        return
-                    listener, conn, wake = self._listener, self._conn, self._wake_r
-                    pending = self._pending
-                if listener is None:
-                    return
-                timeout = None if pending is None else max(0.0, pending.deadline - time.monotonic())
-                readable, _w, _x = select.select([s for s in (listener, conn, wake) if s is not None], [], [], timeout)
-                if wake in readable:
-                    with contextlib.suppress(OSError):
-                        os.read(wake, 64)
-                if conn is not None and conn in readable:
-                    self._receive(conn)  # first: a closed device is released before a new open
-                if listener in readable:
-                    self._accept(listener)
-                self._check_timeout()
-        except Exception:  # the lab must not hang on a bug here: log it, fail what waits
-            log.exception("%s: KVP channel thread failed", self.name)
-            with self._cond:
-                self._fail_pending(KvpError(f"{self.name}: the lab's KVP channel failed (see the lab log)"))
-
-    def _accept(self, listener: socket.socket) -> None:
-        try:
-            conn, _addr = listener.accept()
-        except OSError:
-            return
-        # The previous opener may have closed the device just before: release it first, as the
-        # kernel does at close(), so that a restarted daemon is not refused.
-        while True:
-            with self._cond:
-                current = self._conn
-            if current is None or not select.select([current], [], [], 0)[0]:
-                break
-            self._receive(current)
-        with self._cond:
-            if self._conn is not None or self._state == DYING:
-                # hvt_op_open: the device is open already (or going away)
-                busy = errno.EBUSY if self._state != DYING else errno.EBADF
-                self._send_frame(conn, OPEN_RESULT, busy)
-                conn.close()
-                return
-            self._conn = conn
-            self._state = DEVICE_INIT
-            self._register_unread = self._outmsg_unread = False
-            self._send_frame(conn, OPEN_RESULT, 0)
-        log.info("%s: daemon opened the device", self.name)
-
-    def _receive(self, conn: socket.socket) -> None:
-        try:
-            data = conn.recv(FRAME.size + MSG_SIZE + 4096)
-        except OSError:
-            data = b""
-        if len(data) < FRAME.size:
-            self._release()
-            return
-        kind, _value = FRAME.unpack_from(data)
-        payload = data[FRAME.size :]
-        with self._cond:
-            if kind == READ_DONE:
-                self._on_read()
-            elif kind == WRITE:
-                result = self._on_msg(payload)
-                self._send_frame(conn, WRITE_RESULT, result)
-                if result == 0 and self._register_unread:
-                    # kvp_register(): queued while the daemon's write() is still in progress
-                    reply = bytearray(MSG_SIZE)
-                    reply[0] = self._dm_reg_value
-                    reply[OFF_REGISTER_VERSION : OFF_REGISTER_VERSION + len(HV_DRV_VERSION)] = HV_DRV_VERSION
-                    if not self._send_message(bytes(reply)):
-                        self._register_unread = False
-            else:
-                log.warning("%s: unknown frame kind %s from the guest", self.name, kind)
-
-    def _release(self) -> None:
-        """hvt_op_release: the daemon closed the device (or died): kvp_on_reset."""
-        with self._cond:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                with contextlib.suppress(OSError):
-                    conn.close()
-            self._register_unread = self._outmsg_unread = False
-            self._fail_pending(None, HV_E_FAIL)
-            if self._state != DYING:
-                self._state = DEVICE_INIT
-            self._cond.notify_all()
-        log.info("%s: daemon closed the device", self.name)
-
-    def _on_read(self) -> None:
-        """Under _cond: the daemon read the message (hvt->on_read)."""
-        self._outmsg_unread = False
+    def _after_read(self) -> None:
         if self._register_unread:
             self._register_unread = False
-            self._state = READY  # kvp_register_done -> kvp_poll_wrapper
-            self._ever_registered = True
+            self._registered_now()  # kvp_register_done -> kvp_poll_wrapper
             log.info("%s: daemon registered (version %s)", self.name, self._dm_reg_value)
-        self._cond.notify_all()
 
     def _on_msg(self, message: bytes) -> int:
         """Under _cond: kvp_on_msg; returns 0 or an errno for the daemon's write()."""
@@ -687,24 +441,11 @@ class KvpChannel:
             error = HV_S_CONT if message[OFF_ENUM_KEY] == 0 else HV_S_OK
         else:
             error = struct.unpack_from("<I", message, 0)[0]
-        self._pending = None
-        self._state = READY
-        pending.answer = self._respond_to_host(pending, message, error)
-        pending.done.set()
-        self._cond.notify_all()
+        self._complete(self._respond_to_host(pending.request, message, error))
         return 0
 
-    def _check_timeout(self) -> None:
-        """kvp_timeout_func: no answer within HV_UTIL_TIMEOUT -> HV_E_FAIL; a late answer is spurious."""
-        with self._cond:
-            pending = self._pending
-            if pending is not None and time.monotonic() >= pending.deadline:
-                log.warning("%s: daemon did not answer within %s s", self.name, HV_UTIL_TIMEOUT)
-                self._fail_pending(None, HV_E_FAIL)
-                self._state = READY if self._conn is not None else DEVICE_INIT
-
     @staticmethod
-    def _respond_to_host(pending: _Transaction, message: bytes, error: int) -> KvpAnswer | KvpIpInfo:
+    def _respond_to_host(pending: _Request, message: bytes, error: int) -> KvpAnswer | KvpIpInfo:
         """kvp_respond_to_host: what goes back to the host for the daemon's answer."""
         if pending.op == KVP_OP_GET_IP_INFO:
             if error:

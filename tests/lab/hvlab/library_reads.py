@@ -64,6 +64,7 @@ class _Walker:
         self._seen: set[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = set()
         self._visiting: list[str] = []  # the functions being visited, outermost first
         self._recursive: set[str] = set()
+        self._own: dict[tuple[int, bool], tuple[list[Any], set[int]]] = {}
 
     def run(self, operation: str | None) -> list[Read]:
         """The reads of one operation (its function and what it calls) and of the script level; of
@@ -105,9 +106,21 @@ class _Walker:
                     )
                 )
 
-    def _in_scope(self, node: Any, scope: Any, top_level: bool) -> bool:
-        owner = pstree.enclosing_function(node)
-        return owner is None if top_level else owner is not None and owner.id == scope.id
+    def _own_nodes(self, scope: Any, top_level: bool) -> tuple[list[Any], set[int]]:
+        """The nodes whose nearest enclosing function is ``scope`` (none, for the script level), in source
+        order, and their ids: a nested function statement itself, not what it holds. Computed once per
+        scope (the walker visits a function once per set of bindings)."""
+        key = (scope.id, top_level)
+        if key not in self._own:
+            nodes: list[Any] = []
+            stack = [scope] if top_level else list(reversed(scope.children))
+            while stack:
+                node = stack.pop()
+                nodes.append(node)
+                if node.type != "function_statement":
+                    stack.extend(reversed(node.children))
+            self._own[key] = (nodes, {n.id for n in nodes})
+        return self._own[key]
 
     def path_of(self, node: Any, bindings: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
         """The request path an expression denotes (a bound variable, or a chain of members on one)."""
@@ -126,7 +139,7 @@ class _Walker:
         return tuple(path)
 
     def visit_scope(self, scope: Any, bindings: dict[str, tuple[str, ...]], name: str, top_level: bool) -> None:
-        nodes = [n for n in pstree.walk(scope) if self._in_scope(n, scope, top_level)]
+        nodes, own = self._own_nodes(scope, top_level)
         # Bindings first, in source order, so that reads anywhere in the scope see them.
         for node in nodes:
             if node.type == "foreach_statement":
@@ -165,7 +178,7 @@ class _Walker:
                 self.visit_command(pstree.command(node), bindings, name)
             self.check_untracked(node, bindings)
         for found in pstree.outermost_chains(scope):
-            if not self._in_scope(found.node, scope, top_level) or found.base not in bindings:
+            if found.node.id not in own or found.base not in bindings:
                 continue
             self.record_chain(found, bindings, name)
 

@@ -120,8 +120,10 @@ MODULE_TABLE = "proc-modules"  # in status_dir: /run/hvlab/proc-modules, bound o
 # dynamic range of current kernels, so opening one fails with ENODEV instead of reaching a device.
 MISC_MAJOR = 10
 NODE_MINORS = {"hv_kvp": 55, "hv_vss": 56, "hv_fcopy": 57}
-# In status_dir (/run/hvlab in the guest): where kvp_standin.c connects the daemon's open of /dev/vmbus/hv_kvp.
+# In status_dir (/run/hvlab in the guest): where hvt_standin.c connects the daemons' opens of
+# /dev/vmbus/hv_kvp and /dev/vmbus/hv_fcopy.
 KVP_SOCKET = "hv_kvp.sock"
+FCOPY_SOCKET = "hv_fcopy.sock"
 # Each KVP request the host double makes of a guest's daemon waits at most this long (hv_kvp.c gives a
 # guest 30 s; the lab's calls read many VMs one after another).
 KVP_CALL_TIMEOUT = 5.0
@@ -282,9 +284,14 @@ class LinuxGuest:
         self._tree_live = False
         self._up = False  # reached "running" in this boot
         self._disk_image: str | None = None  # image the guest's disk layer belongs to
-        from .kvp_channel import KvpChannel  # here, not at the top: the supervisor runs this file alone
+        # Here, not at the top: the supervisor runs this file alone.
+        from .fcopy_channel import FcopyChannel
+        from .kvp_channel import KvpChannel
 
         self.kvp = KvpChannel(self.status_dir / KVP_SOCKET, name=f"{vm_name} kvp")
+        self.fcopy = FcopyChannel(self.status_dir / FCOPY_SOCKET, name=f"{vm_name} fcopy")
+        # Each device node whose kernel side the lab plays, with the real daemon on the other end.
+        self._channels = {"hv_kvp": self.kvp, "hv_fcopy": self.fcopy}
 
     # -- for tests ----------------------------------------------------------------------------
     @property
@@ -389,10 +396,11 @@ class LinuxGuest:
         device = IC_DEVICES[key]
         if device.unit is None:
             return "Ok", ("Ok" if key == "heartbeat" else None)
-        if key == "key_value_pair_exchange":  # the real daemon: what the device's kernel side saw
-            if self.kvp.registered:
+        channel = self._channels.get(device.node or "")
+        if channel is not None:  # the real daemon: what the device's kernel side saw
+            if channel.registered:
                 return "Ok", None
-            return ("LostCommunication" if self.kvp.ever_registered else "NoContact"), None
+            return ("LostCommunication" if channel.ever_registered else "NoContact"), None
         state = self._daemon_file_state(device.unit)
         if state == "active":
             return "Ok", None
@@ -570,8 +578,9 @@ class LinuxGuest:
                 (directory / "drivers").mkdir()
                 (directory / "drivers" / f"vmbus:{module}").symlink_to(f"../../../bus/vmbus/drivers/{module}")
         _write(self.status_dir / MODULE_TABLE, self._module_table(), 0o444)
-        self.kvp.withdraw()
-        self.kvp.new_boot()
+        for channel in self._channels.values():
+            channel.withdraw()
+            channel.new_boot()
         for device in OTHER_DEVICES:
             self._add_device(device)
         for key in sorted(self._offered):
@@ -622,8 +631,8 @@ class LinuxGuest:
             if not link.is_symlink():
                 link.symlink_to(f"../../devices/{instance}")
         node = self._node(device)
-        if node == "hv_kvp":
-            self.kvp.offer()  # the kernel side exists before its node appears
+        if node in self._channels:
+            self._channels[node].offer()  # the kernel side exists before its node appears
         if node:
             self._make_node(node)
 
@@ -632,8 +641,8 @@ class LinuxGuest:
         node = self._node(device)
         if node:
             (self.dev_dir / node).unlink(missing_ok=True)
-        if node == "hv_kvp":
-            self.kvp.withdraw()  # hv_kvp_deinit: the daemon's read fails, its reopen finds no node
+        if node in self._channels:
+            self._channels[node].withdraw()  # the service's deinit: the daemon's read fails, its reopen finds no node
         driver = self._driver(device)
         if driver:
             (self.vmbus_dir / "drivers" / driver / instance).unlink(missing_ok=True)
@@ -828,7 +837,8 @@ class LinuxGuest:
             deadline = time.monotonic() + 5
             while self._leader_alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
-        self.kvp.withdraw()  # after the halt: the daemon is gone with its guest
+        for channel in self._channels.values():
+            channel.withdraw()  # after the halt: the daemons are gone with their guest
         self._reap()
         self._up = False
 

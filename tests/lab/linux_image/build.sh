@@ -158,12 +158,17 @@ customize() { # $1: root file system
   preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD=/usr/local/lib/hvlab/libhvlab-phc.so /bin/true 2>&1) || true
   [ -z "$preload_err" ] || die "the PHC stand-in library does not load in the image: $preload_err"
 
-  # The KVP device as hv_kvp_daemon sees it (kvp_standin.c; preloaded by the hv-kvp-daemon.service
-  # drop-in). Checked the same way, and with the daemon itself (--help opens no device).
-  gcc -shared -fPIC -O2 -Wall -Werror -o "$root/usr/local/lib/hvlab/libhvlab-kvp.so" "$here/kvp_standin.c" -ldl
-  chmod 0644 "$root/usr/local/lib/hvlab/libhvlab-kvp.so"
-  preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD=/usr/local/lib/hvlab/libhvlab-kvp.so /usr/sbin/hv_kvp_daemon --help 2>&1 >/dev/null | grep -v '^Usage\|^Options\|^  -') || true
-  [ -z "$preload_err" ] || die "the KVP stand-in library does not load in the image: $preload_err"
+  # The KVP and file copy devices as hv_kvp_daemon and hv_fcopy_daemon see them (hvt_standin.c, built
+  # once per device; preloaded by each daemon's drop-in). Checked the same way, and with each daemon
+  # itself (--help opens no device).
+  local dev
+  for dev in kvp fcopy; do
+    gcc -shared -fPIC -O2 -Wall -Werror -DDEVICE_PATH="\"/dev/vmbus/hv_$dev\"" -DSOCKET_PATH="\"/run/hvlab/hv_$dev.sock\"" \
+      -o "$root/usr/local/lib/hvlab/libhvlab-$dev.so" "$here/hvt_standin.c" -ldl
+    chmod 0644 "$root/usr/local/lib/hvlab/libhvlab-$dev.so"
+    preload_err=$(chroot "$root" /usr/bin/env LD_PRELOAD="/usr/local/lib/hvlab/libhvlab-$dev.so" "/usr/sbin/hv_${dev}_daemon" --help 2>&1 >/dev/null | grep -v '^Usage\|^Options\|^  -') || true
+    [ -z "$preload_err" ] || die "the $dev stand-in library does not load in the image: $preload_err"
+  done
 
   # Daemon units: the package's own unit minus BindsTo= on the device unit (no udev in a container:
   # the device unit never appears, so BindsTo= would stop the daemon at once). Dependencies cannot

@@ -1,4 +1,4 @@
-/* The lab's preloaded stand-ins (phc_standin.c, kvp_standin.c) replace the open family, whose mode
+/* The lab's preloaded stand-ins (phc_standin.c, hvt_standin.c) replace the open family, whose mode
  * argument is there only with O_CREAT or O_TMPFILE (open(2)). Included by both; built by build.sh. */
 #ifndef HVLAB_STANDIN_OPEN_H
 #define HVLAB_STANDIN_OPEN_H

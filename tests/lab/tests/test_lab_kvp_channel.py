@@ -1,5 +1,5 @@
 """The lab's kernel side of /dev/vmbus/hv_kvp (hvlab/kvp_channel.py) against a scripted daemon speaking
-the stand-in library's framing (tests/lab/linux_image/kvp_standin.c): the rules of drivers/hv/hv_kvp.c
+the stand-in library's framing (tests/lab/linux_image/hvt_standin.c): the rules of drivers/hv/hv_kvp.c
 and hv_utils_transport.c that the real daemon never breaks (docs/dev/hyperv-facts.md section 9). No
 guest, no root."""
 
@@ -14,22 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hvlab import kvp_channel
+from hvlab import hvt_channel, kvp_channel
+from hvlab.hvt_channel import FRAME, HV_E_FAIL, MESSAGE, OPEN_RESULT, READ_DONE, WRITE, WRITE_RESULT
 from hvlab.kvp_channel import (
-    FRAME,
-    HV_E_FAIL,
     HV_S_CONT,
     HV_S_OK,
     KVP_OP_ENUMERATE,
     KVP_OP_REGISTER,
     KVP_OP_REGISTER1,
     KVP_OP_SET,
-    MESSAGE,
     MSG_SIZE,
-    OPEN_RESULT,
-    READ_DONE,
-    WRITE,
-    WRITE_RESULT,
     KvpAnswer,
     KvpChannel,
     KvpNotAnswering,
@@ -207,7 +201,7 @@ def test_daemon_gone_mid_request_answers_fail(channel: KvpChannel) -> None:
 
 
 def test_kernel_timeout_then_a_late_answer_is_spurious(channel: KvpChannel, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kvp_channel, "HV_UTIL_TIMEOUT", 0.3)
+    monkeypatch.setattr(hvt_channel, "HV_UTIL_TIMEOUT", 0.3)  # the transport keeps the kernel timeout
     daemon = Daemon(channel.socket_path)
     daemon.register()
     wait_for("registered", lambda: channel.registered)

@@ -1,5 +1,5 @@
 """Debian's real hv_kvp_daemon in a Linux guest double, driven through the lab's kernel side of
-/dev/vmbus/hv_kvp (hvlab/kvp_channel.py, the preloaded kvp_standin.c; docs/dev/hyperv-facts.md
+/dev/vmbus/hv_kvp (hvlab/kvp_channel.py, the preloaded hvt_standin.c; docs/dev/hyperv-facts.md
 section 9). Needs root (a real guest container)."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Lab guest image only: stand-in for hv_vss_daemon and hv_fcopy_daemon.
+"""Lab guest image only: stand-in for hv_vss_daemon.
 
-The real daemons talk to the kernel's Hyper-V device (/dev/vmbus/hv_vss, hv_fcopy), which a
-container cannot have, so they cannot run here. (hv_kvp_daemon runs for real, with the preloaded
-library kvp_standin.c in place of its device: tests/lab/linux_image/README.md.) This stand-in runs
+The real daemon talks to the kernel's Hyper-V device (/dev/vmbus/hv_vss), which a container cannot
+have, so it cannot run here. (hv_kvp_daemon and hv_fcopy_daemon run for real, with the preloaded
+library hvt_standin.c in place of their devices: tests/lab/linux_image/README.md.) This stand-in runs
 while the lab's stand-in device node exists, and exits non-zero when the node is absent at start or
 disappears: what the real daemon does when the host does not offer, or stops offering, the
 integration service.
@@ -11,7 +11,7 @@ It records its unit's state for the lab host in /run/hvlab/daemons (a host direc
 the container): UNIT holds "active" or "inactive", UNIT.ever-active exists once the daemon ran
 since boot.
 
-    python3 hv_daemon_standin.py run DEVICE UNIT     ExecStart= (DEVICE: hv_vss, hv_fcopy)
+    python3 hv_daemon_standin.py run DEVICE UNIT     ExecStart= (DEVICE: hv_vss)
     python3 hv_daemon_standin.py stopped UNIT        ExecStopPost=
 """
 

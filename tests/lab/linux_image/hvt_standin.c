@@ -1,24 +1,28 @@
 /*
- * hvlab guest image only (tests/lab/linux_image/README.md, stand-in 2): the kernel's KVP device,
- * /dev/vmbus/hv_kvp, for Debian's real hv_kvp_daemon.
+ * hvlab guest image only (tests/lab/linux_image/README.md, stand-ins 2 and 9): a character device of the
+ * kernel's hv_utils transport, /dev/vmbus/hv_kvp or /dev/vmbus/hv_fcopy, for Debian's real hv_kvp_daemon
+ * and hv_fcopy_daemon. Built once per device (build.sh): DEVICE_PATH and SOCKET_PATH are given with -D.
  *
- * On a Hyper-V guest, hv_utils registers the misc device vmbus/hv_kvp while the host offers Key-Value
- * Pair Exchange (drivers/hv/hv_kvp.c, hv_utils_transport.c). The daemon opens it, writes one
- * struct hv_kvp_msg to register, then reads one message per host request and writes one answer.
- * A container cannot have that device: the lab's node has no driver behind it. This library,
- * preloaded into hv_kvp_daemon only (drop-in hv-kvp-daemon.service.d/hvlab-standin.conf), turns the
- * daemon's open of /dev/vmbus/hv_kvp into a connection to the lab host's side of the device (a
- * SOCK_SEQPACKET socket at /run/hvlab/hv_kvp.sock, served by tests/lab/hvlab/kvp_channel.py), and
- * makes read and write on it behave as the character device does (hv_utils_transport.c):
+ * On a Hyper-V guest, hv_utils registers the misc device vmbus/hv_kvp (vmbus/hv_fcopy) while the host
+ * offers Key-Value Pair Exchange (Guest Service Interface): drivers/hv/hv_kvp.c, hv_fcopy.c, both over
+ * hv_utils_transport.c. The daemon opens it, writes one message to register, then reads one message per
+ * host request and writes one answer. A container cannot have that device: the lab's node has no driver
+ * behind it. This library, preloaded into that daemon only (drop-ins hv-kvp-daemon.service.d and
+ * hv-fcopy-daemon.service.d, hvlab-standin.conf), turns the daemon's open of DEVICE_PATH into a
+ * connection to the lab host's side of the device (a SOCK_SEQPACKET socket at SOCKET_PATH, served by
+ * tests/lab/hvlab/hvt_channel.py), and makes read and write on it behave as the character device does
+ * (hv_utils_transport.c):
  *
- *   open    fails as a missing node does while /dev/vmbus/hv_kvp is absent (the host does not offer
- *           the service); ENODEV when nothing serves the node; EBUSY while another process has the
+ *   open    fails as a missing node does while the node is absent (the host does not offer the
+ *           service); ENODEV when nothing serves the node; EBUSY while another process has the
  *           device open (hvt_op_open)
  *   read    blocks until the kernel side has a message, returns it whole; EINVAL (message kept) when
  *           the buffer is too small; EBADF once the device is gone (hvt_op_read)
  *   write   hands one message to the kernel side and returns what its on_msg callback returned:
  *           count, or EINVAL for a short, spurious or incompatible message; EBADF once the device
  *           is gone (hvt_op_write)
+ *   pread, pwrite  as read and write: the device ignores the offset (hvt_op_read/write never look at
+ *           it); hv_fcopy_daemon uses these
  *   poll    the socket's own: readable when a message waits, POLLHUP once the device is gone
  *
  * Framing on the socket (both directions): a header {u32 kind; s32 value} and the payload. The
@@ -43,8 +47,9 @@
 #include <unistd.h>
 #include "standin_open.h"
 
-#define DEVICE_PATH "/dev/vmbus/hv_kvp"
-#define SOCKET_PATH "/run/hvlab/hv_kvp.sock"
+#if !defined(DEVICE_PATH) || !defined(SOCKET_PATH)
+#error "build with -DDEVICE_PATH='\"/dev/vmbus/hv_...\"' -DSOCKET_PATH='\"/run/hvlab/hv_....sock\"'"
+#endif
 #define MAX_FDS 4096
 #define ANSWER_TIMEOUT_MS 10000 /* the host side answers at once; this only bounds a broken lab */
 
@@ -269,4 +274,28 @@ ssize_t write(int fd, const void *buf, size_t count) {
   if (tracked(fd))
     return device_write(fd, buf, count);
   return REAL("write", ssize_t (*)(int, const void *, size_t))(fd, buf, count);
+}
+
+ssize_t pread(int fd, void *buf, size_t count, off_t offset) {
+  if (tracked(fd))
+    return device_read(fd, buf, count);
+  return REAL("pread", ssize_t (*)(int, void *, size_t, off_t))(fd, buf, count, offset);
+}
+
+ssize_t pread64(int fd, void *buf, size_t count, off_t offset) {
+  if (tracked(fd))
+    return device_read(fd, buf, count);
+  return REAL("pread64", ssize_t (*)(int, void *, size_t, off_t))(fd, buf, count, offset);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset) {
+  if (tracked(fd))
+    return device_write(fd, buf, count);
+  return REAL("pwrite", ssize_t (*)(int, const void *, size_t, off_t))(fd, buf, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset) {
+  if (tracked(fd))
+    return device_write(fd, buf, count);
+  return REAL("pwrite64", ssize_t (*)(int, const void *, size_t, off_t))(fd, buf, count, offset);
 }
