@@ -571,8 +571,10 @@ def _parameter_constraints(function: Node) -> dict[str, str]:
     """Parameter name -> its type constraint as written ('string', 'object[]'), for typed parameters."""
     found = {}
     for node in pstree.walk(function):
+        if node.type != "script_parameter":
+            continue
         owner = pstree.enclosing_function(node)
-        if node.type != "script_parameter" or owner is None or owner.id != function.id:
+        if owner is None or owner.id != function.id:
             continue
         variables = [c for c in node.named_children if c.type == "variable"]
         types = [

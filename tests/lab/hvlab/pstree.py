@@ -51,10 +51,15 @@ def line(node: Node) -> int:
 
 
 def walk(node: Node) -> Iterator[Node]:
-    """Every node below ``node`` (and itself), in source order."""
-    yield node
-    for child in node.children:
-        yield from walk(child)
+    """Every node below ``node`` (and itself), in source order (pre-order, with a stack: a recursive
+    generator costs a frame per level for every node it yields)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children = current.children
+        if children:
+            stack.extend(reversed(children))
 
 
 def ancestors(node: Node) -> Iterator[Node]:
