@@ -18,6 +18,7 @@ from typing import Any
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
 from .hvsocket import registry_fold
+from .hyperv_host import WINDOWS_INTRINSIC_ITEMS
 from .protocol import XML_CHARACTERS, LibraryCall, NotRecognised, Operation, OperationError, kvp_limits, xml_chars_ok
 
 # Win32_ComputerSystem of a Hyper-V VM, and the library's verdict on it (Get-ComputerIdentity).
@@ -48,29 +49,8 @@ KVP_STATES = ("present", "absent")
 KVP_GUEST_NOT_ANSWERING = "guest_not_answering"
 # The intrinsic items a Windows guest reports (MicrosoftDocs win32 msvm-kvpexchangedataitem.md, the table
 # under Name), as a Windows Server 2022 Datacenter guest would: 9 PROCESSOR_ARCHITECTURE_AMD64, 8
-# PRODUCT_DATACENTER_SERVER, 3 VER_NT_SERVER, 2 a supported Windows. The values are the host model's
-# (hyperv_host.WINDOWS_INTRINSIC_ITEMS, documentation addresses), so both sides of the lab agree.
-WINDOWS_INTRINSIC_ITEMS = {
-    "FullyQualifiedDomainName": "win-guest.lab.test",
-    "OSName": "Windows Server 2022 Datacenter",
-    "OSVersion": "10.0.20348",
-    "CSDVersion": "",
-    "OSMajorVersion": "10",
-    "OSMinorVersion": "0",
-    "OSBuildNumber": "20348",
-    "OSPlatformId": "2",
-    "ServicePackMajor": "0",
-    "ServicePackMinor": "0",
-    "SuiteMask": "400",
-    "ProductType": "3",
-    "OSEditionId": "8",
-    "ProcessorArchitecture": "9",
-    "IntegrationServicesVersion": "10.0.20348.1",
-    "NetworkAddressIPv4": "192.0.2.10",
-    "NetworkAddressIPv6": "2001:db8::10",
-    "RDPAddressIPv4": "192.0.2.10",
-    "RDPAddressIPv6": "2001:db8::10",
-}
+# PRODUCT_DATACENTER_SERVER, 3 VER_NT_SERVER, 2 a supported Windows. One table, the host model's, so both
+# sides of the lab agree.
 
 
 def utf16_units(text: str) -> int:
