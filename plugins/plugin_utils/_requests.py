@@ -146,6 +146,25 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             "value_bytes",
         ),
     },
+    "vm_file_copy_plan": {
+        "vm_names": _VM_NAMES,
+        "gsi_guid": _string("GUID of the Guest Service Interface IC (ic_catalog), upper case, no braces"),
+        "record_key": _string("the host KVP item that holds the checksum of the last copy to this destination"),
+        "source": _string(
+            "remote_src: a file on the host, an absolute path taken literally, whose SHA-256 is read; "
+            "null: the file comes from the controller",
+            nullable=True,
+        ),
+    },
+    "vm_file_copy": {
+        "vm_names": Field("list", items=_string(), doc="the VMs to copy to (may be empty: only remove_source)"),
+        "source": _string("the file on the host to copy (Copy-VMFile -SourcePath), an absolute path"),
+        "remove_source": Field("bool", doc="remove source afterwards, whatever happened (the controller's upload)"),
+        "destination": _string("absolute path of the file in the guest (Copy-VMFile -DestinationPath)"),
+        "create_dirs": Field("bool", doc="Copy-VMFile -CreateFullPath"),
+        "record_key": _string("the host KVP item written after a successful copy"),
+        "record_value": _string("its value: sha256:<lower-case hex of the source>"),
+    },
 }
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {

@@ -11,7 +11,12 @@ import json
 import typing as t
 from unittest.mock import MagicMock
 
+from ansible.errors import AnsibleError
+from ansible.executor.powershell.module_manifest import _bootstrap_powershell_script
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.connection.winrm import Connection as WinRMConnection
 from ansible.plugins.shell.powershell import ShellModule
+from ansible.utils.hashing import secure_hash
 from hvlab import labfile
 from hvlab.protocol import decode_stdin
 from hvlab.server import Lab
@@ -30,6 +35,7 @@ class LabConnection:
         self.requests: list[dict[str, t.Any]] = []
         self.libraries: list[str] = []
         self.results: list[t.Any] = []
+        self.put_files: list[str] = []
         self.lab: Lab | None = None
 
     def execute(self, cmd: str, sudoable: bool = True, in_data: bytes | None = None, **_kwargs: t.Any) -> dict:
@@ -41,6 +47,20 @@ class LabConnection:
         self.results.append(result)
         return {"rc": result.exit_code, "stdout": result.stdout.decode(), "stderr": result.stderr.decode()}
 
+    def put_file(self, in_path: str, out_path: str) -> None:
+        """ansible's winrm put_file, to the lab endpoint: its own command (the bootstrap wrapper running
+        winrm_put_file.ps1), stdin as its iterator makes it, and its checks of the answer."""
+        self.put_files.append(out_path)
+        script, initial = _bootstrap_powershell_script("winrm_put_file.ps1", {"Path": out_path}, has_input=True)
+        words = ShellModule()._encode_script(script, as_list=True, strict_mode=False, preserve_rc=False)
+        stand_in = MagicMock()  # the iterator reads only _display and _winrm_host of its connection
+        chunks = WinRMConnection._put_file_stdin_iterator(stand_in, initial, in_path, out_path)
+        result = self.backend.run(words[0], words[1:], b"".join(chunk for chunk, _end in chunks))
+        if result.exit_code != 0:
+            raise AnsibleError(result.stderr.decode())
+        if json.loads(result.stdout).get("sha1") != secure_hash(in_path):
+            raise AnsibleError("Remote sha1 does not match the local one")
+
 
 def run_with(
     cls: t.Any,
@@ -49,21 +69,26 @@ def run_with(
     execute: t.Callable[..., dict],
     check_mode: bool = False,
     delegated_from: str | None = None,
+    put_file: t.Callable[[str, str], None] | None = None,
 ) -> dict:
     """Run ``cls`` (an ActionModule class) with ``args`` for ``endpoint``; ``execute`` stands in for
-    ``_low_level_execute_command`` (a lab endpoint, or recorded answers). ``delegated_from``: the task
-    runs for that inventory host with ``delegate_to: endpoint``, as the roles' host-side tasks do."""
+    ``_low_level_execute_command`` (a lab endpoint, or recorded answers), ``put_file`` for the
+    connection's. ``delegated_from``: the task runs for that inventory host with ``delegate_to: endpoint``,
+    as the roles' host-side tasks do. Files are found as on a controller (a real DataLoader; absolute paths)."""
     task = MagicMock()
     task.args = args
     task.check_mode = check_mode
     task.diff = True
     task.async_val = 0
     task.delegate_to = endpoint if delegated_from else None
+    task.get_search_path.return_value = []
     play_context = MagicMock()
     play_context.remote_addr = endpoint
     conn = MagicMock()
     conn._shell = ShellModule()
-    action = cls(task, conn, play_context, loader=MagicMock(), templar=MagicMock(), shared_loader_obj=MagicMock())
+    if put_file is not None:
+        conn.put_file = put_file
+    action = cls(task, conn, play_context, loader=DataLoader(), templar=MagicMock(), shared_loader_obj=MagicMock())
     action._low_level_execute_command = execute
     return action.run(task_vars={"inventory_hostname": delegated_from or endpoint})
 
@@ -86,4 +111,5 @@ def run_action(
 ) -> tuple[dict, LabConnection]:
     """Run ``cls`` (an ActionModule class) with ``args`` against ``endpoint`` of a new lab."""
     connection = lab_connection(endpoint, lab_spec)
-    return run_with(cls, args, endpoint, connection.execute, check_mode, delegated_from), connection
+    result = run_with(cls, args, endpoint, connection.execute, check_mode, delegated_from, connection.put_file)
+    return result, connection

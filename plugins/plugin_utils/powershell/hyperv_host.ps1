@@ -92,6 +92,19 @@ function New-VmInfoAnswer {
     }
 }
 
+function Add-ResolutionAnswer {
+    # Get-VM's errors, and the names Resolve-VmName found missing or ambiguous, on $Result (an operation's
+    # answer); $true when every name selected exactly one VM.
+    param ($Resolved, $Result)
+    $Result.vm_list_errors = $Resolved.errors
+    if ($Resolved.missing.Count -or $Resolved.ambiguous.psbase.Count) {
+        $Result.missing = @($Resolved.missing)
+        $Result.ambiguous = $Resolved.ambiguous
+        return $false
+    }
+    return $true
+}
+
 function Resolve-SetVm {
     # The VMs a set operation names, or $null when the call is refused before anything is read or
     # written, answered on $Result: names missing or ambiguous, or changes for one VM only (a change with
@@ -99,12 +112,7 @@ function Resolve-SetVm {
     # $Result either way.
     param ($Request, $Result)
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    $Result.vm_list_errors = $resolved.errors
-    if ($resolved.missing.Count -or $resolved.ambiguous.psbase.Count) {
-        $Result.missing = @($resolved.missing)
-        $Result.ambiguous = $resolved.ambiguous
-        return $null
-    }
+    if (-not (Add-ResolutionAnswer -Resolved $resolved -Result $Result)) { return $null }
     $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
     if ($resolved.repeated.Count -and $perVm.Count) {
         $Result.named_twice = @($resolved.repeated)
@@ -691,3 +699,149 @@ function Invoke-VmKvpSet {
 
 $operations['vm_kvp_info'] = ${function:Invoke-VmKvpInfo}
 $operations['vm_kvp_set'] = ${function:Invoke-VmKvpSet}
+
+# --- Guest Service Interface: files into guests with Copy-VMFile (vm_file_copy_*; hyperv-facts section 11) ---
+# Copy-VMFile cannot read anything back from the guest, so the SHA-256 of what was last copied to a
+# destination is kept as one of the VM's host KVP items (record_key), which the guest can read too.
+
+function Get-HostFileDigest {
+    # SHA-256 (lower-case hex) and size of a file on the host. File.OpenRead takes the path literally (no
+    # wildcards); the controller sends only absolute paths, so no working directory is involved.
+    param ([string]$Path)
+    $stream = [System.IO.File]::OpenRead($Path)
+    try {
+        $sha = [System.Security.Cryptography.SHA256]::Create()
+        try { $hash = $sha.ComputeHash($stream) }
+        finally { $sha.Dispose() }
+        return @{ sha256 = ([System.BitConverter]::ToString($hash) -replace '-', '').ToLowerInvariant(); size = $stream.Length }
+    }
+    finally { $stream.Dispose() }
+}
+
+function Get-RecordedCopy {
+    # The value of the record item on the VM's host items, or $null when there is none. An item that cannot
+    # be parsed could be the record: then nothing can be said, and the VM is answered with an error.
+    param ($Context, $Vm, [string]$RecordKey)
+    $hostRead = Get-KvpHostItem -System (Get-KvpSystem -Context $Context -Vm $Vm)
+    if ($hostRead.items.ContainsKey($RecordKey)) { return $hostRead.items[$RecordKey] }
+    $unreadable = [int]$hostRead.unparsed
+    if ($unreadable -gt 0) { throw [System.IO.InvalidDataException]::new("$unreadable of the VM's host items are not well-formed CIM-XML, so the checksum of what was last copied cannot be read") }
+    return $null
+}
+
+function Get-FileCopyTarget {
+    # One VM as a copy target: its state, Guest Service Interface (by GUID, never by its localized Name)
+    # and the record of the last copy. An error reading it is answered on that VM.
+    param ($Context, $Vm, $RequestedName, [string]$GsiGuid, [string]$RecordKey)
+    $name = [string]$Vm.Name
+    $entry = @{ name = $name; requested_name = $RequestedName; id = $Vm.Id.ToString(); state = $null; gsi_enabled = $null; gsi_status = $null; recorded = $null; error = $null }
+    try {
+        $entry.state = $Vm.State.ToString()
+        foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
+            if ((Get-IcGuid $ic) -eq $GsiGuid) {
+                $entry.gsi_enabled = [bool]$ic.Enabled
+                $entry.gsi_status = ConvertTo-EnumName $ic.PrimaryOperationalStatus
+            }
+        }
+        $entry.recorded = Get-RecordedCopy -Context $Context -Vm $Vm -RecordKey $RecordKey
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
+    }
+    return $entry
+}
+
+function Invoke-VmFileCopyPlan {
+    # Read only (the same in check mode): what the controller needs to decide before anything is sent.
+    param ($Request)
+    $gsiGuid = ([string]$Request.params.gsi_guid).Trim('{', '}').ToUpperInvariant()
+    $recordKey = [string]$Request.params.record_key
+    # GetTempPath: the connecting user's temporary directory, where the controller's upload goes.
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; vm_list_errors = @(); temp_dir = [System.IO.Path]::GetTempPath(); source = $null; source_error = $null }
+    $sourcePath = $Request.params.source
+    if ($null -ne $sourcePath) {
+        try { $result.source = Get-HostFileDigest -Path ([string]$sourcePath) }
+        catch { $result.source_error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $null }
+    }
+    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
+    if (-not (Add-ResolutionAnswer -Resolved $resolved -Result $result)) { return $result }
+    $context = Get-KvpContext
+    $result.vms = @(foreach ($vm in $resolved.vms) { Get-FileCopyTarget -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -GsiGuid $gsiGuid -RecordKey $recordKey })
+    return $result
+}
+
+function Copy-OneVmFile {
+    # Copy-VMFile to one VM (always -Force: the controller decided that this copy is wanted), then the
+    # record of it. Runs after earlier VMs' copies: everything that can throw is inside the try, so later
+    # VMs are still copied and the source is still removed. $Target: a plan entry (name, id as text).
+    param ($Context, $Target, [string]$Source, [string]$Destination, [bool]$CreateDirs, [string]$RecordKey, [string]$RecordValue)
+    $name = [string]$Target.name
+    $entry = @{ name = $name; requested_name = $Target.requested_name; id = $Target.id; copied = $false; recorded = $false; error = $null }
+    try {
+        Hyper-V\Copy-VMFile -VM $Target.vm -SourcePath $Source -DestinationPath $Destination -FileSource Host -CreateFullPath:$CreateDirs -Force
+        $entry.copied = $true
+        $before = Get-RecordedCopy -Context $Context -Vm $Target.vm -RecordKey $RecordKey
+        $method = 'AddKvpItems'
+        if ($null -ne $before) { $method = 'ModifyKvpItems' }
+        $item = @{ key = $RecordKey; before = $before; wish = $RecordValue; method = $method; xml = ConvertTo-KvpItemXml -Key $RecordKey -Value $RecordValue }
+        $system = Get-KvpSystem -Context $Context -Vm $Target.vm
+        $written = Set-OneKvpItem -Context $Context -System $system -VmName $name -Item $item -CheckMode $false
+        if ($null -eq $written.error) { $entry.recorded = $true }
+        else { $entry.error = $written.error }
+    }
+    catch {
+        $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
+    }
+    return $entry
+}
+
+function Remove-CopySource {
+    # The controller's upload, removed whatever happened before: @{ removed; error }. A file already gone
+    # counts as removed, so that a second cleanup call after a failed one answers the truth.
+    param ([string]$Path)
+    $removal = @{ removed = $false; error = $null }
+    try {
+        if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Force }
+        $removal.removed = -not (Test-Path -LiteralPath $Path)
+    }
+    catch {
+        $removal.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $null
+    }
+    return $removal
+}
+
+function Invoke-VmFileCopy {
+    param ($Request)
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; vm_list_errors = @(); source_removed = $null; remove_error = $null }
+    # Every request value is read before the first copy (nothing may throw after it).
+    $source = [string]$Request.params.source
+    $removeSource = [bool]$Request.params.remove_source
+    $destination = [string]$Request.params.destination
+    $createDirs = [bool]$Request.params.create_dirs
+    $recordKey = [string]$Request.params.record_key
+    $recordValue = [string]$Request.params.record_value
+    $checkMode = [bool]$Request.check_mode
+    try {
+        $resolved = Resolve-VmName -Names @($Request.params.vm_names)
+        $answered = Add-ResolutionAnswer -Resolved $resolved -Result $result
+        if ($answered -and $resolved.vms.Count -and -not $checkMode) {
+            $context = Get-KvpContext
+            $plan = @(foreach ($vm in $resolved.vms) {
+                    $id = $vm.Id.ToString()
+                    @{ vm = $vm; name = [string]$vm.Name; id = $id; requested_name = $resolved.requested[$id] }
+                })
+            $result.vms = @(foreach ($target in $plan) { Copy-OneVmFile -Context $context -Target $target -Source $source -Destination $destination -CreateDirs $createDirs -RecordKey $recordKey -RecordValue $recordValue })
+        }
+    }
+    finally {
+        if ($removeSource -and -not $checkMode) {
+            $removal = Remove-CopySource -Path $source
+            $result.source_removed = $removal.removed
+            $result.remove_error = $removal.error
+        }
+    }
+    return $result
+}
+
+$operations['vm_file_copy_plan'] = ${function:Invoke-VmFileCopyPlan}
+$operations['vm_file_copy'] = ${function:Invoke-VmFileCopy}

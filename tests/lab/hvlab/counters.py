@@ -13,6 +13,9 @@ FIELDS: tuple[str, ...] = (
     "requests",  # HTTP POSTs received, including refused ones (401)
     "bytes_received",  # HTTP request bodies
     "bytes_sent",  # HTTP response bodies
+    "put_files",  # ansible put_file commands that wrote a file and answered its sha1 (host endpoint)
+    "put_file_bytes",  # bytes those wrote
+    "file_copies",  # Copy-VMFile copies a guest took (each also one of writes)
 )
 
 

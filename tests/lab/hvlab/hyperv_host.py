@@ -251,6 +251,7 @@ class HyperVHost:
         self._by_name: dict[str, list[VirtualMachine]] = {}
         # The GuestCommunicationServices registry key (docs/dev/hyperv-facts.md section 4): subkey -> ElementName.
         self.hvsocket = ServiceRegistry(BUILTIN_SERVICES)
+        self.files: Any = None  # the host's file system (hvlab.host_files.HostFiles), set by the Lab
 
     # -- building -----------------------------------------------------------------------------
     def add_vm(self, spec: VmSpec) -> VirtualMachine:

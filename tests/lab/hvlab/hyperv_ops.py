@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .faults import FaultSet
+from .file_copy_ops import FileCopyOperations
 from .hvsocket import REGISTRY_PATH, ServiceRegistry, parse_guid, subkey_guid
 from .hyperv_host import HyperVHost, IntegrationService, VirtualMachine, fold
 from .protocol import XML_CHARACTERS, LibraryCall, NotRecognised, Operation, OperationError, kvp_limits, xml_chars_ok
@@ -94,6 +95,7 @@ class HostOperations:
             "hvsocket_service_set": self.hvsocket_set,
             "vm_kvp_info": self.kvp_info,
             "vm_kvp_set": self.kvp_set,
+            **FileCopyOperations(self).table(),
         }
 
     def language_mode(self) -> str:
@@ -113,7 +115,7 @@ class HostOperations:
             )
 
     # -- helpers ------------------------------------------------------------------------------
-    def _resolve(self, names: list[str] | None) -> Resolved:
+    def resolve(self, names: list[str] | None) -> Resolved:
         """[(VM, the name that selected it, None when every VM is listed)], missing, ambiguous, and each
         VM named more than once ({vm, names})."""
         resolved = Resolved([], [], {}, [])
@@ -141,7 +143,7 @@ class HostOperations:
                     entry["names"].append(name)
         return resolved
 
-    def _read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
+    def read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
         """The error of reading this VM's integration services (fault vm_read_error), or None."""
         fault = self.faults.take(
             "vm_read_error", lambda f: any(other is vm for other in self.host.find(f.params["vm"]))
@@ -158,7 +160,7 @@ class HostOperations:
         }
 
     def _vm_info(self, vm: VirtualMachine, requested: str | None) -> dict[str, Any]:
-        error = self._read_error(vm)
+        error = self.read_error(vm)
         if error is not None:
             return {
                 "name": vm.name,
@@ -202,7 +204,7 @@ class HostOperations:
         _check_keys(call.params, ("vm_names",), call.operation)
         names = _names(call.params["vm_names"], call.operation, allow_null=True)
         with self.host.lock:
-            resolved = self._resolve(names)
+            resolved = self.resolve(names)
             return {
                 "vms": [self._vm_info(vm, requested) for vm, requested in resolved.found],
                 "missing": resolved.missing,
@@ -242,7 +244,7 @@ class HostOperations:
             "vm_list_errors": [],
         }
         with self.host.lock:
-            resolved = self._resolve(names)
+            resolved = self.resolve(names)
             found = resolved.found
             if resolved.missing or resolved.ambiguous:  # step 1: write nothing
                 result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
@@ -255,7 +257,7 @@ class HostOperations:
             plan: list[Plan] = []
             for vm, requested in found:  # step 2: every IC must exist before the first write
                 items = []
-                read_error = self._read_error(vm)
+                read_error = self.read_error(vm)
                 if read_error is not None:  # that VM gets its error and no change; the others go on
                     plan.append((vm, requested, [], read_error))
                     continue
@@ -405,7 +407,7 @@ class HostOperations:
         kvp_guid = call.params["kvp_guid"].strip("{}").upper()
         asks: list[tuple[VirtualMachine, dict[str, Any], str, bool | None]] = []
         with self.host.lock:
-            resolved = self._resolve(names)
+            resolved = self.resolve(names)
             vms = []
             for vm, requested in resolved.found:
                 entry: dict[str, Any] = {
@@ -419,7 +421,7 @@ class HostOperations:
                     "intrinsic_items": None,
                     "guest_items_unavailable": None,
                     "unparsed_items": None,
-                    "error": self._read_error(vm),
+                    "error": self.read_error(vm),
                 }
                 vms.append(entry)
                 if entry["error"] is not None:
@@ -472,7 +474,7 @@ class HostOperations:
             "vm_list_errors": [],
         }
         with self.host.lock:
-            resolved = self._resolve(names)
+            resolved = self.resolve(names)
             if resolved.missing or resolved.ambiguous:
                 result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
                 return result
@@ -481,7 +483,7 @@ class HostOperations:
                 return result
             plan = []
             for vm, requested in resolved.found:  # read and check everything before the first write
-                read_error = self._read_error(vm)
+                read_error = self.read_error(vm)
                 host_items = vm.kvp_host_items
                 seen: set[str] = set()
                 items = []

@@ -4,6 +4,7 @@ lab that silently ignores a typo ('integration_service:') would test something e
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,14 @@ import yaml
 
 from .catalog import BY_KEY, LANGUAGES, SERVICE_BY_NAME, SERVICE_STATUSES, START_MODES
 from .faults import Fault, parse_fault
+from .host_files import LAB_DRIVE, DotNetError, HostPathUnsupported, parse_path
 from .hvsocket import MAX_KEY_NAME, registry_fold, subkey_guid
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
 TOP_KEYS = ("host", "vms", "hvsocket_services", "faults")
-HOST_KEYS = ("name", "language", "guest_answer_delay")
+HOST_KEYS = ("name", "language", "guest_answer_delay", "files")
+HOST_FILE_KEYS = ("path", "text", "size")
+MAX_SEED_SIZE = 1 << 30  # host.files[].size: at most 1 GiB
 VM_KEYS = (
     "name",
     "state",
@@ -52,6 +56,26 @@ for _first in "tTfF":
 
 
 @dataclass
+class HostFileSpec:
+    """`host.files[]`: a file of the Hyper-V host at lab start: `text` (stored as UTF-8, no BOM) or
+    `size` bytes of deterministic content (byte i is i mod 251)."""
+
+    path: str
+    text: str | None = None
+    size: int | None = None
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.text is not None:
+            yield self.text.encode("utf-8")
+            return
+        block = bytes(range(251)) * 4096  # a whole number of periods: every block starts at i mod 251 == 0
+        left = self.size or 0
+        while left > 0:
+            yield block[:left] if left < len(block) else block
+            left -= len(block)
+
+
+@dataclass
 class LabSpec:
     host_name: str
     language: str
@@ -59,6 +83,7 @@ class LabSpec:
     faults: list[Fault] = field(default_factory=list)
     # Extra GuestCommunicationServices subkeys: name as spelled -> ElementName (None: no value).
     hvsocket_services: dict[str, str | None] = field(default_factory=dict)
+    host_files: list[HostFileSpec] = field(default_factory=list)
 
 
 def read_yaml(text: str) -> Any:
@@ -103,6 +128,7 @@ def parse(data: Any) -> LabSpec:
         raise LabfileError(f"host.language: {language!r} is not one of {', '.join(LANGUAGES)}")
     spec = LabSpec(host_name=name, language=language)
     delay = _seconds(host.get("guest_answer_delay", 0), "host.guest_answer_delay")
+    spec.host_files = _parse_host_files(host.get("files"), "host.files")
 
     vms = data.get("vms") or []
     if not isinstance(vms, list):
@@ -243,4 +269,57 @@ def _parse_hvsocket_services(value: Any, where: str) -> dict[str, str | None]:
             raise LabfileError(f"{where}: {seen[claim]!r} and {key!r} are the same {what}")
         seen[claim] = key
         result[key] = name
+    return result
+
+
+def _parse_host_files(value: Any, where: str) -> list[HostFileSpec]:
+    """`host.files: [{path: 'C:\\dir\\file', text: ...} | {path: ..., size: N}]`: files of the Hyper-V
+    host at lab start (hvlab/host_files.py; directories on the way are made). The path follows the
+    host's rules: absolute, on C:, no character Windows refuses; two entries may not name the same
+    file (names compare case-insensitively) nor a file where another entry needs a directory."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise LabfileError(f"{where}: must be a list of {{path, text}} or {{path, size}}")
+    result: list[HostFileSpec] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for index, entry in enumerate(value):
+        here = f"{where}[{index}]"
+        if not isinstance(entry, dict):
+            raise LabfileError(f"{here}: must be a mapping with path and text or size")
+        _unknown(entry, HOST_FILE_KEYS, here)
+        path = entry.get("path")
+        if not isinstance(path, str):
+            raise LabfileError(f"{here}.path: must be a string (quote it), got {path!r}")
+        try:
+            parsed = parse_path(path)
+        except DotNetError as exc:
+            raise LabfileError(f"{here}.path: {path!r}: {exc.type}: {exc.message}") from exc
+        except HostPathUnsupported as exc:
+            raise LabfileError(f"{here}.path: {exc}") from exc
+        if parsed.drive.upper() != LAB_DRIVE or not parsed.parts or parsed.trailing_separator:
+            raise LabfileError(f"{here}.path: {path!r} must name a file on drive C: (C:\\dir\\file)")
+        if ("text" in entry) == ("size" in entry):
+            raise LabfileError(f"{here}: give exactly one of text and size")
+        spec = HostFileSpec(parsed.full)
+        if "text" in entry:
+            if not isinstance(entry["text"], str):
+                raise LabfileError(f"{here}.text: must be a string (quote it), got {entry['text']!r}")
+            spec.text = entry["text"]
+        else:
+            size = entry["size"]
+            if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_SEED_SIZE:
+                raise LabfileError(f"{here}.size: must be an integer from 0 to {MAX_SEED_SIZE}, got {size!r}")
+            spec.size = size
+        key = parsed.key
+        for other_key, other in seen.items():
+            if other_key == key:
+                raise LabfileError(f"{here}.path: {path!r} is the same file as {where}[{other}] (case-insensitive)")
+            shorter, longer = sorted((key, other_key), key=len)
+            if longer[: len(shorter)] == shorter:
+                raise LabfileError(
+                    f"{here}.path: {path!r} and {where}[{other}] need one name as a file and a directory"
+                )
+        seen[key] = index
+        result.append(spec)
     return result

@@ -408,6 +408,11 @@ class LinuxGuest:
             return "LostCommunication", None
         return "NoContact", None
 
+    def receive_file(self, data: bytes, destination: str, *, overwrite: bool, create_path: bool) -> int:
+        """Guest Service Interface's copy of one file, as the host sends it (FcopyChannel.copy_file): the
+        status the real hv_fcopy_daemon answered. FcopyError when no daemon answers."""
+        return self.fcopy.copy_file(data, destination, overwrite=overwrite, create_path=create_path).status
+
     def heartbeat(self) -> str:
         if self._running():
             return "OkApplicationsHealthy"

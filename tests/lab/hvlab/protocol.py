@@ -14,9 +14,13 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import library_reads
+
+if TYPE_CHECKING:
+    from .counters import Counters
+    from .host_files import HostFiles
 
 BOOTSTRAP_MARKER = "# hyperv.integration bootstrap protocol=1"
 LIBRARY_MARKER = "# HYPERV_INTEGRATION_LIBRARY protocol=1"
@@ -224,7 +228,9 @@ class Dispatcher:
     """Runs one WinRM command against a backend's operation table.
 
     `operations` maps operation names to handlers (the host's, or one Windows guest's);
-    `before_call` can refuse a call as a whole (access denied)."""
+    `before_call` can refuse a call as a whole (access denied). `host_files`: the endpoint's file
+    system (the Hyper-V host's only); with it, ansible-core's own winrm put_file is carried out on it
+    (hvlab/ansible_put_file.py) and counted in `counters`; without it, put_file is refused."""
 
     def __init__(
         self,
@@ -232,16 +238,25 @@ class Dispatcher:
         before_call: Callable[[LibraryCall], None] | None = None,
         where: str = "",
         language_mode: Callable[[], str] | None = None,
+        host_files: HostFiles | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.operations = operations
         self.before_call = before_call
         self.where = where  # e.g. "the Hyper-V host hv01": named when an operation is unknown here
         self.language_mode = language_mode  # the session's PSLanguageMode name (FullLanguage unless a fault says)
+        self.host_files = host_files
+        self.counters = counters
 
     def run(self, command: str, arguments: list[str], stdin: bytes | None) -> CommandResult:
         call: LibraryCall | None = None
         try:
-            decode_bootstrap(command_words(command, arguments))
+            words = command_words(command, arguments)
+            from . import ansible_put_file  # imports this module: loaded on first use
+
+            if ansible_put_file.is_put_file_command(words):
+                return self._put_file(ansible_put_file, words, stdin)
+            decode_bootstrap(words)
             mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
             if mode != "FullLanguage":
                 # The bootstrap's first check (protocol doc section 6): one line, nothing run.
@@ -267,6 +282,19 @@ class Dispatcher:
         except NotRecognised as exc:
             message = f"hyperv.integration lab: {exc}\r\n"
             return CommandResult(b"", message.encode("utf-8"), 1, False, call.operation if call else None)
+
+    def _put_file(self, module: Any, words: list[str], stdin: bytes | None) -> CommandResult:
+        """ansible-core's winrm put_file (NotRecognised where this endpoint has no file system, or
+        the session is not in FullLanguage: there the exec wrapper works differently)."""
+        where = self.where or "this endpoint"
+        if self.host_files is None:
+            raise NotRecognised(
+                f"ansible's put_file is not modelled on {where}: only the Hyper-V host endpoint has a file system"
+            )
+        mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
+        if mode != "FullLanguage":
+            raise NotRecognised(f"ansible's put_file in {mode} is not modelled by the lab ({where})")
+        return module.run(words, stdin, self.host_files, self.counters)
 
     def _check_library_fits(self, call: LibraryCall) -> None:
         """The library body must be the one for this endpoint (host library to the host, guest library

@@ -28,6 +28,7 @@ import yaml
 from . import control, labfile, wsman
 from .counters import Counters, total
 from .faults import FaultSet
+from .host_files import DotNetError, HostFiles, HostPathUnsupported
 from .hyperv_host import GuestSide, HyperVHost, VirtualMachine, VmSpec
 from .hyperv_ops import HostOperations
 from .protocol import Dispatcher
@@ -37,6 +38,8 @@ log = logging.getLogger("hvlab")
 INFO_FILE = "lab.json"
 CREDENTIALS_FILE = "credentials.json"
 INVENTORY_FILE = "inventory.yml"
+WINDOWS_GUEST_FILES_DIR = "windows-guest-files"  # under the lab dir: each Windows guest double's disk, by VM id
+HOST_FILES_DIR = "host-files"  # under the lab dir: the Hyper-V host's file system (made again at each start)
 # A VM name that is a good ansible host name is used as is; others become guest-<id prefix>.
 INVENTORY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 LinuxGuestFactory = Callable[[str, str, Path], GuestSide]
@@ -90,12 +93,25 @@ class Lab:
         vms = [(self.host.add_vm(vm_spec), vm_spec) for vm_spec in spec.vms]
         self.host.add_hvsocket_services(spec.hvsocket_services)
         self.host_faults = FaultSet(spec.faults)
+        self._lab_dir = lab_dir
+        self._temp_dir: Path | None = None
+        self.host_files = HostFiles(self.guest_dir() / HOST_FILES_DIR, username)
+        for index, seed in enumerate(spec.host_files):
+            try:
+                with self.host_files.open_create_seed(seed.path) as writer:
+                    for chunk in seed.chunks():
+                        writer.write(chunk)
+            except (DotNetError, HostPathUnsupported) as exc:
+                raise ValueError(f"host.files[{index}]: {seed.path!r}: {exc}") from exc
+        self.host.files = self.host_files
         operations = HostOperations(self.host, self.host_faults)
         backend = Dispatcher(
             operations.table(),
             operations.before_call,
             where=f"the Hyper-V host {spec.host_name}",
             language_mode=operations.language_mode,
+            host_files=self.host_files,
+            counters=counters,
         )
         # Endpoints by inventory name: the host's, then one per Windows guest (own counters, no faults).
         self.endpoints: dict[str, wsman.Endpoint] = {
@@ -104,8 +120,6 @@ class Lab:
             ),
         }
         self.inventory_names: dict[str, str] = {}  # VM id -> inventory name, every VM with a guest
-        self._lab_dir = lab_dir
-        self._temp_dir: Path | None = None
         self.listener: wsman.Listener | None = None
         self._started: list[VirtualMachine] = []
         self._stopped = False
@@ -134,6 +148,8 @@ class Lab:
             vm_spec.guest_services,
             host_name=self.host.name,
         )
+        # The guest's disk, for what Guest Service Interface copies into it (a Windows file system, as the host's).
+        guest.files = HostFiles(self.guest_dir() / WINDOWS_GUEST_FILES_DIR / vm.id, "Administrator")
         backend = Dispatcher(
             GuestOperations(guest).table(),
             where=f"the Windows guest {name} (VM {vm.name!r}; host operations go to {self.host.name})",
@@ -220,6 +236,7 @@ class Lab:
                 "language": self.host.language,
                 "url": host_ep.url,
                 "counters": host_ep.counters.snapshot(),
+                "files": self.host_files.listing(),
             },
             "endpoints": endpoints,
             "lab": {"pid": os.getpid(), "started": self.started},

@@ -17,6 +17,8 @@ from typing import Any
 
 from .catalog import SERVICE_FOR_IC, START_MODES, WINDOWS_SERVICES, WindowsServiceDefinition
 from .counters import Counters
+from .fcopy_channel import HV_E_FAIL, HV_ERROR_ALREADY_EXISTS
+from .host_files import DotNetError, HostFiles
 from .hvsocket import registry_fold
 from .hyperv_host import WINDOWS_INTRINSIC_ITEMS
 from .protocol import XML_CHARACTERS, LibraryCall, NotRecognised, Operation, OperationError, kvp_limits, xml_chars_ok
@@ -44,6 +46,7 @@ KVP_KEYS = {
 KVP_PARAMETER_KEY = KVP_ROOT + "\\Guest\\Parameter"  # the spelling of Microsoft's Data Exchange page
 KVP_GUEST_LIMITS = ("key_units", "value_units")  # sent by the controller: what reaches the host whole
 KVP_STATES = ("present", "absent")
+PATH_NOT_FOUND = 0x80070003  # HRESULT_FROM_WIN32(ERROR_PATH_NOT_FOUND)
 # What kvp_guest_items / kvp_intrinsic_items answer as the reason when nothing answers (the host model's
 # GUEST_NOT_ANSWERING, hyperv_host.KvpGuest).
 KVP_GUEST_NOT_ANSWERING = "guest_not_answering"
@@ -196,6 +199,7 @@ class WindowsGuest:
             parameters.update(HostName=host_name, PhysicalHostName=host_name.upper())
         self.kvp = KvpRegistry(parameters=RegistryValues(parameters), auto=RegistryValues(WINDOWS_INTRINSIC_ITEMS))
         self.kvp_pending: dict[str, str] | None = None  # host items waiting for vmickvpexchange
+        self.files: HostFiles | None = None  # the guest's file system (Guest Service Interface), set by the Lab
 
     # -- hyperv_host.GuestSide ----------------------------------------------------------------
     @staticmethod
@@ -263,6 +267,30 @@ class WindowsGuest:
             auto = self.kvp.key("auto")
             return (auto.strings() if auto is not None else {}), None
 
+    # -- Guest Service Interface, for the host model (file_copy_ops) -------------------------------
+    def receive_file(self, data: bytes, destination: str, *, overwrite: bool, create_path: bool) -> int:
+        """vmicguestinterface writing one file the host copies (Copy-VMFile): the HRESULT it answers. An
+        existing directory as the destination would get the source's file name (Msvm_CopyFileToGuestSettingData);
+        the controller never sends one, and the lab answers it as an error (not modelled). Needs `files`."""
+        service = self.services.get("vmicguestinterface")
+        if self.files is None or service is None or service.status != "Running" or not self.is_running():
+            return HV_E_FAIL
+        try:
+            if self.files.exists(destination) and not self.files.is_file(destination):
+                return HV_E_FAIL
+            if self.files.exists(destination) and not overwrite:
+                return HV_ERROR_ALREADY_EXISTS
+            parent = destination.replace("/", "\\").rsplit("\\", 1)[0]
+            if not self.files.exists(parent):
+                if not create_path:
+                    return PATH_NOT_FOUND
+                self.files.make_dirs(parent)
+            with self.files.open_create(destination) as writer:
+                writer.write(data)
+        except DotNetError:
+            return HV_E_FAIL
+        return 0
+
     def start(self) -> None:
         pass  # nothing runs outside the lab process: the endpoint is served with the others
 
@@ -279,6 +307,7 @@ class WindowsGuest:
                 "has_run": [s.name for s in self.services.values() if s.has_run],
                 "offered": sorted(self.offered),
                 "reachable": self.is_running(),
+                "files": None if self.files is None else self.files.listing(),
                 "kvp": {
                     name: (None if (values := self.kvp.key(name)) is None else values.read())
                     for name in ("from_host", "to_host", "parameters", "parameter", "auto")

@@ -19,6 +19,9 @@ def test_counters_count_what_happened(basic_lab: Any) -> None:
         "requests": 0,
         "bytes_received": 0,
         "bytes_sent": 0,
+        "put_files": 0,
+        "put_file_bytes": 0,
+        "file_copies": 0,
     }
     basic_lab.info()
     basic_lab.set(["web01", "bare"], [{"guid": GSI, "enabled": True}], check_mode=True)

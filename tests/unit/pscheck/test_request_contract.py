@@ -33,6 +33,7 @@ from ansible_collections.hyperv.integration.plugins.action import (
     guest_kvp_info,
     hvsocket_service,
     hvsocket_service_info,
+    vm_file_copy,
     vm_integration_service,
     vm_integration_service_info,
     vm_kvp,
@@ -48,6 +49,7 @@ HOST_ACTIONS: dict[str, t.Any] = {
     "hvsocket_service_info": hvsocket_service_info.ActionModule,
     "vm_kvp": vm_kvp.ActionModule,
     "vm_kvp_info": vm_kvp_info.ActionModule,
+    "vm_file_copy": vm_file_copy.ActionModule,
 }
 GUEST_ACTIONS: dict[str, t.Any] = {
     "guest_integration_service": guest_integration_service.ActionModule,
@@ -253,6 +255,8 @@ def test_the_readme_quick_start_is_among_the_documented_calls() -> None:
 def test_documented_calls_satisfy_the_library_reads(where: str, module: str, args: dict) -> None:
     cls = HOST_ACTIONS.get(module) or GUEST_ACTIONS[module]
     endpoint = "hv01" if module in HOST_ACTIONS else "web01"
+    if module == "vm_file_copy" and not args.get("remote_src"):
+        args = dict(args, src=__file__)  # a file on this controller (the request does not depend on it)
     result, connection = run_action(cls, args, endpoint)
     if not connection.requests and module in GUEST_ACTIONS:
         # A Linux-guest example (hv_sock, enabled): the Windows side refuses it before sending anything.

@@ -8,7 +8,7 @@
     Description       = 'Test stub of the Hyper-V cmdlets the hyperv.integration library calls; not the real module.'
     PowerShellVersion = '5.1'
     FunctionsToExport = @(
-        'Get-VM', 'Get-VMIntegrationService', 'Enable-VMIntegrationService', 'Disable-VMIntegrationService',
+        'Get-VM', 'Get-VMIntegrationService', 'Enable-VMIntegrationService', 'Disable-VMIntegrationService', 'Copy-VMFile',
         'Initialize-StubLab', 'Get-StubLab', 'Get-StubLabView', 'Get-StubUnsupported', 'Get-StubVmId',
         'Get-StubMember', 'Get-StubGuid', 'Get-StubRegistryOrder', 'Use-StubFault', 'New-StubErrorRecord'
     )

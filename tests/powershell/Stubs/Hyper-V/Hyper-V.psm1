@@ -1,4 +1,4 @@
-# Stub of the Hyper-V module for the contract runner (tests/powershell/README.md): the four cmdlets the
+# Stub of the Hyper-V module for the contract runner (tests/powershell/README.md): the five cmdlets the
 # host library calls, module-qualified (Hyper-V\Get-VM), over one case's stub state (..\StubLab.ps1).
 # Errors are what the lab's faults describe: VirtualizationException with the lab's category.
 
@@ -107,8 +107,16 @@ function Disable-VMIntegrationService {
     foreach ($one in @($VMIntegrationService)) { Set-StubIcEnabled -IntegrationService $one -Enabled $false -Cmdlet $PSCmdlet }
 }
 
+function Copy-VMFile {
+    # Not modelled: the vm_file_copy cases are skipped (ContractRunner.ps1). A stub all the same, so that a
+    # call can never reach a real Hyper-V module on the machine that runs the stubs.
+    [CmdletBinding()]
+    param ($VM, [string]$SourcePath, [string]$DestinationPath, [string]$FileSource, [switch]$CreateFullPath, [switch]$Force)
+    throw 'stub Copy-VMFile: Guest Service Interface copies are not modelled by the stubs'
+}
+
 Export-ModuleMember -Function @(
-    'Get-VM', 'Get-VMIntegrationService', 'Enable-VMIntegrationService', 'Disable-VMIntegrationService',
+    'Get-VM', 'Get-VMIntegrationService', 'Enable-VMIntegrationService', 'Disable-VMIntegrationService', 'Copy-VMFile',
     'Initialize-StubLab', 'Get-StubLab', 'Get-StubLabView', 'Get-StubUnsupported', 'Get-StubVmId',
     'Get-StubMember', 'Get-StubGuid', 'Get-StubRegistryOrder', 'Use-StubFault', 'New-StubErrorRecord'
 )
