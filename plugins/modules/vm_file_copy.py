@@ -10,8 +10,8 @@ module: vm_file_copy
 short_description: Copy a file into Hyper-V guests through Guest Service Interface, without a network
 version_added: 0.1.0
 description:
-  - Copies one file from the controller (or, with O(remote_src=true), from the Hyper-V host) to the same path in
-    one or more running guests, through the Guest Service Interface integration service (C(Copy-VMFile)). The
+  - Copies one file from the controller (or, with O(remote_src=true), from the Hyper-V host) into one or more
+    running guests, through the Guest Service Interface integration service (C(Copy-VMFile)). The
     guests need no network, no credentials and no connection of their own.
   - Before anything is copied, every VM must be running, have Guest Service Interface enabled (it is off by
     default) and its guest half must answer (the C(vmicguestinterface) service in a Windows guest,
@@ -26,11 +26,14 @@ description:
   - What this does not see - a file changed or removed inside the guest, or written there by other means -
     O(force=true) covers by copying always.
   - An existing file at O(dest) is always replaced (C(Copy-VMFile -Force)).
-  - "What a copy costs: one PowerShell process on the host to check the VMs and read the records; when some VM
-    needs the file, the file is sent once over the task's connection (whatever the number of VMs) into the
-    connecting user's temporary directory on the host, a second PowerShell process copies it to each VM that
-    needs it and removes it. When nothing needs copying, nothing is sent. When sending or copying fails, the
-    temporary file is removed (one more process if the copy call did not answer)."
+  - "What a copy costs: one PowerShell process on the host checks the VMs and reads the records; when no VM needs
+    the file, that is all and nothing is sent. Otherwise ansible makes a temporary directory on the host (its
+    C(remote_tmp), one process), the file is sent once over the task's connection (whatever the number of VMs)
+    into it under its own name, and one more process copies it to each VM that needs it and removes the
+    directory. When sending or copying fails, the directory is removed too (one more process if the copy call
+    did not answer). With C(ANSIBLE_KEEP_REMOTE_FILES) it is kept, as ansible keeps its own."
+  - A destination that is an existing directory in a Windows guest gets the file under the source's own name
+    inside it (C(Msvm_CopyFileToGuestSettingData)); the record is still kept under O(dest).
   - Runs against the Hyper-V host (Windows), over C(winrm), C(psrp) or C(ssh) with a PowerShell shell.
     Use C(delegate_to) to reach the host from a play over guests.
 author:
@@ -42,8 +45,8 @@ options:
       - Names match exactly, ignoring case as Hyper-V does; wildcard characters have no special meaning.
       - A string is always one name, even when it contains commas.
       - A name that matches no VM, or more than one VM, fails the task before anything is copied.
+      - Required with O(dest); mutually exclusive with O(vms).
     type: raw
-    required: true
     aliases: [vm, vm_name]
   src:
     description:
@@ -70,15 +73,36 @@ options:
       - No C(%NAME%) anywhere (the guest would expand it as an environment variable).
       - The host records the copy under a key made of O(dest), which must fit a Key-Value Pair Exchange key
         (about 220 characters of O(dest)).
+      - Required with O(name); mutually exclusive with O(vms).
     type: str
-    required: true
   create_dirs:
     description:
       - Whether missing directories of O(dest) are created in the guest (C(Copy-VMFile -CreateFullPath)).
       - "Linux guests: C(hv_fcopy_daemon) creates a directory of the path only where a C(/) follows it; whether the
         host sends the last directory with one is not documented, so the last directory may have to exist."
+      - V(false) when omitted. Mutually exclusive with O(vms), whose entries each have their own.
     type: bool
-    default: false
+  vms:
+    description:
+      - One entry per VM - its name, destination and O(create_dirs) - when VMs get the file at different paths,
+        for example a Linux and a Windows guest in one task. The file is still sent to the host once.
+      - Mutually exclusive with O(name), O(dest) and O(create_dirs). Two entries for one VM are refused, also in
+        two spellings of its name that the host takes for one; nothing is copied then.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The VM, named as in O(name).
+        type: raw
+        required: true
+      dest:
+        description: Where this VM gets the file, as in O(dest).
+        type: str
+        required: true
+      create_dirs:
+        description: As O(create_dirs), for this VM.
+        type: bool
+        default: false
   force:
     description:
       - Copy to every VM even when its record says this source was copied to O(dest) already, for example
@@ -117,29 +141,29 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Enable Guest Service Interface, then copy a file into two guests that have no network
-  hosts: hyperv_hosts
-  tasks:
-    - name: Guest Service Interface is off by default
-      hyperv.integration.vm_integration_service:
-        name: [web01, win01]
-        services:
-          guest_service_interface: enabled
+- name: Guest Service Interface is off by default
+  hyperv.integration.vm_integration_service:
+    name: [web01, win01]
+    services:
+      guest_service_interface: enabled
 
-    - name: The same seed file into a Linux and a Windows guest
-      hyperv.integration.vm_file_copy:
-        name: web01
-        src: files/seed config.json
+- name: A seed file into a Linux and a Windows guest that have no network, sent to the host once
+  hyperv.integration.vm_file_copy:
+    src: files/seed config.json
+    vms:
+      - name: web01
         dest: /etc/myapp/seed config.json
-
-    - name: And into a Windows guest, making its directory
-      hyperv.integration.vm_file_copy:
-        name: win01
-        src: files/seed config.json
+      - name: win01
         dest: 'C:\ProgramData\MyApp\seed config.json'
         create_dirs: true
 
-- name: A file already on the host (an ISO's answer file, say) to every VM of a list, skipping stopped ones
+- name: The same file at the same path in several guests; a rerun copies nothing unless the file changed
+  hyperv.integration.vm_file_copy:
+    name: [web01, web02]
+    src: files/motd
+    dest: /etc/motd
+
+- name: A file already on the host to every VM of a group, skipping those that cannot take it now
   hyperv.integration.vm_file_copy:
     name: "{{ groups['lab_vms'] | map('extract', hostvars, 'hyperv_vm_name') | list }}"
     src: 'D:\Deploy\unattend.xml'
@@ -150,11 +174,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-dest:
-  description: O(dest), as given.
-  returned: always
-  type: str
-  sample: /etc/myapp/seed config.json
 src:
   description: O(src), as given.
   returned: always
@@ -171,7 +190,7 @@ size:
   type: int
   sample: 3145728
 vms:
-  description: Each VM named in O(name), with what the task did to it.
+  description: Each VM named in O(name) or O(vms), with what the task did to it.
   returned: when the host was reached, every VM was found and every VM could take the file (or O(skip_unready=true))
   type: list
   elements: dict
@@ -185,9 +204,13 @@ vms:
       type: str
       sample: web01
     requested_name:
-      description: The name this task gave the VM in O(name); the host may spell it in another case.
+      description: The name this task gave the VM in O(name) or O(vms); the host may spell it in another case.
       type: str
       sample: WEB01
+    dest:
+      description: Where in this VM the file goes.
+      type: str
+      sample: /etc/myapp/seed config.json
     changed:
       description: Whether the file was copied to this VM (in check mode, whether it would be).
       type: bool
@@ -209,7 +232,7 @@ vms:
       type: str
       sample: null
 missing_vms:
-  description: Names in O(name) the host has no VM for; nothing was copied.
+  description: Names in O(name) or O(vms) the host has no VM for; nothing was copied.
   returned: when some VM was not found
   type: list
   elements: str

@@ -52,7 +52,7 @@ def skipped_warning(host: str, unready: list[tuple[str, str]]) -> str:
     return _unready(host, unready) + ". skip_unready is set: they were skipped, the others were copied to"
 
 
-def vm_entry(vm: dict[str, t.Any], checksum: str, force: bool, skip: str | None) -> dict[str, t.Any]:
+def vm_entry(vm: dict[str, t.Any], dest: str, checksum: str, force: bool, skip: str | None) -> dict[str, t.Any]:
     """One VM of the module's ``vms``, before the copy: whether it needs one."""
     previous = vm.get("recorded")
     wanted = record_value(checksum)
@@ -60,6 +60,7 @@ def vm_entry(vm: dict[str, t.Any], checksum: str, force: bool, skip: str | None)
         "name": vm.get("name"),
         "requested_name": vm.get("requested_name"),
         "id": vm.get("id"),
+        "dest": dest,
         "previous_checksum": previous.split(":", 1)[1] if isinstance(previous, str) and ":" in previous else None,
         "checksum": checksum,
         "needs_copy": skip is None and (force or previous != wanted),
@@ -95,15 +96,15 @@ def finish(entries: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     return [{k: v for k, v in entry.items() if k != "needs_copy"} for entry in entries]
 
 
-def diff_of(entries: list[dict[str, t.Any]], dest: str) -> dict[str, t.Any]:
+def diff_of(entries: list[dict[str, t.Any]]) -> dict[str, t.Any]:
     """Per VM that gets (or would get) the file: the recorded checksum before and the source's after."""
     before: dict[str, t.Any] = {}
     after: dict[str, t.Any] = {}
     for entry in entries:
         if entry["needs_copy"]:
             if entry["previous_checksum"] is not None:
-                before[entry["name"]] = {dest: "sha256:%s" % entry["previous_checksum"]}
-            after[entry["name"]] = {dest: "sha256:%s" % entry["checksum"]}
+                before[entry["name"]] = {entry["dest"]: "sha256:%s" % entry["previous_checksum"]}
+            after[entry["name"]] = {entry["dest"]: "sha256:%s" % entry["checksum"]}
     return {"before": before, "after": after}
 
 
@@ -114,4 +115,8 @@ def removal_note(host: str, path: str, answer: dict[str, t.Any] | None) -> str |
     why = ""
     if answer is not None and answer.get("remove_error"):
         why = " (%s)" % (answer["remove_error"] or {}).get("message")
-    return "The temporary file %s on Hyper-V host %s could not be removed%s; remove it by hand." % (path, host, why)
+    return "The temporary directory %s on Hyper-V host %s could not be removed%s; remove it by hand." % (
+        path,
+        host,
+        why,
+    )

@@ -12,7 +12,6 @@ docs/dev/hyperv-facts.md section 11.
 
 from __future__ import annotations
 
-import ntpath
 import re
 
 from ansible_collections.hyperv.integration.plugins.module_utils.argument_error import ArgumentError
@@ -128,8 +127,3 @@ def record_key(dest: str) -> str:
     except KvpPoolError as exc:
         raise _fail(dest, "is too long to record what was copied as a host KVP item (%s)" % exc) from exc
     return key
-
-
-def upload_path(temp_dir: str, token: str) -> str:
-    """Where the controller's file goes on the host: the user's temporary directory, a name of our own."""
-    return ntpath.join(temp_dir, "hyperv.integration-%s.tmp" % token)

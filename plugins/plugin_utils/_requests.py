@@ -52,6 +52,17 @@ def _limits(doc: str, *names: str) -> Field:
 _VM_NAMES_OR_EVERY_VM = Field("list", nullable=True, items=_string(), doc="VM names; null: every VM of the host")
 _VM_NAMES = Field("list", items=_string(), doc="VM names, each resolved exactly (ordinal, case-insensitive)")
 
+# Where each VM of vm_file_copy gets the file, and the host KVP item that records the last copy there.
+_COPY_TARGETS = list_of(
+    "one per VM (vm set), or one for every VM (vm null)",
+    {
+        "vm": _string("one of vm_names: this target is that VM's; null: every VM's", nullable=True, optional=True),
+        "destination": _string("absolute path of the file in the guest (Copy-VMFile -DestinationPath)"),
+        "create_dirs": Field("bool", doc="Copy-VMFile -CreateFullPath"),
+        "record_key": _string("the host KVP item that holds the checksum of the last copy to destination"),
+    },
+)
+
 SCHEMAS: dict[str, dict[str, Field]] = {
     "vm_integration_service_info": {
         "vm_names": _VM_NAMES_OR_EVERY_VM,
@@ -148,8 +159,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "vm_file_copy_plan": {
         "vm_names": _VM_NAMES,
+        "targets": _COPY_TARGETS,
         "gsi_guid": _string("GUID of the Guest Service Interface IC (ic_catalog), upper case, no braces"),
-        "record_key": _string("the host KVP item that holds the checksum of the last copy to this destination"),
         "source": _string(
             "remote_src: a file on the host, an absolute path taken literally, whose SHA-256 is read; "
             "null: the file comes from the controller",
@@ -157,13 +168,15 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         ),
     },
     "vm_file_copy": {
-        "vm_names": Field("list", items=_string(), doc="the VMs to copy to (may be empty: only remove_source)"),
+        "vm_names": Field("list", items=_string(), doc="the VMs to copy to (may be empty: only remove upload_dir)"),
+        "targets": _COPY_TARGETS,
         "source": _string("the file on the host to copy (Copy-VMFile -SourcePath), an absolute path"),
-        "remove_source": Field("bool", doc="remove source afterwards, whatever happened (the controller's upload)"),
-        "destination": _string("absolute path of the file in the guest (Copy-VMFile -DestinationPath)"),
-        "create_dirs": Field("bool", doc="Copy-VMFile -CreateFullPath"),
-        "record_key": _string("the host KVP item written after a successful copy"),
-        "record_value": _string("its value: sha256:<lower-case hex of the source>"),
+        "upload_dir": _string(
+            "the directory ansible's mkdtemp made for the controller's upload: removed with what it holds "
+            "afterwards, whatever happened; null: remote_src, nothing is removed",
+            nullable=True,
+        ),
+        "record_value": _string("the record's value after a successful copy: sha256:<lower-case hex of the source>"),
     },
 }
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
-from harness import REPO, guest_info, run_playbook_file
+from harness import REPO, guest_info, run_playbook, run_playbook_file
 from support.labspec import lab_spec, vm_spec
 from support.public_names import IC_KEYS
 
@@ -32,7 +33,7 @@ def run_twice(tmp_path: Path, lab, example: str, hosts: list[str], **kwargs) -> 
 def test_every_example_has_a_test() -> None:
     tested = {"enable_guest_service_interface.yml", "onboard_linux_guest.yml", "hvsocket_application.yml"}
     tested.add("domain_controller_time.yml")
-    tested |= {"kvp_config_handoff.yml", "kvp_guest_addresses.yml"}
+    tested |= {"kvp_config_handoff.yml", "kvp_guest_addresses.yml", "seed_file_to_guests.yml"}
     assert {p.name for p in EXAMPLES.glob("*.yml")} == tested
 
 
@@ -156,3 +157,18 @@ def test_kvp_config_handoff_and_guest_addresses(tmp_path: Path, start_lab) -> No
     shown = [r for r in addresses.results if r["task"] == "Show each running guest's FQDN and addresses"]
     messages = [item["msg"] for r in shown for item in r["result"].get("results", []) if "msg" in item]
     assert any(m.startswith("lin01: ") and m.split()[1] != "-" for m in messages), messages
+
+
+@pytest.mark.needs_root
+def test_seed_file_to_guests(tmp_path: Path, start_lab) -> None:
+    # Guest Service Interface off on both (the default), a Linux guest with the real hv_fcopy_daemon and a
+    # Windows guest double.
+    lab = start_lab(lab_spec(vm_spec("lin01", "linux"), vm_spec("web01", "windows")))
+    run_twice(tmp_path, lab, "seed_file_to_guests.yml", ["lin01", "web01"])
+    seed = (EXAMPLES / "files" / "seed.conf").read_bytes()
+    state = lab.state()
+    assert state["vms"]["web01"]["guest"]["files"]["C:\\ProgramData\\Seed\\seed.conf"] == len(seed)
+    assert state["host"]["files"] == {} and state["host"]["counters"]["put_files"] == 2  # first run only
+    stat = {"name": "stat", "ansible.builtin.stat": {"path": "/etc/seed.conf", "checksum_algorithm": "sha256"}}
+    run = run_playbook(tmp_path, lab, [stat], hosts="linux_guests", name="stat")
+    assert run.result("stat")["result"]["stat"]["checksum"] == hashlib.sha256(seed).hexdigest()

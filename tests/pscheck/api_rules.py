@@ -22,6 +22,10 @@ Rules
   and Guids/Versions as objects. A nullable enum must go through ConvertTo-EnumName: ``.ToString()``
   throws on ``$null`` and ``[string]$null`` is ``''``.
 
+- ``literal-path``: a cmdlet that has a ``-LiteralPath`` parameter (cmdlets.yml) is given its path through
+  it, never through ``-Path``, a positional argument or the pipeline, which are wildcard patterns: a path
+  from a user or from data (``[x] seed.txt``) would match other items or none.
+
 Type inference (flow-insensitive, per function; a small fixed point over these facts)
 - ``$x = <expr>`` binds $x in the enclosing function (or script); all assignments of a variable must
   agree on one type (``$null`` is ignored), else the variable is untyped. ``foreach ($x in <expr>)``
@@ -79,6 +83,7 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 CMDLET_RULE = "cmdlet-exists-and-parameter-set"
 MEMBER_RULE = "property-exists-on-type"
 ENUM_RULE = "enum-guid-version-as-text"
+PATH_RULE = "literal-path"
 
 # Outputs that name no type: "whatever came in" (Where-Object, ForEach-Object, Write-Output...).
 _UNTYPED_OUTPUTS = frozenset({"system.object", "system.management.automation.psobject", "psobject", "none"})
@@ -1293,8 +1298,64 @@ def _check_answer_value(typer: Typer, node: Node, where: str, report: Callable[[
 # --- all rules --------------------------------------------------------------------------------------
 
 
+def check_literal_paths(source: str, catalog: CmdletCatalog | None = None) -> list[Violation]:
+    """A cmdlet that has -LiteralPath gets its path that way. -Path, a path given by position (which binds
+    -Path) and a path piped in (by value to -Path) are wildcard patterns: a file named ``[x] seed.txt``
+    would match nothing, or other files, and Remove-Item would remove what matched (PowerShell-Docs
+    about_Wildcards; the -Path and -LiteralPath entries of the 5.1 Test-Path, Get-Item, Remove-Item ...
+    pages: "Wildcard characters are permitted" / "used exactly as it's typed")."""
+    catalog = catalog or _catalogs()[0]
+    root = pstree.parse(source)
+    lines = source.splitlines()
+    functions = pstree.functions(root)
+    found: list[Violation] = []
+    for node in pstree.walk(root):
+        if node.type != "command":
+            continue
+        name = command_name(node)
+        if name is None or pstree.bare_name(name) in functions:
+            continue
+        cmdlet = catalog.get(name)
+        if cmdlet is None or "literalpath" not in cmdlet.params:
+            continue
+
+        def is_switch(token: str, cmdlet: Cmdlet = cmdlet) -> bool:
+            param, _why = catalog.lookup(cmdlet, token)
+            return param is not None and param.switch
+
+        elements = command_elements(node, is_switch)
+        named = {
+            param.name.lower()
+            for element in elements
+            if element.token is not None and (param := catalog.lookup(cmdlet, element.token)[0]) is not None
+        }
+        if "literalpath" in named:
+            continue
+        how = (
+            "-Path"
+            if "path" in named
+            else "a positional argument (-Path)"
+            if any(element.token is None for element in elements)
+            else "the pipeline (-Path)"
+            if _has_input(node)
+            else None
+        )
+        if how is None:
+            continue
+        line = pstree.line(node)
+        found.append(
+            Violation(
+                PATH_RULE,
+                line,
+                _line_text(lines, line),
+                "%s gets its path through %s, a wildcard pattern: give it -LiteralPath" % (cmdlet.name, how),
+            )
+        )
+    return found
+
+
 def check_all(source: str) -> list[Violation]:
     return sorted(
-        check_cmdlets(source) + check_members(source) + check_enum_text(source),
+        check_cmdlets(source) + check_members(source) + check_enum_text(source) + check_literal_paths(source),
         key=lambda v: (v.line, v.rule, v.problem),
     )

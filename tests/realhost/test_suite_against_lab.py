@@ -45,6 +45,7 @@ SUITE = [
     "test_a_missing_vm_fails_naming_it_and_changes_nothing",
     "test_hvsocket_register_check_rerun_remove",
     "test_kvp_host_items_check_set_read_rerun_remove",
+    "test_file_copy_into_a_running_scratch_vm",
 ]
 
 
@@ -116,6 +117,9 @@ def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, 
     host = inventory["all"]["children"]["hyperv_hosts"]["hosts"][lab.host]
     host[VMS_VAR] = [SCRATCH[0].upper(), SCRATCH[1]]  # Hyper-V names match ignoring case
     host[GUESTS_VAR] = ["win01", "lin01"]
+    # The first scratch VM has Guest Service Interface on but no guest that answers it: the copy case must
+    # fail with the module's message and send nothing.
+    host["hyperv_integration_test_copy_dir"] = "C:\\Windows\\Temp"
     real = tmp_path / "realhost-inventory.yml"
     real.write_text(yaml.safe_dump(inventory, allow_unicode=True), encoding="utf-8")
 
@@ -128,4 +132,5 @@ def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, 
     assert _services(after) == _services(before), "the suite left integration services changed"
     assert after["hvsocket_services"] == before["hvsocket_services"], "the suite left hv-socket registrations"
     assert _host_items(after) == _host_items(before), "the suite left key-value items"
+    assert after["host"]["files"] == {} and after["host"]["counters"]["put_files"] == 0, after["host"]
     assert after["counters"]["writes"] > before["counters"]["writes"], "the suite changed nothing at all"

@@ -15,10 +15,11 @@ from ansible.errors import AnsibleError
 from ansible.executor.powershell.module_manifest import _bootstrap_powershell_script
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.connection.winrm import Connection as WinRMConnection
+from ansible.plugins.loader import shell_loader
 from ansible.plugins.shell.powershell import ShellModule
 from ansible.utils.hashing import secure_hash
 from hvlab import labfile
-from hvlab.protocol import decode_stdin
+from hvlab.protocol import NotRecognised, decode_bootstrap, decode_stdin
 from hvlab.server import Lab
 
 from support.labspec import lab_spec, vm_spec
@@ -36,13 +37,18 @@ class LabConnection:
         self.libraries: list[str] = []
         self.results: list[t.Any] = []
         self.put_files: list[str] = []
+        self.ansible_commands: list[t.Any] = []  # ansible-core's own commands (mkdtemp), as answered
         self.lab: Lab | None = None
 
     def execute(self, cmd: str, sudoable: bool = True, in_data: bytes | None = None, **_kwargs: t.Any) -> dict:
+        words = cmd.split()
+        if not is_library_call(words):  # ansible's own (its mkdtemp): run, not recorded as a request
+            other = self.backend.run(words[0], words[1:], in_data)
+            self.ansible_commands.append(other)
+            return {"rc": other.exit_code, "stdout": other.stdout.decode(), "stderr": other.stderr.decode()}
         library, request_text = decode_stdin(in_data)
         self.libraries.append(library)
         self.requests.append(json.loads(request_text))
-        words = cmd.split()
         result = self.backend.run(words[0], words[1:], in_data)
         self.results.append(result)
         return {"rc": result.exit_code, "stdout": result.stdout.decode(), "stderr": result.stderr.decode()}
@@ -60,6 +66,15 @@ class LabConnection:
             raise AnsibleError(result.stderr.decode())
         if json.loads(result.stdout).get("sha1") != secure_hash(in_path):
             raise AnsibleError("Remote sha1 does not match the local one")
+
+
+def is_library_call(words: list[str]) -> bool:
+    """Whether a command is the collection's bootstrap (else it is one of ansible-core's own)."""
+    try:
+        decode_bootstrap(words)
+    except NotRecognised:
+        return False
+    return True
 
 
 def run_with(
@@ -85,7 +100,9 @@ def run_with(
     play_context = MagicMock()
     play_context.remote_addr = endpoint
     conn = MagicMock()
-    conn._shell = ShellModule()
+    conn._shell = shell_loader.get("powershell")  # through the loader: its options are defined
+    conn._shell.set_options()  # their defaults (remote_tmp %TEMP%), as ansible configures a shell
+    conn._remote_is_local = False  # a Windows host, not this controller (ActionBase._make_tmp_path)
     if put_file is not None:
         conn.put_file = put_file
     action = cls(task, conn, play_context, loader=DataLoader(), templar=MagicMock(), shared_loader_obj=MagicMock())

@@ -107,13 +107,13 @@ function Add-ResolutionAnswer {
 
 function Resolve-SetVm {
     # The VMs a set operation names, or $null when the call is refused before anything is read or
-    # written, answered on $Result: names missing or ambiguous, or changes for one VM only (a change with
-    # vm set) under two names of one VM, which could disagree (named_twice). Get-VM's errors go on
-    # $Result either way.
-    param ($Request, $Result)
+    # written, answered on $Result: names missing or ambiguous, or items for one VM only (an item with
+    # vm set: $Items are the request's changes or targets) under two names of one VM, which could
+    # disagree (named_twice). Get-VM's errors go on $Result either way.
+    param ($Request, $Result, $Items)
     $resolved = Resolve-VmName -Names @($Request.params.vm_names)
     if (-not (Add-ResolutionAnswer -Resolved $resolved -Result $Result)) { return $null }
-    $perVm = @(foreach ($change in @($Request.params.changes)) { if ($null -ne (Get-RequestValue -Object $change -Name 'vm')) { $change } })
+    $perVm = @(foreach ($item in @($Items)) { if ($null -ne (Get-RequestValue -Object $item -Name 'vm')) { $item } })
     if ($resolved.repeated.Count -and $perVm.Count) {
         $Result.named_twice = @($resolved.repeated)
         return $null
@@ -205,7 +205,7 @@ function Invoke-VmIntegrationServiceInfo {
 function Invoke-VmIntegrationServiceSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); missing_services = @(); vm_list_errors = @() }
-    $resolved = Resolve-SetVm -Request $Request -Result $result
+    $resolved = Resolve-SetVm -Request $Request -Result $result -Items $Request.params.changes
     if ($null -eq $resolved) { return $result }
 
     # Read everything and validate before the first write. A VM whose integration services cannot be
@@ -614,7 +614,7 @@ function Set-OneKvpItem {
 function Invoke-VmKvpSet {
     param ($Request)
     $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); refused = @(); vm_list_errors = @() }
-    $resolved = Resolve-SetVm -Request $Request -Result $result
+    $resolved = Resolve-SetVm -Request $Request -Result $result -Items $Request.params.changes
     if ($null -eq $resolved) { return $result }
     $changes = @(foreach ($change in @($Request.params.changes)) {
             @{ vm = $change.vm; key = [string]$change.key; value = $change.value; state = [string]$change.state }
@@ -710,7 +710,8 @@ function Get-HostFileDigest {
     param ([string]$Path)
     $stream = [System.IO.File]::OpenRead($Path)
     try {
-        $sha = [System.Security.Cryptography.SHA256]::Create()
+        # The CryptoServiceProvider: SHA256.Create() gives SHA256Managed, which throws where FIPS mode is enforced.
+        $sha = New-Object -TypeName System.Security.Cryptography.SHA256CryptoServiceProvider
         try { $hash = $sha.ComputeHash($stream) }
         finally { $sha.Dispose() }
         return @{ sha256 = ([System.BitConverter]::ToString($hash) -replace '-', '').ToLowerInvariant(); size = $stream.Length }
@@ -729,13 +730,28 @@ function Get-RecordedCopy {
     return $null
 }
 
+function Select-CopyTarget {
+    # The request's target for one VM: the one whose vm is the name that selected it (ignoring case, as
+    # VM names compare), else the one for every VM (vm null); $null when there is neither.
+    param ($Targets, [string]$Name)
+    $common = $null
+    foreach ($target in @($Targets)) {
+        $vm = Get-RequestValue -Object $target -Name 'vm'
+        if ($null -eq $vm) { $common = $target }
+        elseif ([string]::Equals([string]$vm, $Name, [System.StringComparison]::OrdinalIgnoreCase)) { return $target }
+    }
+    return $common
+}
+
 function Get-FileCopyTarget {
     # One VM as a copy target: its state, Guest Service Interface (by GUID, never by its localized Name)
-    # and the record of the last copy. An error reading it is answered on that VM.
-    param ($Context, $Vm, $RequestedName, [string]$GsiGuid, [string]$RecordKey)
+    # and the record of the last copy to its destination. An error reading it is answered on that VM.
+    param ($Context, $Vm, $RequestedName, [string]$GsiGuid, $Targets)
     $name = [string]$Vm.Name
     $entry = @{ name = $name; requested_name = $RequestedName; id = $Vm.Id.ToString(); state = $null; gsi_enabled = $null; gsi_status = $null; recorded = $null; error = $null }
     try {
+        $target = Select-CopyTarget -Targets $Targets -Name ([string]$RequestedName)
+        if ($null -eq $target) { throw [System.ArgumentException]::new("the request has no target for VM '$name'") }
         $entry.state = $Vm.State.ToString()
         foreach ($ic in @(Hyper-V\Get-VMIntegrationService -VM $Vm)) {
             if ((Get-IcGuid $ic) -eq $GsiGuid) {
@@ -743,7 +759,7 @@ function Get-FileCopyTarget {
                 $entry.gsi_status = ConvertTo-EnumName $ic.PrimaryOperationalStatus
             }
         }
-        $entry.recorded = Get-RecordedCopy -Context $Context -Vm $Vm -RecordKey $RecordKey
+        $entry.recorded = Get-RecordedCopy -Context $Context -Vm $Vm -RecordKey ([string]$target.record_key)
     }
     catch {
         $entry.error = Get-ErrorRecordData -ErrorRecord $_ -VmName $name -Service $null
@@ -755,35 +771,36 @@ function Invoke-VmFileCopyPlan {
     # Read only (the same in check mode): what the controller needs to decide before anything is sent.
     param ($Request)
     $gsiGuid = ([string]$Request.params.gsi_guid).Trim('{', '}').ToUpperInvariant()
-    $recordKey = [string]$Request.params.record_key
-    # GetTempPath: the connecting user's temporary directory, where the controller's upload goes.
-    $result = @{ vms = @(); missing = @(); ambiguous = @{}; vm_list_errors = @(); temp_dir = [System.IO.Path]::GetTempPath(); source = $null; source_error = $null }
+    $targets = @($Request.params.targets)
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); vm_list_errors = @(); source = $null; source_error = $null }
     $sourcePath = $Request.params.source
     if ($null -ne $sourcePath) {
         try { $result.source = Get-HostFileDigest -Path ([string]$sourcePath) }
         catch { $result.source_error = Get-ErrorRecordData -ErrorRecord $_ -VmName $null -Service $null }
     }
-    $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-    if (-not (Add-ResolutionAnswer -Resolved $resolved -Result $result)) { return $result }
+    $resolved = Resolve-SetVm -Request $Request -Result $result -Items $Request.params.targets
+    if ($null -eq $resolved) { return $result }
     $context = Get-KvpContext
-    $result.vms = @(foreach ($vm in $resolved.vms) { Get-FileCopyTarget -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -GsiGuid $gsiGuid -RecordKey $recordKey })
+    $result.vms = @(foreach ($vm in $resolved.vms) { Get-FileCopyTarget -Context $context -Vm $vm -RequestedName $resolved.requested[$vm.Id.ToString()] -GsiGuid $gsiGuid -Targets $targets })
     return $result
 }
 
 function Copy-OneVmFile {
     # Copy-VMFile to one VM (always -Force: the controller decided that this copy is wanted), then the
     # record of it. Runs after earlier VMs' copies: everything that can throw is inside the try, so later
-    # VMs are still copied and the source is still removed. $Target: a plan entry (name, id as text).
-    param ($Context, $Target, [string]$Source, [string]$Destination, [bool]$CreateDirs, [string]$RecordKey, [string]$RecordValue)
+    # VMs are still copied and the source is still removed. $Target: a plan entry (name, id, destination,
+    # create_dirs and record_key, read from the request before the first copy).
+    param ($Context, $Target, [string]$Source, [string]$RecordValue)
     $name = [string]$Target.name
     $entry = @{ name = $name; requested_name = $Target.requested_name; id = $Target.id; copied = $false; recorded = $false; error = $null }
     try {
-        Hyper-V\Copy-VMFile -VM $Target.vm -SourcePath $Source -DestinationPath $Destination -FileSource Host -CreateFullPath:$CreateDirs -Force
+        $recordKey = [string]$Target.record_key
+        $null = Hyper-V\Copy-VMFile -VM $Target.vm -SourcePath $Source -DestinationPath ([string]$Target.destination) -FileSource Host -CreateFullPath:([bool]$Target.create_dirs) -Force
         $entry.copied = $true
-        $before = Get-RecordedCopy -Context $Context -Vm $Target.vm -RecordKey $RecordKey
+        $before = Get-RecordedCopy -Context $Context -Vm $Target.vm -RecordKey $recordKey
         $method = 'AddKvpItems'
         if ($null -ne $before) { $method = 'ModifyKvpItems' }
-        $item = @{ key = $RecordKey; before = $before; wish = $RecordValue; method = $method; xml = ConvertTo-KvpItemXml -Key $RecordKey -Value $RecordValue }
+        $item = @{ key = $recordKey; before = $before; wish = $RecordValue; method = $method; xml = ConvertTo-KvpItemXml -Key $recordKey -Value $RecordValue }
         $system = Get-KvpSystem -Context $Context -Vm $Target.vm
         $written = Set-OneKvpItem -Context $Context -System $system -VmName $name -Item $item -CheckMode $false
         if ($null -eq $written.error) { $entry.recorded = $true }
@@ -796,12 +813,13 @@ function Copy-OneVmFile {
 }
 
 function Remove-CopySource {
-    # The controller's upload, removed whatever happened before: @{ removed; error }. A file already gone
-    # counts as removed, so that a second cleanup call after a failed one answers the truth.
+    # The controller's upload directory (made for this task by ansible's mkdtemp) with the upload in it,
+    # removed whatever happened before: @{ removed; error }. A directory already gone counts as removed, so
+    # that a second cleanup call after a failed one answers the truth.
     param ([string]$Path)
     $removal = @{ removed = $false; error = $null }
     try {
-        if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Force }
+        if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Recurse -Force }
         $removal.removed = -not (Test-Path -LiteralPath $Path)
     }
     catch {
@@ -812,30 +830,30 @@ function Remove-CopySource {
 
 function Invoke-VmFileCopy {
     param ($Request)
-    $result = @{ vms = @(); missing = @(); ambiguous = @{}; vm_list_errors = @(); source_removed = $null; remove_error = $null }
+    $result = @{ vms = @(); missing = @(); ambiguous = @{}; named_twice = @(); vm_list_errors = @(); source_removed = $null; remove_error = $null }
     # Every request value is read before the first copy (nothing may throw after it).
     $source = [string]$Request.params.source
-    $removeSource = [bool]$Request.params.remove_source
-    $destination = [string]$Request.params.destination
-    $createDirs = [bool]$Request.params.create_dirs
-    $recordKey = [string]$Request.params.record_key
+    $uploadDir = $Request.params.upload_dir
     $recordValue = [string]$Request.params.record_value
+    $targets = @($Request.params.targets)
     $checkMode = [bool]$Request.check_mode
     try {
-        $resolved = Resolve-VmName -Names @($Request.params.vm_names)
-        $answered = Add-ResolutionAnswer -Resolved $resolved -Result $result
-        if ($answered -and $resolved.vms.Count -and -not $checkMode) {
+        $resolved = Resolve-SetVm -Request $Request -Result $result -Items $Request.params.targets
+        if ($null -ne $resolved -and @($resolved.vms).Count -and -not $checkMode) {
             $context = Get-KvpContext
             $plan = @(foreach ($vm in $resolved.vms) {
                     $id = $vm.Id.ToString()
-                    @{ vm = $vm; name = [string]$vm.Name; id = $id; requested_name = $resolved.requested[$id] }
+                    $name = [string]$vm.Name
+                    $target = Select-CopyTarget -Targets $targets -Name ([string]$resolved.requested[$id])
+                    if ($null -eq $target) { throw [System.ArgumentException]::new("the request has no target for VM '$name'") }
+                    @{ vm = $vm; name = $name; id = $id; requested_name = $resolved.requested[$id]; destination = [string]$target.destination; create_dirs = [bool]$target.create_dirs; record_key = [string]$target.record_key }
                 })
-            $result.vms = @(foreach ($target in $plan) { Copy-OneVmFile -Context $context -Target $target -Source $source -Destination $destination -CreateDirs $createDirs -RecordKey $recordKey -RecordValue $recordValue })
+            $result.vms = @(foreach ($entry in $plan) { Copy-OneVmFile -Context $context -Target $entry -Source $source -RecordValue $recordValue })
         }
     }
     finally {
-        if ($removeSource -and -not $checkMode) {
-            $removal = Remove-CopySource -Path $source
+        if ($null -ne $uploadDir -and -not $checkMode) {
+            $removal = Remove-CopySource -Path ([string]$uploadDir)
             $result.source_removed = $removal.removed
             $result.remove_error = $removal.error
         }

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .fcopy_channel import HV_E_FAIL, HV_ERROR_ALREADY_EXISTS, HV_ERROR_DISK_FULL, FcopyError
 from .host_files import DotNetError, HostFiles, HostPathUnsupported
-from .protocol import LibraryCall, NotRecognised
+from .hyperv_host import fold
+from .protocol import LibraryCall, NotRecognised, OperationError
 
 if TYPE_CHECKING:
     from .hyperv_host import VirtualMachine
@@ -40,8 +41,9 @@ HRESULT_TEXT = {
     0x80070003: "The system cannot find the path specified.",
 }
 GSI_KEY = "guest_service_interface"
-PLAN_KEYS = ("vm_names", "gsi_guid", "record_key", "source")
-COPY_KEYS = ("vm_names", "source", "remove_source", "destination", "create_dirs", "record_key", "record_value")
+PLAN_KEYS = ("vm_names", "targets", "gsi_guid", "source")
+COPY_KEYS = ("vm_names", "targets", "source", "upload_dir", "record_value")
+TARGET_KEYS = {"vm", "destination", "create_dirs", "record_key"}
 
 
 def check_keys(params: dict[str, Any], required: tuple[str, ...], operation: str) -> None:
@@ -71,6 +73,49 @@ def _string(params: dict[str, Any], key: str, operation: str, nullable: bool = F
     if key in ("source", "destination") and ENVIRONMENT_VARIABLE.search(value):
         raise NotRecognised(f"{operation} params.{key} holds %NAME%, which the host would expand: not modelled")
     return value
+
+
+def _targets(params: dict[str, Any], names: list[str], operation: str) -> list[dict[str, Any]]:
+    """params.targets as the library reads them: each {vm: one of vm_names or null, destination, create_dirs,
+    record_key}; %NAME% in a destination is not modelled (see the module docstring)."""
+    targets = params["targets"]
+    if not isinstance(targets, list) or not all(
+        isinstance(t, dict)
+        and set(t) == TARGET_KEYS
+        and (t["vm"] is None or (isinstance(t["vm"], str) and t["vm"] in names))
+        and isinstance(t["destination"], str)
+        and isinstance(t["create_dirs"], bool)
+        and isinstance(t["record_key"], str)
+        for t in targets
+    ):
+        raise NotRecognised(
+            f'{operation} params.targets must be a list of {{"vm": one of vm_names or null, "destination": string, '
+            '"create_dirs": bool, "record_key": string}'
+        )
+    if any(ENVIRONMENT_VARIABLE.search(t["destination"]) for t in targets):
+        raise NotRecognised(f"{operation} params.targets[].destination holds %NAME%, which the guest would expand")
+    return targets
+
+
+def select_target(targets: list[dict[str, Any]], requested: str | None) -> dict[str, Any] | None:
+    """Select-CopyTarget: the VM's own target (its requested name, ignoring case), else the common one."""
+    common = None
+    for target in targets:
+        if target["vm"] is None:
+            common = target
+        elif requested is not None and fold(target["vm"]) == fold(requested):
+            return target
+    return common
+
+
+def _no_target(vm: VirtualMachine) -> dict[str, Any]:
+    return {
+        "type": "System.ArgumentException",
+        "message": f"the request has no target for VM '{vm.name}'",
+        "category": "NotSpecified",
+        "vm": vm.name,
+        "service": None,
+    }
 
 
 def _method_error(method: str, exc: DotNetError) -> dict[str, Any]:
@@ -126,14 +171,14 @@ class FileCopyOperations:
         names = vm_names(params["vm_names"], call.operation, allow_null=False)
         assert names is not None
         gsi_guid = (_string(params, "gsi_guid", call.operation) or "").strip("{}").upper()
-        record_key = _string(params, "record_key", call.operation)
+        targets = _targets(params, names, call.operation)
         source = _string(params, "source", call.operation, nullable=True)
         result: dict[str, Any] = {
             "vms": [],
             "missing": [],
             "ambiguous": {},
+            "named_twice": [],
             "vm_list_errors": [],
-            "temp_dir": self.files.temp_path(),
             "source": None,
             "source_error": None,
         }
@@ -145,11 +190,8 @@ class FileCopyOperations:
             except HostPathUnsupported as exc:
                 raise NotRecognised(f"{call.operation}: {exc}") from exc
         with self.host.lock:
-            resolved = self.ops.resolve(names)
-            if resolved.missing or resolved.ambiguous:
-                result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
-                return result
-            for vm, requested in resolved.found:
+            found = self._resolve_set(names, targets, result)
+            for vm, requested in found:
                 entry: dict[str, Any] = {
                     "name": vm.name,
                     "requested_name": requested,
@@ -158,17 +200,32 @@ class FileCopyOperations:
                     "gsi_enabled": None,
                     "gsi_status": None,
                     "recorded": None,
-                    "error": self.ops.read_error(vm),
+                    "error": None,
                 }
-                if entry["error"] is None:
+                target = select_target(targets, requested)
+                entry["error"] = _no_target(vm) if target is None else self.ops.read_error(vm)
+                if entry["error"] is None and target is not None:
                     ic = self.host.service_by_guid(vm, gsi_guid)
                     entry["state"] = vm.state
                     if ic is not None:
                         entry["gsi_enabled"] = ic.enabled
                         entry["gsi_status"] = self.host.ic_status(vm, ic)[0]
-                    entry["recorded"] = vm.kvp_host_items.get(record_key or "")
+                    entry["recorded"] = vm.kvp_host_items.get(target["record_key"])
                 result["vms"].append(entry)
         return result
+
+    def _resolve_set(
+        self, names: list[str], targets: list[dict[str, Any]], result: dict[str, Any]
+    ) -> list[tuple[VirtualMachine, str | None]]:
+        """Resolve-SetVm: the VMs, or none with missing / ambiguous / named_twice answered on result."""
+        resolved = self.ops.resolve(names)
+        if resolved.missing or resolved.ambiguous:
+            result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
+            return []
+        if resolved.repeated and any(target["vm"] is not None for target in targets):
+            result["named_twice"] = [{"vm": e["vm"], "names": e["names"]} for e in resolved.repeated]
+            return []
+        return list(resolved.found)
 
     # -- vm_file_copy -------------------------------------------------------------------------------
     def copy(self, call: LibraryCall) -> dict[str, Any]:
@@ -177,48 +234,40 @@ class FileCopyOperations:
         names = vm_names(params["vm_names"], call.operation, allow_null=False)
         assert names is not None
         source = _string(params, "source", call.operation) or ""
-        destination = _string(params, "destination", call.operation) or ""
-        record_key = _string(params, "record_key", call.operation) or ""
+        targets = _targets(params, names, call.operation)
         record_value = _string(params, "record_value", call.operation) or ""
-        for key in ("remove_source", "create_dirs"):
-            if not isinstance(params[key], bool):
-                raise NotRecognised(f"{call.operation} params.{key} must be a bool")
+        upload_dir = _string(params, "upload_dir", call.operation, nullable=True)
         result: dict[str, Any] = {
             "vms": [],
             "missing": [],
             "ambiguous": {},
+            "named_twice": [],
             "vm_list_errors": [],
             "source_removed": None,
             "remove_error": None,
         }
         try:
             with self.host.lock:
-                resolved = self.ops.resolve(names)
-                targets = list(resolved.found)
-            if resolved.missing or resolved.ambiguous:
-                result.update(missing=resolved.missing, ambiguous=resolved.ambiguous)
-            elif targets and not call.check_mode:
-                for vm, requested in targets:  # outside the host lock: a guest takes a while
-                    copied = self._copy_one(
-                        vm, requested, source, destination, params["create_dirs"], record_key, record_value
-                    )
-                    result["vms"].append(copied)
+                found = self._resolve_set(names, targets, result)
+            plan = [(vm, requested, select_target(targets, requested)) for vm, requested in found]
+            for vm, _requested, target in plan:
+                if target is None:  # the library throws while it builds its plan: nothing was copied
+                    raise OperationError("System.ArgumentException", _no_target(vm)["message"])
+            if not call.check_mode:
+                for vm, requested, target in plan:  # outside the host lock: a guest takes a while
+                    assert target is not None
+                    result["vms"].append(self._copy_one(vm, requested, source, target, record_value))
         finally:
-            if params["remove_source"] and not call.check_mode:
-                result.update(self._remove(source))
+            if upload_dir is not None and not call.check_mode:
+                result.update(self._remove(upload_dir))
         self.host.flush_kvp()
         return result
 
     def _copy_one(
-        self,
-        vm: VirtualMachine,
-        requested: str | None,
-        source: str,
-        destination: str,
-        create_dirs: bool,
-        record_key: str,
-        record_value: str,
+        self, vm: VirtualMachine, requested: str | None, source: str, target: dict[str, Any], record_value: str
     ) -> dict[str, Any]:
+        record_key = target["record_key"]
+        destination = target["destination"]
         entry: dict[str, Any] = {
             "name": vm.name,
             "requested_name": requested,
@@ -227,7 +276,7 @@ class FileCopyOperations:
             "recorded": False,
             "error": None,
         }
-        error = self._copy_vm_file(vm, source, destination, create_dirs)
+        error = self._copy_vm_file(vm, source, destination, target["create_dirs"])
         if error is not None:
             entry["error"] = error
             return entry
@@ -270,12 +319,14 @@ class FileCopyOperations:
             status = HV_E_FAIL  # no daemon registered, or no answer in time (hv_fcopy.c)
         return None if status == 0 else copy_error(vm, source, destination, status)
 
-    def _remove(self, source: str) -> dict[str, Any]:
-        """Remove-CopySource: Test-Path, Remove-Item -LiteralPath -Force, Test-Path again."""
+    def _remove(self, upload_dir: str) -> dict[str, Any]:
+        """Remove-CopySource: Test-Path, Remove-Item -LiteralPath -Recurse -Force, Test-Path again."""
         try:
-            if self.files.exists(source):
-                self.files.remove(source)
-            return {"source_removed": not self.files.exists(source), "remove_error": None}
+            if self.files.exists(upload_dir):
+                self.files.remove_tree(upload_dir)
+            return {"source_removed": not self.files.exists(upload_dir), "remove_error": None}
         except DotNetError as exc:
             error = {"type": exc.type, "message": exc.message, "category": "NotSpecified", "vm": None, "service": None}
             return {"source_removed": False, "remove_error": error}
+        except HostPathUnsupported as exc:
+            raise NotRecognised(f"vm_file_copy: {exc}") from exc

@@ -1,7 +1,8 @@
 """The Hyper-V host's file system, as far as the collection uses it: files that ansible's winrm
-put_file uploads (hvlab/ansible_put_file.py), that the host library's Copy-VMFile reads, and that are
-removed again. The contents live in a real directory of the lab machine (`<root>/C/...`, names with
-the case they were created with); which names exist is kept in an index that compares names the
+put_file uploads and the temporary directories ansible's _make_tmp_path makes
+(hvlab/ansible_scripts.py), that the host library's Copy-VMFile reads, and that are removed again.
+The contents live in a real directory of the lab machine (`<root>/C/...`, names with the case they
+were created with); which names exist is kept in an index that compares names the
 Windows way. Standard library only.
 
 Windows behaviours modelled, and where they come from:
@@ -30,13 +31,42 @@ Windows behaviours modelled, and where they come from:
 - `File.Create` creates or truncates the file at once (before anything is written).
 - `Remove-Item -LiteralPath <file> -Force`: a missing path throws
   System.Management.Automation.ItemNotFoundException "Cannot find path '<path>' because it does not
-  exist." (the path as given).
+  exist." (the path as given). `Remove-Item -LiteralPath <dir> -Recurse -Force` (remove_tree) removes
+  the directory with everything in it, and a file like the above; -Force is what lets it remove
+  hidden and read-only items (Remove-Item docs, 5.1:
+  https://learn.microsoft.com/powershell/module/microsoft.powershell.management/remove-item).
+- `New-Item -Path <dir> -Name <name> -ItemType Directory` (new_directory; what ansible-core's
+  powershell_mkdtemp.ps1 runs), read in the PowerShell engine source (PowerShell/PowerShell,
+  SessionStateContainer.cs `NewItem`, FileSystemProvider.cs `NewItem` and `CreateDirectory`; the
+  message is FileSystemProviderStrings.resx `DirectoryExist`, the same text Windows PowerShell 5.1
+  prints): trailing separators and spaces of -Path are trimmed, the path is globbed allowing a path
+  that does not exist, and -Name is joined to it with a backslash. Without -Force an existing item
+  of that name (a directory or a file) is an error: System.IO.IOException "An item with the specified
+  name <path> already exists." (error id DirectoryExist, category ResourceExists). Otherwise
+  `Directory.CreateDirectory` makes the directory and every missing directory above it (it creates
+  all directories in the path: https://learn.microsoft.com/dotnet/api/system.io.directory.createdirectory),
+  and the new DirectoryInfo is the output; its FullName is the full path (GetFullPath form).
+- `[Environment]::ExpandEnvironmentVariables` (expand_environment_variables): each `%NAME%` whose
+  NAME is set is replaced by its value, names compared case-insensitively; a name that is not set
+  leaves the text as it is, percent signs included, and its closing `%` may open the next name; a
+  lone `%` stays (https://learn.microsoft.com/dotnet/api/system.environment.expandenvironmentvariables,
+  which defers to Win32 ExpandEnvironmentStrings,
+  https://learn.microsoft.com/windows/win32/api/processenv/nf-processenv-expandenvironmentstringsw).
+  The variables are those of a WinRM session of the lab user (session_environment): TEMP and TMP the
+  user's temp directory without the trailing backslash, the profile variables, SystemRoot and windir
+  `C:\\Windows` (the list of standard variables:
+  https://learn.microsoft.com/windows/deployment/usmt/usmt-recognized-environment-variables). Names a
+  real session also sets but the lab has no value for (COMPUTERNAME, ProgramFiles, Path ...) are
+  refused with HostPathUnsupported rather than left unexpanded.
 
 Not modelled, refused with HostPathUnsupported (the command fails loudly, never does something a real
 host would not): relative, drive-relative (`C:x`), root-relative (`\\x`), UNC and device (`\\\\?\\`)
 paths, device names (CON, NUL, COM1 ...), components that are only dots or spaces beyond `.`/`..`, a
-trailing separator on a path that is not an existing directory, removing directories. There are no
-attributes (read-only, hidden), ACLs, alternate data streams or short (8.3) names.
+trailing separator on a path that is not an existing directory, removing a directory without
+-Recurse (Windows would ask for confirmation), removing a tree that holds an open file or the drive
+root, New-Item with wildcard characters in -Path or a separator in -Name, on a drive other than C:,
+or through a file where a directory should be, and paths .NET refuses in New-Item or Remove-Item.
+There are no attributes (read-only, hidden), ACLs, alternate data streams or short (8.3) names.
 """
 
 from __future__ import annotations
@@ -62,6 +92,45 @@ TOO_LONG = (
     "than 260 characters, and the directory name must be less than 248 characters."
 )
 
+WILDCARDS = frozenset("*?[]")  # PowerShell wildcard characters: New-Item -Path globs them
+# Standard variables of a Windows session the lab gives no value for: refused, not left unexpanded.
+UNMODELLED_VARIABLES = frozenset(
+    name.upper()
+    for name in (
+        "COMPUTERNAME",
+        "USERDOMAIN",
+        "USERDNSDOMAIN",
+        "LOGONSERVER",
+        "HOMEDRIVE",
+        "HOMEPATH",
+        "HOMESHARE",
+        "ProgramFiles",
+        "ProgramFiles(x86)",
+        "ProgramW6432",
+        "CommonProgramFiles",
+        "CommonProgramFiles(x86)",
+        "CommonProgramW6432",
+        "ComSpec",
+        "Path",
+        "PATHEXT",
+        "PSModulePath",
+        "OS",
+        "NUMBER_OF_PROCESSORS",
+        "PROCESSOR_ARCHITECTURE",
+        "PROCESSOR_IDENTIFIER",
+        "PROCESSOR_LEVEL",
+        "PROCESSOR_REVISION",
+        "DriverData",
+        "CD",
+        "DATE",
+        "TIME",
+        "RANDOM",
+        "ERRORLEVEL",
+        "CMDCMDLINE",
+        "CMDEXTVERSION",
+    )
+)
+
 
 class DotNetError(Exception):
     """An exception a real host would throw: its .NET type (full name) and message."""
@@ -79,6 +148,31 @@ class HostPathUnsupported(ValueError):
 def fold(name: str) -> str:
     """Windows name comparison: upper case, char by char (lengths never change)."""
     return "".join(u if len(u := ch.upper()) == 1 else ch for ch in name)
+
+
+def expand_environment_variables(text: str, variables: dict[str, str]) -> str:
+    """[Environment]::ExpandEnvironmentVariables(text) with `variables` (names compared
+    case-insensitively). HostPathUnsupported for a standard Windows name the lab has no value for."""
+    values = {fold(name): value for name, value in variables.items()}
+    out: list[str] = []
+    start = 0  # text[start:] is still to be copied or expanded
+    while True:
+        opening = text.find("%", start)
+        closing = text.find("%", opening + 1) if opening >= 0 else -1
+        if closing < 0:
+            out.append(text[start:])
+            return "".join(out)
+        out.append(text[start:opening])
+        name = text[opening + 1 : closing]
+        value = values.get(fold(name)) if name else None
+        if value is not None:
+            out.append(value)
+            start = closing + 1
+            continue
+        if fold(name) in UNMODELLED_VARIABLES:
+            raise HostPathUnsupported(f"the lab has no value for the Windows environment variable %{name}%: {text!r}")
+        out.append(text[opening:closing])  # not set: kept; its closing % may open the next name
+        start = closing
 
 
 @dataclass(frozen=True)
@@ -195,6 +289,27 @@ class HostFiles:
         with a backslash, and the directory exists."""
         return f"C:\\Users\\{self.username}\\AppData\\Local\\Temp\\"
 
+    def session_environment(self) -> dict[str, str]:
+        """The environment variables of the lab user's WinRM session that the lab models (values as a
+        local profile on a fresh Windows Server has them; TEMP and TMP without the trailing
+        backslash, as the profile sets them)."""
+        profile = f"C:\\Users\\{self.username}"
+        temp = self.temp_path().rstrip("\\")
+        return {
+            "TEMP": temp,
+            "TMP": temp,
+            "USERPROFILE": profile,
+            "USERNAME": self.username,
+            "APPDATA": f"{profile}\\AppData\\Roaming",
+            "LOCALAPPDATA": f"{profile}\\AppData\\Local",
+            "SystemDrive": "C:",
+            "SystemRoot": "C:\\Windows",
+            "windir": "C:\\Windows",
+            "ProgramData": "C:\\ProgramData",
+            "ALLUSERSPROFILE": "C:\\ProgramData",
+            "PUBLIC": "C:\\Users\\Public",
+        }
+
     def _walk(self, path: WinPath, upto: int | None = None) -> _Node | None:
         """The node for path.parts[:upto] (all when None); None when something on the way is missing
         or a file, or the drive is not C:."""
@@ -298,6 +413,21 @@ class HostFiles:
                         result[name] = child.real.stat().st_size
         return dict(sorted(result.items(), key=lambda item: fold(item[0])))
 
+    def directories(self) -> list[str]:
+        """Every directory below the drive root (empty ones too): full Windows path, stored case,
+        in path order."""
+        result: list[str] = []
+        with self.lock:
+            stack = [("C:", self._drive)]
+            while stack:
+                prefix, node = stack.pop()
+                for child in node.children.values():
+                    if child.is_dir:
+                        name = f"{prefix}\\{child.name}"
+                        result.append(name)
+                        stack.append((name, child))
+        return sorted(result, key=fold)
+
     # -- changes ------------------------------------------------------------------------------
     def open_create(self, path: str) -> FileWriter:
         """[System.IO.File]::Create(path): create or truncate the file now, return its handle."""
@@ -354,27 +484,85 @@ class HostFiles:
         with self.open_create_seed(path) as writer:
             writer.write(data)
 
-    def remove(self, path: str) -> None:
-        """Remove-Item -LiteralPath <path> -Force for a file."""
+    def new_directory(self, path: str, name: str) -> str:
+        """New-Item -Path <path> -Name <name> -ItemType Directory (no -Force); returns the FullName of
+        the new directory. DotNetError System.IO.IOException when an item of that name exists."""
+        trimmed = path if path.endswith((":\\", ":/")) else path.rstrip(" /\\")
+        if any(ch in WILDCARDS for ch in trimmed) or any(ch in WILDCARDS for ch in name):
+            raise HostPathUnsupported(f"New-Item with wildcard characters is not modelled: {path!r}, {name!r}")
+        if name == "" or "\\" in name or "/" in name:
+            raise HostPathUnsupported(f"New-Item -Name {name!r} is not a single name: not modelled by the lab")
+        composed = (trimmed if trimmed.endswith(("\\", "/")) else trimmed + "\\") + name
+        shown = composed.replace("/", "\\")  # FileSystemProvider.NormalizePath
+        try:
+            parsed = parse_path(composed)
+        except DotNetError as exc:
+            raise HostPathUnsupported(f"New-Item of a path .NET refuses is not modelled ({exc}): {shown!r}") from exc
+        if fold(parsed.drive) != LAB_DRIVE:
+            raise HostPathUnsupported(f"the lab host has drive C: only: {shown!r}")
+        with self.lock:
+            if self._walk(parsed) is not None:
+                raise DotNetError("System.IO.IOException", f"An item with the specified name {shown} already exists.")
+            node = self._drive
+            for part in parsed.parts:
+                child = node.children.get(fold(part))
+                if child is None:
+                    break
+                if not child.is_dir:
+                    raise HostPathUnsupported(f"New-Item through a file on the way is not modelled: {shown!r}")
+                node = child
+            self._make_dirs(WinPath(parsed.drive, parsed.parts, False))
+        return WinPath(parsed.drive, parsed.parts, False).full
+
+    def _item_to_remove(self, path: str) -> tuple[WinPath, _Node, _Node]:
+        """(parsed path, parent, node) for Remove-Item -LiteralPath; ItemNotFoundException when missing."""
         try:
             parsed = parse_path(path)
         except DotNetError as exc:
             raise HostPathUnsupported(f"Remove-Item of a path .NET refuses is not modelled ({exc}): {path!r}") from exc
+        if not parsed.parts:
+            raise HostPathUnsupported(f"removing the drive root is not modelled by the lab: {path!r}")
+        parent = self._walk(parsed, len(parsed.parts) - 1) if parsed.parts else None
+        node = parent.children.get(fold(parsed.parts[-1])) if parent is not None and parent.is_dir else None
+        if parent is None or node is None or (parsed.trailing_separator and not node.is_dir):
+            raise DotNetError(
+                "System.Management.Automation.ItemNotFoundException",
+                f"Cannot find path '{path}' because it does not exist.",
+            )
+        return parsed, parent, node
+
+    def _unlink(self, parsed: WinPath, parent: _Node, node: _Node) -> None:
+        if node.open_handles:
+            raise DotNetError(
+                "System.IO.IOException",
+                f"Cannot remove item {parsed.full}: The process cannot access the file '{parsed.full}' "
+                "because it is being used by another process.",
+            )
+        os.unlink(node.real)
+        del parent.children[fold(node.name)]
+
+    def remove(self, path: str) -> None:
+        """Remove-Item -LiteralPath <path> -Force for a file."""
         with self.lock:
-            parent = self._walk(parsed, len(parsed.parts) - 1) if parsed.parts else None
-            node = parent.children.get(fold(parsed.parts[-1])) if parent is not None and parent.is_dir else None
-            if node is None or (parsed.trailing_separator and not node.is_dir):
-                raise DotNetError(
-                    "System.Management.Automation.ItemNotFoundException",
-                    f"Cannot find path '{path}' because it does not exist.",
-                )
+            parsed, parent, node = self._item_to_remove(path)
             if node.is_dir:
-                raise HostPathUnsupported(f"removing a directory is not modelled by the lab: {path!r}")
-            if node.open_handles:
-                raise DotNetError(
-                    "System.IO.IOException",
-                    f"Cannot remove item {parsed.full}: The process cannot access the file '{parsed.full}' "
-                    "because it is being used by another process.",
-                )
-            os.unlink(node.real)
-            del parent.children[fold(node.name)]  # type: ignore[union-attr]
+                raise HostPathUnsupported(f"removing a directory without -Recurse is not modelled by the lab: {path!r}")
+            self._unlink(parsed, parent, node)
+
+    def remove_tree(self, path: str) -> None:
+        """Remove-Item -LiteralPath <path> -Recurse -Force: a directory with everything in it, or a file."""
+        with self.lock:
+            parsed, parent, node = self._item_to_remove(path)
+            if not node.is_dir:
+                self._unlink(parsed, parent, node)
+                return
+            stack = [node]
+            while stack:
+                current = stack.pop()
+                if current.open_handles:
+                    raise HostPathUnsupported(
+                        f"Remove-Item -Recurse of a tree holding an open file is not modelled by the lab: {path!r}"
+                    )
+                stack.extend(current.children.values())
+            shutil.rmtree(node.real)
+            del parent.children[fold(node.name)]

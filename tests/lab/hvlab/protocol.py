@@ -229,8 +229,8 @@ class Dispatcher:
 
     `operations` maps operation names to handlers (the host's, or one Windows guest's);
     `before_call` can refuse a call as a whole (access denied). `host_files`: the endpoint's file
-    system (the Hyper-V host's only); with it, ansible-core's own winrm put_file is carried out on it
-    (hvlab/ansible_put_file.py) and counted in `counters`; without it, put_file is refused."""
+    system (the Hyper-V host's only); with it, ansible-core's own winrm put_file and _make_tmp_path are
+    carried out on it (hvlab/ansible_scripts.py) and counted in `counters`; without it, they are refused."""
 
     def __init__(
         self,
@@ -252,10 +252,10 @@ class Dispatcher:
         call: LibraryCall | None = None
         try:
             words = command_words(command, arguments)
-            from . import ansible_put_file  # imports this module: loaded on first use
+            from . import ansible_scripts  # imports this module: loaded on first use
 
-            if ansible_put_file.is_put_file_command(words):
-                return self._put_file(ansible_put_file, words, stdin)
+            if ansible_scripts.is_ansible_command(words):
+                return self._put_file(ansible_scripts, words, stdin)
             decode_bootstrap(words)
             mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
             if mode != "FullLanguage":
@@ -289,7 +289,8 @@ class Dispatcher:
         where = self.where or "this endpoint"
         if self.host_files is None:
             raise NotRecognised(
-                f"ansible's put_file is not modelled on {where}: only the Hyper-V host endpoint has a file system"
+                f"ansible's own commands (put_file, its temporary directory) are not modelled on {where}: "
+                "only the Hyper-V host endpoint has a file system"
             )
         mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
         if mode != "FullLanguage":

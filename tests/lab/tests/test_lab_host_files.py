@@ -1,5 +1,6 @@
-"""The Hyper-V host's file system (hvlab/host_files.py) and ansible-core's own winrm put_file to the
-host endpoint (hvlab/ansible_put_file.py), driven with ansible's real winrm connection plugin."""
+"""The Hyper-V host's file system (hvlab/host_files.py) and ansible-core's own winrm put_file and
+ActionBase._make_tmp_path to the host endpoint (hvlab/ansible_scripts.py), driven with ansible's real
+winrm connection plugin and action base class."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.executor.powershell.module_manifest import _bootstrap_powershell_script
 from ansible.playbook.play_context import PlayContext
+from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import connection_loader
 from hvlab import labfile
-from hvlab.host_files import DotNetError, HostFiles, HostPathUnsupported, parse_path
+from hvlab.host_files import DotNetError, HostFiles, HostPathUnsupported, expand_environment_variables, parse_path
 from support.labspec import lab_spec, vm_spec
 
 
@@ -320,3 +322,214 @@ def test_read_missing_file(files: HostFiles) -> None:
         "System.IO.FileNotFoundException",
         "Could not find file 'C:\\Windows\\Temp\\none'.",
     )
+
+
+# -- ansible's _make_tmp_path on the host ---------------------------------------------------------
+
+
+class _Action(ActionBase):
+    """The smallest action plugin: only ActionBase's own helpers are used."""
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def make_tmp_path(conn: Any) -> str:
+    """ansible's real ActionBase._make_tmp_path over the connection."""
+    return _Action(None, conn, PlayContext(), None, None)._make_tmp_path()  # type: ignore[arg-type]
+
+
+def test_make_tmp_path_put_file_and_remove_tree(lab: Any, tmp_path: Path) -> None:
+    files = lab.lab.host_files
+    temp = f"C:\\Users\\{files.username}\\AppData\\Local\\Temp\\"
+    assert files.temp_path() == temp
+    conn = connect(lab, lab.lab.host.name)
+    try:
+        assert conn._shell.get_option("remote_tmp") == "%TEMP%"  # the powershell shell's default
+        made = make_tmp_path(conn)
+        # The directory's FullName, then "\\." from _make_tmp_path's join_path(stdout, '') (ntpath.normpath('')
+        # is '.'), as against a real host.
+        assert made.startswith(temp + "ansible-tmp-") and made.endswith("\\.") and made.count("\\") == 7
+        full_name = made[:-2]
+        assert conn._shell.tmpdir == made
+        assert files.exists(made) and not files.is_file(made)
+        assert files.directories() == sorted(
+            [
+                "C:\\Users",
+                f"C:\\Users\\{files.username}",
+                f"C:\\Users\\{files.username}\\AppData",
+                f"C:\\Users\\{files.username}\\AppData\\Local",
+                temp.rstrip("\\"),
+                full_name,
+                "C:\\Windows",
+                "C:\\Windows\\Temp",
+            ],
+            key=str.upper,
+        )
+        assert lab.state()["host"]["files"] == {}  # listing: files only, the empty directory is not one
+        source = tmp_path / "source.bin"
+        source.write_bytes(b"payload")
+        conn.put_file(str(source), conn._shell.join_path(made, "payload.bin"))
+        conn.put_file(str(source), conn._shell.join_path(made, "second.bin"))
+    finally:
+        conn.close()
+    assert lab.state()["host"]["files"] == {full_name + "\\payload.bin": 7, full_name + "\\second.bin": 7}
+    counters = lab.state()["host"]["counters"]
+    assert (counters["calls"], counters["rejected"], counters["put_files"]) == (3, 0, 2)
+    files.remove_tree(full_name.lower())  # Remove-Item -LiteralPath -Recurse -Force; names compare case-insensitively
+    assert not files.exists(made) and files.exists(temp) and lab.state()["host"]["files"] == {}
+    assert full_name not in files.directories()
+    with pytest.raises(DotNetError) as info:
+        files.remove_tree(full_name)
+    assert (info.value.type, info.value.message) == (
+        "System.Management.Automation.ItemNotFoundException",
+        f"Cannot find path '{full_name}' because it does not exist.",
+    )
+
+
+def test_make_tmp_path_undefined_variable_stays(lab: Any) -> None:
+    files = lab.lab.host_files
+    conn = connect(lab, lab.lab.host.name)
+    try:
+        conn._shell.set_option("remote_tmp", "%SystemRoot%\\Temp\\%LAB_NOT_SET%\\ansible")
+        made = make_tmp_path(conn)
+    finally:
+        conn.close()
+    # %LAB_NOT_SET% is kept as text (a legal name); New-Item makes the missing parents too.
+    assert made.startswith("C:\\Windows\\Temp\\%LAB_NOT_SET%\\ansible\\ansible-tmp-")
+    assert files.exists("C:\\Windows\\Temp\\%LAB_NOT_SET%\\ansible") and files.exists(made)
+
+
+def test_second_mkdtemp_with_the_same_name_fails(lab: Any) -> None:
+    files = lab.lab.host_files
+    conn = connect(lab, lab.lab.host.name)
+    try:
+        conn._shell._generate_temp_dir_name = lambda: "ansible-tmp-fixed"  # type: ignore[method-assign]
+        made = make_tmp_path(conn)
+        assert made == files.temp_path() + "ansible-tmp-fixed\\."
+        with pytest.raises(AnsibleConnectionFailure) as info:
+            make_tmp_path(conn)
+        # What the host answered: exec_wrapper's error object on stdout, exit 1, nothing on stderr.
+        cmd = conn._shell._mkdtemp2(basefile="ANSIBLE-TMP-FIXED", tmpdir="%temp%")
+        rc, stdout, stderr = conn.exec_command(cmd.command, in_data=cmd.input_data)
+    finally:
+        conn.close()
+    message = str(info.value)
+    assert message.startswith("Failed to create temporary directory.") and "exited with result 1" in message
+    existing = files.temp_path() + "ansible-tmp-fixed"
+    reported = json.loads(message.split(", stdout output: ", 1)[1])
+    assert reported["msg"] == f"failure during exec_wrapper: An item with the specified name {existing} already exists."
+    assert (rc, stderr) == (1, b"")
+    answer = json.loads(stdout)
+    assert answer["failed"] is True
+    assert answer["msg"] == (
+        f"failure during exec_wrapper: An item with the specified name {files.temp_path()}ANSIBLE-TMP-FIXED "
+        "already exists."
+    )
+    assert "DirectoryExist,Microsoft.PowerShell.Commands.NewItemCommand" in answer["exception"]
+    assert files.directories().count(existing) == 1
+    counters = lab.state()["host"]["counters"]
+    assert (counters["calls"], counters["rejected"]) == (3, 0)
+
+
+def test_mkdtemp_forms_the_lab_does_not_model_are_refused(lab: Any) -> None:
+    conn = connect(lab, lab.lab.host.name)
+    try:
+        for remote_tmp in ("%ProgramFiles%\\x", "relative\\tmp", "C:\\Windows\\[ab]", "D:\\tmp"):
+            cmd = conn._shell._mkdtemp2(basefile="ansible-tmp-x", tmpdir=remote_tmp)
+            rc, _stdout, stderr = conn.exec_command(cmd.command, in_data=cmd.input_data)
+            assert rc == 1 and stderr.startswith(b"hyperv.integration lab: ansible _make_tmp_path:"), stderr
+        # put_file's encoding (no strict mode, no rc line) of the mkdtemp script is not ansible's command
+        cmd = conn._shell._mkdtemp2(basefile="ansible-tmp-x", tmpdir="%TEMP%")
+        script, stdin = _bootstrap_powershell_script(
+            "powershell_mkdtemp.ps1", {"Directory": "%TEMP%", "Name": "ansible-tmp-x"}
+        )
+        assert stdin == cmd.input_data
+        stdin += b"\n\0\0\0\0\n"
+        parts = conn._shell._encode_script(script, as_list=True, strict_mode=False, preserve_rc=False)
+        rc, _stdout, stderr = conn._winrm_exec(parts[0], parts[1:], stdin_iterator=iter([(stdin, True)]))
+        assert rc == 1 and b"not exactly the installed ansible-core's winrm_put_file.ps1" in stderr
+        # an input marker after the manifest (has_input=True) is not what _mkdtemp2 sends
+        rc, _stdout, stderr = conn.exec_command(cmd.command, in_data=cmd.input_data + b"\n\0\0\0\0\n")
+        assert rc == 1 and b"input after the exec manifest is not modelled" in stderr
+    finally:
+        conn.close()
+    assert lab.lab.host_files.directories().count("C:\\Windows\\Temp") == 1
+    assert not any("ansible-tmp-x" in d for d in lab.lab.host_files.directories())
+    assert lab.state()["host"]["counters"]["rejected"] == 6
+
+
+def test_windows_guest_refuses_make_tmp_path(lab: Any) -> None:
+    conn = connect(lab, "web01")
+    try:
+        with pytest.raises(AnsibleConnectionFailure, match="Failed to create temporary directory"):
+            make_tmp_path(conn)
+    finally:
+        conn.close()
+    assert lab.state()["endpoints"]["web01"]["counters"]["rejected"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expanded"),
+    [
+        ("%TEMP%", "C:\\Users\\lab-admin\\AppData\\Local\\Temp"),
+        ("%tmp%\\x", "C:\\Users\\lab-admin\\AppData\\Local\\Temp\\x"),
+        ("%USERPROFILE%|%SystemRoot%|%WINDIR%", "C:\\Users\\lab-admin|C:\\Windows|C:\\Windows"),
+        ("%NOPE%", "%NOPE%"),
+        ("%NOPE%TEMP%", "%NOPEC:\\Users\\lab-admin\\AppData\\Local\\Temp"),  # the closing % opens the next name
+        ("100%", "100%"),
+        ("%%", "%%"),
+        ("a%TEMP", "a%TEMP"),
+    ],
+)
+def test_expand_environment_variables(files: HostFiles, text: str, expanded: str) -> None:
+    assert expand_environment_variables(text, files.session_environment()) == expanded
+
+
+def test_expand_unmodelled_standard_variable_is_refused(files: HostFiles) -> None:
+    with pytest.raises(HostPathUnsupported, match="ComputerName"):
+        expand_environment_variables("C:\\%ComputerName%", files.session_environment())
+
+
+def test_new_directory(files: HostFiles) -> None:
+    assert files.new_directory("C:\\Windows\\Temp\\ ", "a") == "C:\\Windows\\Temp\\a"  # -Path trimmed
+    assert files.new_directory("c:/new/deep/", "b") == "c:\\new\\deep\\b"  # missing parents made
+    assert files.directories()[:3] == ["C:\\new", "C:\\new\\deep", "C:\\new\\deep\\b"]
+    files.add_file("C:\\Windows\\Temp\\f", b"")
+    for parent, name in (("C:\\WINDOWS\\temp", "A"), ("C:\\Windows\\Temp", "f")):  # a directory or a file
+        with pytest.raises(DotNetError) as info:
+            files.new_directory(parent, name)
+        assert (info.value.type, info.value.message) == (
+            "System.IO.IOException",
+            f"An item with the specified name {parent}\\{name} already exists.",
+        )
+    for parent, name in (("C:\\x*", "a"), ("C:\\", "a\\b"), ("C:\\Windows\\Temp\\f", "x"), ("C:\\a|b", "c")):
+        with pytest.raises(HostPathUnsupported):
+            files.new_directory(parent, name)
+
+
+def test_remove_tree(files: HostFiles) -> None:
+    files.add_file("C:\\t\\a\\one", b"1")
+    files.add_file("C:\\t\\a\\b\\two", b"22")
+    files.make_dirs("C:\\t\\empty")
+    files.add_file("C:\\t\\keep", b"3")
+    files.remove_tree("C:\\t\\keep")  # a file is just removed
+    files.remove_tree("c:\\T\\A\\")
+    assert files.directories() == [d for d in files.directories() if not d.startswith("C:\\t\\a")]
+    assert "C:\\t\\empty" in files.directories() and files.exists("C:\\t\\empty")
+    assert files.listing() == {}
+    assert not (files.root / "C" / "t" / "a").exists()
+    files.remove_tree("C:\\t")
+    assert not files.exists("C:\\t\\empty") and not files.exists("C:\\t")
+    with pytest.raises(DotNetError) as info:
+        files.remove_tree("C:\\t\\nothing")
+    assert info.value.message == "Cannot find path 'C:\\t\\nothing' because it does not exist."
+    writer = files.open_create("C:\\Windows\\Temp\\busy")
+    with pytest.raises(HostPathUnsupported):
+        files.remove_tree("C:\\Windows")  # a tree holding an open file
+    with pytest.raises(DotNetError) as info:
+        files.remove_tree("C:\\Windows\\Temp\\busy")
+    assert "being used by another process" in info.value.message
+    writer.close()
+    with pytest.raises(HostPathUnsupported):
+        files.remove_tree("C:\\")

@@ -17,7 +17,12 @@ from hvlab import pstree
 from pscheck import api_rules as ar
 from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, read_cases, seed, source, strict
 
-RULES = {ar.CMDLET_RULE: ar.check_cmdlets, ar.MEMBER_RULE: ar.check_members, ar.ENUM_RULE: ar.check_enum_text}
+RULES = {
+    ar.CMDLET_RULE: ar.check_cmdlets,
+    ar.MEMBER_RULE: ar.check_members,
+    ar.ENUM_RULE: ar.check_enum_text,
+    ar.PATH_RULE: ar.check_literal_paths,
+}
 
 
 def report(name: str, violations: list[ar.Violation]) -> str:
@@ -276,6 +281,27 @@ SEEDS = [
         "heartbeat                    = ConvertTo-EnumName $Vm.Heartbeat",
         "heartbeat                    = $Vm.Heartbeat.ToString()",
         ".ToString() throws when it is $null",
+    ),
+    (
+        HOST,
+        ar.PATH_RULE,
+        "if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Recurse -Force }",
+        "if (Test-Path -LiteralPath $Path) { Remove-Item -Path $Path -Recurse -Force }",
+        "Remove-Item gets its path through -Path, a wildcard pattern",
+    ),
+    (
+        HOST,
+        ar.PATH_RULE,
+        "$removal.removed = -not (Test-Path -LiteralPath $Path)",
+        "$removal.removed = -not (Test-Path $Path)",
+        "Test-Path gets its path through a positional argument (-Path)",
+    ),
+    (
+        GUEST,
+        ar.PATH_RULE,
+        "$key = Get-Item -LiteralPath $TimeProviderKey",
+        "$key = $TimeProviderKey | Get-Item",
+        "Get-Item gets its path through the pipeline (-Path)",
     ),
     (
         GUEST,

@@ -47,6 +47,9 @@ def _guest_file(connection: t.Any, vm: str, path: str = DEST) -> bytes | None:
 
 
 def _host_files(connection: t.Any) -> dict[str, int]:
+    """The host's files, and no directory of ansible's left in the user's temporary directory."""
+    left = [d for d in connection.lab.host_files.directories() if "ansible-tmp-" in d]
+    assert left == [], left
     return connection.lab.host_files.listing()
 
 
@@ -201,7 +204,8 @@ def test_an_upload_whose_copy_call_got_no_answer_is_removed_by_a_cleanup_call(tm
     result = run_with(ACTION, args, "hv01", loses_the_copy, put_file=connection.put_file)
     assert result["failed"] is True and "rerun the task" in result["msg"], result
     assert "was removed" in result["msg"] and _host_files(connection) == {}, result
-    assert connection.requests[-1]["params"]["vm_names"] == [] and connection.requests[-1]["params"]["remove_source"]
+    cleanup = connection.requests[-1]["params"]
+    assert cleanup["vm_names"] == [] and "ansible-tmp-" in cleanup["upload_dir"], cleanup
 
 
 def test_remote_src_copies_a_host_file_and_leaves_it(tmp_path: Path) -> None:
