@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import ntpath
 import os
 import typing as t
 
@@ -207,7 +208,8 @@ class ActionModule(HostAction):
             # A directory of its own (ansible's remote_tmp, as ansible.windows.win_copy uses it), the file
             # under its own name: a destination that is a directory in the guest gets that name.
             try:
-                upload_dir = self._make_tmp_path()
+                # normpath: ansible answers the directory as "<path>\." (its join_path of the path and '').
+                upload_dir = ntpath.normpath(self._make_tmp_path())
             except AnsibleError as exc:
                 raise CallFailed(
                     "Hyper-V host %s: no temporary directory could be made for the upload (remote_tmp): %s. "

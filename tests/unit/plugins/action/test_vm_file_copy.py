@@ -69,12 +69,14 @@ def test_one_upload_for_two_vms_then_a_rerun_sends_nothing(tmp_path: Path) -> No
     # One upload whatever the number of VMs, gone afterwards; the plan, then the copy: two library calls.
     assert len(connection.put_files) == 1 and _host_files(connection) == {}
     assert [r["operation"] for r in connection.requests] == ["vm_file_copy_plan", "vm_file_copy"]
+    assert len(connection.ansible_commands) == 1  # ansible's mkdtemp: four PowerShell processes in all
     record = "sha256:" + hashlib.sha256(data).hexdigest()
     assert all(vm.kvp_host_items[RECORD] == record for vm in connection.lab.host.vms)
 
     again = _run(connection, {"name": ["web01", "web02"], "src": src, "dest": DEST, "create_dirs": True})
     assert again["changed"] is False and len(connection.put_files) == 1, again  # nothing sent
     assert [r["operation"] for r in connection.requests[2:]] == ["vm_file_copy_plan"]
+    assert len(connection.ansible_commands) == 1  # the rerun: one process, nothing else
     assert [vm["previous_checksum"] for vm in again["vms"]] == [result["checksum"]] * 2
 
 
@@ -206,6 +208,7 @@ def test_an_upload_whose_copy_call_got_no_answer_is_removed_by_a_cleanup_call(tm
     assert "was removed" in result["msg"] and _host_files(connection) == {}, result
     cleanup = connection.requests[-1]["params"]
     assert cleanup["vm_names"] == [] and "ansible-tmp-" in cleanup["upload_dir"], cleanup
+    assert not cleanup["upload_dir"].endswith("\\."), cleanup  # the directory itself, not "<dir>\."
 
 
 def test_remote_src_copies_a_host_file_and_leaves_it(tmp_path: Path) -> None:
