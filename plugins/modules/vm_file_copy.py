@@ -23,8 +23,8 @@ description:
     The guest can read it too (a Linux guest in C(/var/lib/hyperv/.kvp_pool_0), a Windows guest under
     C(HKLM\\SOFTWARE\\Microsoft\\Virtual Machine\\External)). A VM is copied to only when that record differs
     from the source's checksum; C(changed) is true only then."
-  - A file changed or removed inside the guest, or written there by other means, is not seen: the record only
-    says what this module copied last. O(force=true) copies regardless of the record.
+  - A file changed or removed inside the guest, or written there by other means, is not seen (the record only
+    says what this module copied last). O(force=true) copies regardless of the record.
   - An existing file at O(dest) is always replaced (C(Copy-VMFile -Force)).
   - "What a copy costs: one PowerShell process on the host checks the VMs and reads the records; when no VM needs
     the file, that is all and nothing is sent. Otherwise ansible makes a temporary directory on the host (its

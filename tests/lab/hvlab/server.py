@@ -149,7 +149,7 @@ class Lab:
             host_name=self.host.name,
         )
         # The guest's disk, for what Guest Service Interface copies into it (a Windows file system, as the host's).
-        guest.files = HostFiles(self.guest_dir() / WINDOWS_GUEST_FILES_DIR / vm.id, "Administrator")
+        guest.files_root = self.guest_dir() / WINDOWS_GUEST_FILES_DIR / vm.id
         backend = Dispatcher(
             GuestOperations(guest).table(),
             where=f"the Windows guest {name} (VM {vm.name!r}; host operations go to {self.host.name})",
