@@ -8,27 +8,12 @@ import typing as t
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
 from ansible_collections.hyperv.integration.plugins.plugin_utils._host_action import HostInfoAction
+from ansible_collections.hyperv.integration.plugins.plugin_utils._kvp_addresses import ip_addresses
 
 # Kept equal to DOCUMENTATION by tests/unit/plugins/action/test_argument_specs.py.
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "name": {"type": "raw", "aliases": ["vm", "vm_name"]},
 }
-
-# The intrinsic items that list the guest's addresses, separated by ';' (docs/dev/hyperv-facts.md section 8).
-ADDRESS_ITEMS = ("NetworkAddressIPv4", "NetworkAddressIPv6")
-
-
-def ip_addresses(intrinsic: dict[str, str] | None) -> list[str] | None:
-    """The guest's addresses, IPv4 then IPv6; None when the guest data could not be read."""
-    if intrinsic is None:
-        return None
-    addresses: list[str] = []
-    for item in ADDRESS_ITEMS:
-        for address in str(intrinsic.get(item) or "").split(";"):
-            address = address.strip()
-            if address and address not in addresses:
-                addresses.append(address)
-    return addresses
 
 
 def _items(value: t.Any) -> dict[str, str] | None:

@@ -157,6 +157,9 @@ SCHEMAS: dict[str, dict[str, Field]] = {
             "value_bytes",
         ),
     },
+    "vm_inventory": {
+        "kvp_guid": _string("GUID of the Key-Value Pair Exchange IC (ic_catalog), upper case, no braces"),
+    },
     "vm_file_copy_plan": {
         "vm_names": _VM_NAMES,
         "targets": _COPY_TARGETS,

@@ -863,3 +863,34 @@ function Invoke-VmFileCopy {
 
 $operations['vm_file_copy_plan'] = ${function:Invoke-VmFileCopyPlan}
 $operations['vm_file_copy'] = ${function:Invoke-VmFileCopy}
+
+# --- The inventory plugin's one read (vm_inventory): every VM with what it needs to make a host of it ---
+
+function Get-VmInventoryEntry {
+    # One VM: its integration services (as vm_integration_service_info reads them) and the intrinsic KVP
+    # items its guest reports (as vm_kvp_info reads them; null and the reason when there are none). An
+    # error reading it is answered on that VM, and the other VMs are still read.
+    param ($Context, $Vm, [string]$KvpGuid)
+    try {
+        $entry = Get-VmIntegrationDetail -Vm $Vm -RequestedName $null
+        $kvp = Get-VmKvpDetail -Context $Context -Vm $Vm -RequestedName $null -KvpGuid $KvpGuid
+        $entry.intrinsic_items = $kvp.intrinsic_items
+        $entry.guest_items_unavailable = $kvp.guest_items_unavailable
+        return $entry
+    }
+    catch {
+        $unread = [ordered]@{ heartbeat = $null; integration_services_version = $null; integration_services_state = $null; integration_services = @(); intrinsic_items = $null; guest_items_unavailable = $null }
+        return New-VmReadFailure -Vm $Vm -RequestedName $null -Unread $unread -ErrorRecord $_
+    }
+}
+
+function Invoke-VmInventory {
+    param ($Request)
+    $kvpGuid = ([string]$Request.params.kvp_guid).Trim('{', '}').ToUpperInvariant()
+    $resolved = Resolve-VmName -Names $null
+    $context = Get-KvpContext
+    $vms = @(foreach ($vm in $resolved.vms) { Get-VmInventoryEntry -Context $context -Vm $vm -KvpGuid $kvpGuid })
+    New-VmInfoAnswer -Resolved $resolved -Vms $vms
+}
+
+$operations['vm_inventory'] = ${function:Invoke-VmInventory}

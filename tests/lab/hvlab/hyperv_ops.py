@@ -95,6 +95,7 @@ class HostOperations:
             "hvsocket_service_set": self.hvsocket_set,
             "vm_kvp_info": self.kvp_info,
             "vm_kvp_set": self.kvp_set,
+            "vm_inventory": self.inventory,
             **FileCopyOperations(self).table(),
         }
 
@@ -439,6 +440,27 @@ class HostOperations:
             guest_items, intrinsic_items, reason = self.host.kvp_guest_read(vm, state, enabled)
             entry.update(guest_items=guest_items, intrinsic_items=intrinsic_items, guest_items_unavailable=reason)
         return {"vms": vms, "missing": resolved.missing, "ambiguous": resolved.ambiguous, "vm_list_errors": []}
+
+    def inventory(self, call: LibraryCall) -> dict[str, Any]:
+        """Every VM as vm_integration_service_info reads it, with the intrinsic items as vm_kvp_info does."""
+        _check_keys(call.params, ("kvp_guid",), call.operation)
+        if not isinstance(call.params["kvp_guid"], str):
+            raise NotRecognised(f"{call.operation} params.kvp_guid must be a string")
+        kvp_guid = call.params["kvp_guid"].strip("{}").upper()
+        asks: list[tuple[VirtualMachine, dict[str, Any], str, bool | None]] = []
+        with self.host.lock:
+            vms = []
+            for vm in self.host.vms:
+                entry = self._vm_info(vm, None)
+                entry.update(intrinsic_items=None, guest_items_unavailable=None)
+                vms.append(entry)
+                if entry["error"] is None:
+                    ic = self.host.service_by_guid(vm, kvp_guid)
+                    asks.append((vm, entry, vm.state, None if ic is None else ic.enabled))
+        for vm, entry, state, enabled in asks:  # outside the host lock: a guest may take a while
+            _guest_items, intrinsic_items, reason = self.host.kvp_guest_read(vm, state, enabled)
+            entry.update(intrinsic_items=intrinsic_items, guest_items_unavailable=reason)
+        return {"vms": vms, "missing": [], "ambiguous": {}, "vm_list_errors": []}
 
     def kvp_set(self, call: LibraryCall) -> dict[str, Any]:
         try:

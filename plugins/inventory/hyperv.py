@@ -1,0 +1,316 @@
+# Copyright: (c) 2026, hyperv.integration contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: hyperv
+short_description: The VMs of Hyper-V hosts as inventory hosts, read from the hosts themselves
+version_added: 0.1.0
+description:
+  - Lists every VM of one or more Hyper-V hosts as an inventory host, with the variables the collection's roles
+    need (C(hyperv_host), C(hyperv_vm_name)) and what the host knows of it - its state, heartbeat, integration
+    services and the addresses its guest reports through Key-Value Pair Exchange. No hand-written guest list.
+  - Each Hyper-V host is asked once per refresh, in one PowerShell process, over a WinRM session the plugin opens
+    itself (an inventory plugin has no task connection); the hosts are asked in parallel.
+  - A host that cannot be reached, or that answers an error, is a warning naming it and the other hosts are
+    still listed; with O(strict=true) it fails the inventory.
+  - The configuration file's name ends in C(hyperv.yml) or C(hyperv.yaml).
+author:
+  - hyperv.integration contributors (@hyperv-integration)
+requirements:
+  - pywinrm (the controller's C(requirements.txt) of this collection)
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: This plugin's name.
+    required: true
+    choices: [hyperv.integration.hyperv]
+    type: str
+  hyperv_hosts:
+    description:
+      - The Hyper-V hosts to read, each added to the group C(hyperv_hosts) with the connection variables given
+        here, so that host tasks can reach it (delegated to C(hyperv_host), as the collection's roles do).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Its inventory name (the value of C(hyperv_host) on its VMs).
+        type: str
+        required: true
+      connection:
+        description: How to reach it. Only C(winrm) for now.
+        type: str
+        choices: [winrm]
+        default: winrm
+      host:
+        description: Its address; O(hyperv_hosts[].name) when omitted.
+        type: str
+      port:
+        description: The WinRM port; 5986 for C(https), 5985 for C(http) when omitted.
+        type: int
+      user:
+        description: The account (a member of Hyper-V Administrators, or an administrator).
+        type: str
+        required: true
+      password:
+        description:
+          - Its password. A vault-encrypted value (C(!vault)) works; so does O(hyperv_hosts[].password_env).
+        type: str
+      password_env:
+        description:
+          - The name of an environment variable that holds the password, when O(hyperv_hosts[].password) is not
+            given.
+        type: str
+      transport:
+        description: As C(ansible_winrm_transport) of ansible.builtin.winrm.
+        type: str
+        choices: [basic, certificate, ntlm, kerberos, credssp, plaintext, ssl]
+        default: ntlm
+      scheme:
+        description: As C(ansible_winrm_scheme).
+        type: str
+        choices: [http, https]
+        default: https
+      server_cert_validation:
+        description: As C(ansible_winrm_server_cert_validation).
+        type: str
+        choices: [validate, ignore]
+        default: validate
+  hostname:
+    description:
+      - What names each VM's inventory host - its VM name, its VM id, or the guest's fully qualified domain name
+        (reported through Key-Value Pair Exchange; a VM whose guest reports none is named by its VM name).
+      - Two VMs of one name (on two hosts) get their VM id as the second one's name, with a warning.
+    type: str
+    choices: [name, id, fqdn]
+    default: name
+  ip_preference:
+    description:
+      - Which address becomes C(ansible_host) - the first one the guest reports of this family, else the first of
+        the other; loopback, link-local, unspecified and multicast addresses are never used. O(compose) may set
+        C(ansible_host) instead.
+    type: str
+    choices: [ipv4, ipv6]
+    default: ipv4
+  filters:
+    description: Which VMs become inventory hosts.
+    type: dict
+    default: {}
+    suboptions:
+      states:
+        description: VM states to keep (as Hyper-V names them, ignoring case, e.g. C(Running)); all when omitted.
+        type: list
+        elements: str
+      names:
+        description: VM name patterns to keep (shell-style, ignoring case, e.g. C(web*)); all when omitted.
+        type: list
+        elements: str
+"""
+
+EXAMPLES = r"""
+# hyperv.yml: the guests of two Hyper-V hosts, their password from the environment
+plugin: hyperv.integration.hyperv
+hyperv_hosts:
+  - name: hv01
+    host: hv01.example.test
+    user: EXAMPLE\ansible
+    password_env: HYPERV_PASSWORD
+  - name: hv02
+    host: hv02.example.test
+    user: EXAMPLE\ansible
+    password: !vault |
+      $ANSIBLE_VAULT;1.1;AES256
+      6138...
+
+---
+# Only running VMs, a group per guest OS family, the FQDN as the inventory name
+plugin: hyperv.integration.hyperv
+hyperv_hosts:
+  - {name: hv01, user: ansible, password_env: HYPERV_PASSWORD}
+hostname: fqdn
+filters:
+  states: [Running]
+keyed_groups:
+  - key: hyperv_kvp_intrinsic.OSName | default('unknown') | regex_replace(' .*', '')
+    prefix: os
+groups:
+  no_heartbeat: hyperv_heartbeat not in ['OkApplicationsHealthy', 'OkApplicationsUnknown']
+compose:
+  ansible_connection: "'winrm' if (hyperv_kvp_intrinsic.OSPlatformId | default('')) == '2' else 'ssh'"
+
+---
+# Cached for an hour: a refresh asks every host again
+plugin: hyperv.integration.hyperv
+hyperv_hosts:
+  - {name: hv01, user: ansible, password_env: HYPERV_PASSWORD, scheme: http, transport: kerberos}
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/hyperv-inventory
+cache_timeout: 3600
+"""
+
+import os
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
+from ansible_collections.hyperv.integration.plugins.plugin_utils import _inventory_hosts, _powershell, _winrm_call
+from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
+
+OPERATION = "vm_inventory"
+MAX_PARALLEL = 8
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "hyperv.integration.hyperv"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith(("hyperv.yml", "hyperv.yaml"))
+
+    def parse(self, inventory: t.Any, loader: t.Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        hosts = self.get_option("hyperv_hosts")
+        if not hosts:
+            raise AnsibleParserError("%s: hyperv_hosts must list at least one Hyper-V host" % path)
+        names = [str(entry.get("name") or "") for entry in hosts]
+        if "" in names or len(set(names)) != len(names):
+            raise AnsibleParserError("%s: every entry of hyperv_hosts needs a name of its own, got %r" % (path, names))
+
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        answers: dict[str, t.Any] | None = None
+        if use_cache:
+            try:
+                answers = self._cache[cache_key]
+            except KeyError:
+                answers = None
+        if answers is None:
+            answers = self._ask_all(hosts)
+            if self.get_option("cache"):
+                self._cache[cache_key] = answers
+        self._populate(hosts, answers)
+
+    # -- asking the hosts ---------------------------------------------------------------------------------
+    def _ask_all(self, hosts: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+        """Host name -> {"vms": [...]} or {"error": message}: every host asked at once."""
+        params = build_params(OPERATION, kvp_guid=by_key("key_value_pair_exchange").host_guid)
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(hosts))) as pool:
+            futures = {entry["name"]: pool.submit(self._ask, entry, params) for entry in hosts}
+        return {name: future.result() for name, future in futures.items()}
+
+    def _ask(self, entry: dict[str, t.Any], params: dict[str, t.Any]) -> dict[str, t.Any]:
+        try:
+            result = _winrm_call.call(self._target(entry), _powershell.HOST_LIBRARY, OPERATION, params)
+        except (_powershell.PowerShellCallError, _powershell.UnsupportedHostError) as exc:
+            return {"error": str(exc)}
+        except _powershell.HostOperationError as exc:
+            return {"error": "the host answered an error: %s" % exc}
+        return {
+            "vms": result.get("vms") or [],
+            "list_errors": [e.get("message") for e in result.get("vm_list_errors") or []],
+        }
+
+    @staticmethod
+    def _password(entry: dict[str, t.Any]) -> str | None:
+        if entry.get("password") is not None:
+            return str(entry["password"])
+        if entry.get("password_env"):
+            return os.environ.get(str(entry["password_env"]))
+        return None
+
+    def _target(self, entry: dict[str, t.Any]) -> _winrm_call.WinRMTarget:
+        scheme = entry.get("scheme") or "https"
+        return _winrm_call.WinRMTarget(
+            host=str(entry.get("host") or entry["name"]),
+            port=int(entry.get("port") or (5986 if scheme == "https" else 5985)),
+            user=str(entry.get("user") or ""),
+            password=self._password(entry),
+            transport=str(entry.get("transport") or "ntlm"),
+            scheme=scheme,
+            server_cert_validation=str(entry.get("server_cert_validation") or "validate"),
+        )
+
+    # -- the inventory ------------------------------------------------------------------------------------
+    def _add_hyperv_host(self, entry: dict[str, t.Any]) -> None:
+        target = self._target(entry)
+        name = entry["name"]
+        self.inventory.add_group("hyperv_hosts")
+        self.inventory.add_host(name, group="hyperv_hosts")
+        variables = {
+            "ansible_connection": "winrm",
+            "ansible_host": target.host,
+            "ansible_port": target.port,
+            "ansible_user": target.user,
+            "ansible_winrm_transport": target.transport,
+            "ansible_winrm_scheme": target.scheme,
+            "ansible_winrm_server_cert_validation": target.server_cert_validation,
+        }
+        if target.password is not None:
+            variables["ansible_password"] = target.password
+        for key, value in variables.items():
+            self.inventory.set_variable(name, key, value)
+
+    def _populate(self, hosts: list[dict[str, t.Any]], answers: dict[str, t.Any]) -> None:
+        strict = self.get_option("strict")
+        hostname = self.get_option("hostname")
+        preference = self.get_option("ip_preference")
+        filters = self.get_option("filters") or {}
+        self.inventory.add_group("hyperv_guests")
+        taken: dict[str, str] = {}
+        for entry in hosts:
+            host = entry["name"]
+            self._add_hyperv_host(entry)
+            answer = answers.get(host) or {"error": "no answer"}
+            if "error" in answer:
+                message = "Hyper-V host %s could not be read: %s" % (host, answer["error"])
+                if strict:
+                    raise AnsibleParserError(message)
+                self.display.warning(message + ". Its VMs are not listed; the other hosts are.")
+                continue
+            for problem in answer.get("list_errors") or []:
+                self.display.warning("Hyper-V host %s: listing its VMs reported: %s" % (host, problem))
+            host_group = self.inventory.add_group(self._sanitize_group_name("hyperv_host_%s" % host))
+            for vm in answer["vms"]:
+                if vm.get("error"):
+                    self.display.warning(
+                        "Hyper-V host %s: VM %r could not be read: %s"
+                        % (host, vm.get("name"), (vm["error"] or {}).get("message"))
+                    )
+                if not _inventory_hosts.selected(vm, filters.get("states"), filters.get("names")):
+                    continue
+                name = _inventory_hosts.inventory_name(vm, hostname) or str(vm.get("name"))
+                if name in taken:
+                    self.display.warning(
+                        "VM %r of Hyper-V host %s has the inventory name of a VM of %s; it is listed as its id %s"
+                        % (vm.get("name"), host, taken[name], vm.get("id"))
+                    )
+                    name = str(vm.get("id"))
+                taken[name] = host
+                self._add_vm(name, host, host_group, vm, preference, strict)
+
+    def _add_vm(
+        self, name: str, host: str, host_group: str, vm: dict[str, t.Any], preference: str, strict: bool
+    ) -> None:
+        self.inventory.add_host(name, group="hyperv_guests")
+        self.inventory.add_child(host_group, name)
+        if vm.get("state"):
+            state_group = self.inventory.add_group(
+                self._sanitize_group_name("hyperv_state_%s" % str(vm["state"]).lower())
+            )
+            self.inventory.add_child(state_group, name)
+        variables = _inventory_hosts.host_variables(host, vm, preference)
+        for key, value in variables.items():
+            self.inventory.set_variable(name, key, value)
+        # Constructable: compose first (it may set ansible_host), then groups and keyed_groups.
+        self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)

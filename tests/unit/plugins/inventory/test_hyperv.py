@@ -1,0 +1,202 @@
+"""The hyperv inventory plugin for real (InventoryModule.parse with ansible's InventoryData and DataLoader)
+against in-process labs over WinRM (pywinrm to the lab's listener): one PowerShell command per Hyper-V host
+per refresh, hosts in parallel, variables, groups, Constructable options, filters, an unreachable host, the
+cache. The Linux guest's addresses from the real hv_kvp_daemon: tests/integration/test_inventory_hyperv.py."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleParserError
+from ansible.inventory.data import InventoryData
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import inventory_loader
+from hvlab import labfile
+from hvlab.server import Lab
+from support.labspec import lab_spec, vm_spec
+
+from ansible_collections.hyperv.integration.plugins.inventory import hyperv
+
+ODD = "Prüf'VM $(whoami) 漢字"
+
+
+NAME = "hyperv.integration.hyperv"
+# What ansible's plugin loader does when it loads the plugin by name: its option definitions (from its
+# DOCUMENTATION and the constructed and inventory_cache fragments) go to the config manager under that name.
+inventory_loader._load_config_defs(NAME, hyperv, hyperv.__file__)
+
+
+def new_plugin() -> hyperv.InventoryModule:
+    """The plugin as the loader hands it out (the names it sets, by which options are looked up)."""
+    plugin = hyperv.InventoryModule()
+    plugin._load_name = NAME
+    plugin._redirected_names = [NAME]
+    return plugin
+
+
+@pytest.fixture
+def labs() -> t.Iterator[t.Callable[..., Lab]]:
+    started: list[Lab] = []
+
+    def start(spec: dict[str, t.Any]) -> Lab:
+        lab = Lab(labfile.parse(spec), "lab-admin", secrets.token_urlsafe(12), linux_guest=None)
+        lab.start()
+        started.append(lab)
+        return lab
+
+    yield start
+    for lab in started:
+        lab.stop()
+
+
+def entry(lab: Lab, **extra: t.Any) -> dict[str, t.Any]:
+    endpoint = lab.endpoints[lab.host.name]
+    return {
+        "name": lab.host.name,
+        "host": "127.0.0.1",
+        "port": endpoint.port,
+        "user": endpoint.username,
+        "password": endpoint.password,
+        "transport": "basic",
+        "scheme": "http",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse(tmp_path: Path, config: dict[str, t.Any], name: str = "lab.hyperv.yml") -> tuple[InventoryData, t.Any]:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"plugin": "hyperv.integration.hyperv", **config}, allow_unicode=True))
+    plugin = new_plugin()
+    inventory = InventoryData()
+    assert plugin.verify_file(str(path))
+    plugin.parse(inventory, DataLoader(), str(path), cache=True)
+    with contextlib.suppress(AttributeError):  # as ansible's InventoryManager after a parse: no cache configured
+        plugin.update_cache_if_changed()
+    return inventory, plugin
+
+
+def hostvars(inventory: InventoryData, name: str) -> dict[str, t.Any]:
+    return inventory.get_host(name).get_vars()
+
+
+def members(inventory: InventoryData, group: str) -> list[str]:
+    return sorted(host.name for host in inventory.groups[group].get_hosts())
+
+
+def commands(lab: Lab) -> int:
+    return int(lab.endpoints[lab.host.name].counters.snapshot()["commands"])
+
+
+def test_two_hosts_one_command_each_and_an_unreachable_third_is_a_warning(
+    tmp_path: Path, labs: t.Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = labs(lab_spec(vm_spec("web01", "windows"), vm_spec(ODD), vm_spec("off01", "windows", "Off"), host="hv01"))
+    two = labs(lab_spec(vm_spec("db01", "windows"), host="hv02", language="de-DE"))
+    gone = {"name": "hv03", "host": "127.0.0.1", "port": free_port(), "user": "x", "password": "y", "scheme": "http"}
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(one), entry(two), gone]})
+
+    assert commands(one) == 1 and commands(two) == 1
+    assert members(inventory, "hyperv_guests") == sorted(["web01", ODD, "off01", "db01"])
+    assert members(inventory, "hyperv_hosts") == ["hv01", "hv02", "hv03"]
+    assert members(inventory, "hyperv_host_hv01") == sorted(["web01", ODD, "off01"])
+    assert members(inventory, "hyperv_state_off") == ["off01"]
+    assert "Hyper-V host hv03 could not be read" in capsys.readouterr().err
+
+    web = hostvars(inventory, "web01")
+    assert web["hyperv_host"] == "hv01" and web["hyperv_vm_name"] == "web01" and web["hyperv_vm_state"] == "Running"
+    assert web["hyperv_vm_id"] == next(vm.id for vm in one.host.vms if vm.name == "web01")
+    assert web["hyperv_heartbeat"] == "OkApplicationsHealthy"
+    assert web["hyperv_integration_services"]["guest_service_interface"] == {"enabled": False, "primary_status": "Ok"}
+    assert web["hyperv_ip_addresses"] == ["192.0.2.10", "2001:db8::10"] and web["ansible_host"] == "192.0.2.10"
+    assert web["hyperv_kvp_intrinsic"]["FullyQualifiedDomainName"] == "win-guest.lab.test"
+    # The German host's names do not matter: ICs by GUID.
+    assert hostvars(inventory, "db01")["hyperv_integration_services"]["heartbeat"]["enabled"] is True
+    odd = hostvars(inventory, ODD)
+    assert odd["hyperv_vm_name"] == ODD and odd["hyperv_kvp_intrinsic"] is None and "ansible_host" not in odd
+    # The Hyper-V hosts come with the connection variables given.
+    hv01 = hostvars(inventory, "hv01")
+    assert hv01["ansible_connection"] == "winrm" and hv01["ansible_port"] == entry(one)["port"]
+    assert hv01["ansible_winrm_transport"] == "basic" and hv01["ansible_winrm_scheme"] == "http"
+
+
+def test_an_unreachable_host_fails_the_inventory_when_strict(tmp_path: Path) -> None:
+    gone = {"name": "hv03", "host": "127.0.0.1", "port": free_port(), "user": "x", "password": "y", "scheme": "http"}
+    with pytest.raises(AnsibleParserError, match="Hyper-V host hv03 could not be read"):
+        parse(tmp_path, {"hyperv_hosts": [gone], "strict": True})
+
+
+def test_hostname_ip_preference_filters_and_constructed_options(
+    tmp_path: Path, labs: t.Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = labs(lab_spec(vm_spec("web01", "windows"), vm_spec("web02", "linux"), vm_spec("off01", "windows", "Off")))
+    monkeypatch.setenv("HYPERV_TEST_PASSWORD", lab.endpoints["hv01"].password)
+    host = entry(lab, password=None, password_env="HYPERV_TEST_PASSWORD")
+    config = {
+        "hyperv_hosts": [host],
+        "hostname": "fqdn",
+        "ip_preference": "ipv6",
+        "filters": {"states": ["running"], "names": ["WEB*"]},
+        "compose": {"os_family": "hyperv_kvp_intrinsic.OSName.split(' ')[0]"},
+        "groups": {"healthy": "hyperv_heartbeat == 'OkApplicationsHealthy'"},
+        "keyed_groups": [{"key": "hyperv_vm_state", "prefix": "state"}],
+    }
+    inventory, _plugin = parse(tmp_path, config)
+    assert members(inventory, "hyperv_guests") == ["linux-guest.lab.test", "win-guest.lab.test"]  # off01 filtered out
+    win = hostvars(inventory, "win-guest.lab.test")
+    assert win["ansible_host"] == "2001:db8::10" and win["os_family"] == "Windows" and win["hyperv_vm_name"] == "web01"
+    assert members(inventory, "healthy") == ["linux-guest.lab.test", "win-guest.lab.test"]
+    assert members(inventory, "state_Running") == ["linux-guest.lab.test", "win-guest.lab.test"]
+
+
+def test_the_cache_answers_a_second_parse_without_asking_the_host(tmp_path: Path, labs: t.Callable[..., Lab]) -> None:
+    lab = labs(lab_spec(vm_spec("web01", "windows")))
+    cache = {"cache": True, "cache_plugin": "jsonfile", "cache_connection": str(tmp_path / "cache")}
+    parse(tmp_path, {"hyperv_hosts": [entry(lab)], **cache})
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(lab)], **cache})
+    assert commands(lab) == 1 and members(inventory, "hyperv_guests") == ["web01"]
+
+
+def test_a_file_that_is_not_named_hyperv_yml_is_not_this_plugins(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text("plugin: hyperv.integration.hyperv\n")
+    assert not new_plugin().verify_file(str(path))
+
+
+def test_two_entries_of_one_name_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(AnsibleParserError, match="needs a name of its own"):
+        parse(tmp_path, {"hyperv_hosts": [{"name": "hv01", "user": "a"}, {"name": "hv01", "user": "b"}]})
+
+
+def test_a_vault_encrypted_password_in_the_file_is_used(
+    tmp_path: Path, labs: t.Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ansible.parsing.vault import VaultLib, VaultSecret, VaultSecretsContext
+
+    lab = labs(lab_spec(vm_spec("web01", "windows")))
+    secret = [("default", VaultSecret(b"vault-pass"))]
+    encrypted = VaultLib(secret).encrypt(lab.endpoints["hv01"].password).decode()
+    host = {k: v for k, v in entry(lab).items() if k != "password"}
+    text = yaml.safe_dump({"plugin": NAME, "hyperv_hosts": [host]})
+    indented = "\n".join("      " + line for line in encrypted.splitlines())
+    text = text.replace("- host:", "- password: !vault |\n%s\n  host:" % indented, 1)
+    path = tmp_path / "vault.hyperv.yml"
+    path.write_text(text)
+    # What ansible's CLI sets up from --vault-password-file, for this test only.
+    monkeypatch.setattr(VaultSecretsContext, "_current", VaultSecretsContext(secret))
+    loader = DataLoader()
+    loader.set_vault_secrets(secret)
+    inventory = InventoryData()
+    new_plugin().parse(inventory, loader, str(path), cache=False)
+    assert members(inventory, "hyperv_guests") == ["web01"] and commands(lab) == 1
