@@ -15,7 +15,11 @@ description:
   - Each Hyper-V host is asked once per refresh, in one PowerShell process, over a WinRM session the plugin opens
     itself (an inventory plugin has no task connection); the hosts are asked in parallel.
   - A host that cannot be reached, or that answers an error, is a warning naming it and the other hosts are
-    still listed; with O(strict=true) it fails the inventory.
+    still listed; with O(strict=true) it fails the inventory (as do errors in O(compose), O(groups) and
+    O(keyed_groups)).
+  - What the hosts and guests report (VM names, Key-Value Pair Exchange items) is data, never templated.
+  - With the cache on, answers are kept and failures are not; a host that could not be read, or one added to the
+    file since, is asked at the next refresh.
   - The configuration file's name ends in C(hyperv.yml) or C(hyperv.yaml).
 author:
   - hyperv.integration contributors (@hyperv-integration)
@@ -34,6 +38,8 @@ options:
     description:
       - The Hyper-V hosts to read, each added to the group C(hyperv_hosts) with the connection variables given
         here, so that host tasks can reach it (delegated to C(hyperv_host), as the collection's roles do).
+      - Each entry is checked (unknown keys, port, choices) and a wrong one fails the source naming it. Text values
+        may be templates (C("{{ lookup('env', 'HYPERV_USER') }}")), rendered as the file is read.
     type: list
     elements: dict
     required: true
@@ -65,6 +71,9 @@ options:
         description:
           - The name of an environment variable that holds the password, when O(hyperv_hosts[].password) is not
             given.
+          - A password read this way is not put into the inventory, where C(ansible-inventory --host) would show
+            it. Give the host's C(ansible_password) for host tasks as for any other host, for example from a lookup
+            in C(group_vars/hyperv_hosts.yml).
         type: str
       transport:
         description: As C(ansible_winrm_transport) of ansible.builtin.winrm.
@@ -160,6 +169,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _inventory_hosts, _powershell, _winrm_call
@@ -167,6 +177,16 @@ from ansible_collections.hyperv.integration.plugins.plugin_utils._requests impor
 
 OPERATION = "vm_inventory"
 MAX_PARALLEL = 8
+ENTRY_KEYS = (
+    "name", "connection", "host", "port", "user", "password", "password_env", "transport", "scheme",
+    "server_cert_validation",
+)  # fmt: skip
+ENTRY_CHOICES = {
+    "connection": ("winrm",),
+    "transport": ("basic", "certificate", "ntlm", "kerberos", "credssp", "plaintext", "ssl"),
+    "scheme": ("http", "https"),
+    "server_cert_validation": ("validate", "ignore"),
+}
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -178,26 +198,59 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory: t.Any, loader: t.Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        hosts = self.get_option("hyperv_hosts")
+        hosts = [
+            self._checked_entry(path, index, entry) for index, entry in enumerate(self.get_option("hyperv_hosts") or [])
+        ]
         if not hosts:
             raise AnsibleParserError("%s: hyperv_hosts must list at least one Hyper-V host" % path)
-        names = [str(entry.get("name") or "") for entry in hosts]
-        if "" in names or len(set(names)) != len(names):
+        names = [entry["name"] for entry in hosts]
+        if len(set(names)) != len(names):
             raise AnsibleParserError("%s: every entry of hyperv_hosts needs a name of its own, got %r" % (path, names))
 
+        # Only answers are cached, never failures: a host that could not be read is asked again at the next
+        # refresh, and so is a host added to the file since.
         cache_key = self.get_cache_key(path)
-        use_cache = self.get_option("cache") and cache
-        answers: dict[str, t.Any] | None = None
-        if use_cache:
+        cached: dict[str, t.Any] = {}
+        if self.get_option("cache") and cache:
             try:
-                answers = self._cache[cache_key]
+                cached = dict(self._cache[cache_key])
             except KeyError:
-                answers = None
-        if answers is None:
-            answers = self._ask_all(hosts)
-            if self.get_option("cache"):
-                self._cache[cache_key] = answers
+                cached = {}
+        answers = {name: cached[name] for name in names if name in cached}
+        missing = [entry for entry in hosts if entry["name"] not in answers]
+        if missing:
+            answers.update(self._ask_all(missing))
+        if self.get_option("cache"):
+            self._cache[cache_key] = {name: answer for name, answer in answers.items() if "error" not in answer}
         self._populate(hosts, answers)
+
+    def _checked_entry(self, path: str, index: int, entry: t.Any) -> dict[str, t.Any]:
+        """One hyperv_hosts entry, its keys and types checked (ansible does not check suboptions of an
+        inventory plugin), its text values templated as ansible's own plugins template theirs."""
+        where = "%s: hyperv_hosts[%d]" % (path, index)
+        if not isinstance(entry, dict):
+            raise AnsibleParserError("%s must be a mapping, got %r" % (where, entry))
+        unknown = sorted(set(entry) - set(ENTRY_KEYS))
+        if unknown:
+            raise AnsibleParserError("%s: unknown key(s) %s; the keys are %s" % (where, unknown, ", ".join(ENTRY_KEYS)))
+        checked: dict[str, t.Any] = {}
+        for key, value in entry.items():
+            if isinstance(value, str) and self.templar.is_possibly_template(value):
+                value = self.templar.template(value)
+            checked[key] = value
+        for key in ("name", "user"):
+            if not isinstance(checked.get(key), str) or not checked[key].strip():
+                raise AnsibleParserError("%s: %s is required (a non-empty string)" % (where, key))
+        port = checked.get("port")
+        if port is not None and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
+            raise AnsibleParserError("%s (%s): port must be a TCP port number, got %r" % (where, checked["name"], port))
+        for key, choices in ENTRY_CHOICES.items():
+            if checked.get(key) is not None and checked[key] not in choices:
+                raise AnsibleParserError(
+                    "%s (%s): %s must be one of %s, got %r"
+                    % (where, checked["name"], key, ", ".join(choices), checked[key])
+                )
+        return checked
 
     # -- asking the hosts ---------------------------------------------------------------------------------
     def _ask_all(self, hosts: list[dict[str, t.Any]]) -> dict[str, t.Any]:
@@ -213,7 +266,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except (_powershell.PowerShellCallError, _powershell.UnsupportedHostError) as exc:
             return {"error": str(exc)}
         except _powershell.HostOperationError as exc:
-            return {"error": "the host answered an error: %s" % exc}
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            return {"error": "the host answered an error: %s" % (error.get("message") or exc)}
+        except Exception as exc:  # anything else in this thread: this host only, the others are still listed
+            return {"error": "%s: %s" % (type(exc).__name__, exc)}
         return {
             "vms": result.get("vms") or [],
             "list_errors": [e.get("message") for e in result.get("vm_list_errors") or []],
@@ -254,7 +310,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             "ansible_winrm_scheme": target.scheme,
             "ansible_winrm_server_cert_validation": target.server_cert_validation,
         }
-        if target.password is not None:
+        if entry.get("password") is not None:  # given in the file; one from password_env stays out of hostvars
             variables["ansible_password"] = target.password
         for key, value in variables.items():
             self.inventory.set_variable(name, key, value)
@@ -265,7 +321,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         preference = self.get_option("ip_preference")
         filters = self.get_option("filters") or {}
         self.inventory.add_group("hyperv_guests")
-        taken: dict[str, str] = {}
+        # A VM named like a Hyper-V host entry would merge into it (and take its connection variables).
+        taken: dict[str, str] = {entry["name"]: "the Hyper-V hosts of this file" for entry in hosts}
         for entry in hosts:
             host = entry["name"]
             self._add_hyperv_host(entry)
@@ -290,7 +347,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 name = _inventory_hosts.inventory_name(vm, hostname) or str(vm.get("name"))
                 if name in taken:
                     self.display.warning(
-                        "VM %r of Hyper-V host %s has the inventory name of a VM of %s; it is listed as its id %s"
+                        "VM %r of Hyper-V host %s has the inventory name of a host of %s; it is listed as its id %s"
                         % (vm.get("name"), host, taken[name], vm.get("id"))
                     )
                     name = str(vm.get("id"))
@@ -307,10 +364,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self._sanitize_group_name("hyperv_state_%s" % str(vm["state"]).lower())
             )
             self.inventory.add_child(state_group, name)
-        variables = _inventory_hosts.host_variables(host, vm, preference)
-        for key, value in variables.items():
-            self.inventory.set_variable(name, key, value)
-        # Constructable: compose first (it may set ansible_host), then groups and keyed_groups.
+        # What the host and its guest report is data, never a template (a VM named '{{ ... }}'): wrap_var marks
+        # it so on every ansible-core the collection supports (2.19 marks plugin variables untrusted itself).
+        for key, value in _inventory_hosts.host_variables(host, vm, preference).items():
+            self.inventory.set_variable(name, key, wrap_var(value))
+        # Constructable: compose first (it may set ansible_host), then groups and keyed_groups, on the host's
+        # variables as ansible has them (inventory_hostname and the rest).
+        variables = self.inventory.get_host(name).get_vars()
         self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
+        variables = self.inventory.get_host(name).get_vars()
         self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)

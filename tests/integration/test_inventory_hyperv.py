@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.playbook import BIN, ansible_env, ansible_playbook
+from support.playbook import BIN, ansible_env, ansible_playbook, plain_values
 
 ODD = "Prüf'VM $(whoami) 漢字"
 
@@ -50,17 +50,6 @@ def _guest_connections(*labs) -> dict:
                 hosts[name] = {k: v for k, v in variables.items() if k.startswith("ansible_") and k != "ansible_host"}
                 hosts[name]["ansible_host"] = variables["ansible_host"]
     return {"all": {"children": {"guests": {"hosts": hosts}}}}
-
-
-def _plain(value):
-    """ansible-inventory's JSON marks some strings from inventory plugins untrusted ({"__ansible_unsafe": s})."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _commands(lab) -> int:
@@ -103,7 +92,7 @@ def test_ansible_inventory_lists_both_hosts_guests_and_the_role_runs_on_them(tmp
     assert (_commands(one) - before[0], _commands(two) - before[1]) == (1, 1)  # one PowerShell process per host
     assert "Hyper-V host hv03 could not be read" in proc.stderr, proc.stderr
     listed = json.loads(proc.stdout)
-    hostvars = _plain(listed["_meta"]["hostvars"])
+    hostvars = plain_values(listed["_meta"]["hostvars"])
     assert sorted(listed["hyperv_guests"]["hosts"]) == sorted(["lin01", "web01", ODD, "db01"])
     assert sorted(listed["hyperv_hosts"]["hosts"]) == ["hv01", "hv02", "hv03"]
     assert hostvars[ODD]["hyperv_vm_name"] == ODD and hostvars[ODD]["hyperv_host"] == "hv01"

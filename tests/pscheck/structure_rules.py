@@ -665,6 +665,8 @@ class Library:
         self.operations = pstree.operation_table(self.root)
         self._memo: dict[tuple, object] = {}
         self._busy: set[tuple] = set()
+        self._stack: list[tuple] = []  # the keys being computed, outermost first
+        self._provisional: set[tuple] = set()  # keys whose computation met a cycle above them
         # scope id -> variable -> [(kind, node, op)]; scope id -> (base, steps) -> [(op, rhs)]
         self.defs: dict[int, dict[str, list[tuple[str, Node, str]]]] = {}
         self.chain_defs: dict[int, dict[tuple[str, tuple[str, ...]], list[tuple[str, Node]]]] = {}
@@ -734,16 +736,26 @@ class Library:
         return found
 
     def _guard(self, key: tuple, compute: Callable[[], object], default: object) -> object:
+        """``compute()`` once per key; ``default`` for a key met again while it is being computed (a cycle).
+        What was computed above that key on the way, with the default standing in for it, is not kept: asked
+        again later (from outside the cycle) it gets its own answer, so that no answer depends on the order
+        in which the rules ask."""
         if key in self._memo:
             return self._memo[key]
         if key in self._busy:
+            self._provisional.update(self._stack[self._stack.index(key) + 1 :])
             return default
         self._busy.add(key)
+        self._stack.append(key)
         try:
             value = compute()
         finally:
             self._busy.discard(key)
-        self._memo[key] = value
+            self._stack.pop()
+        if key in self._provisional:
+            self._provisional.discard(key)
+        else:
+            self._memo[key] = value
         return value
 
     # -- shapes ---------------------------------------------------------------------------------------------

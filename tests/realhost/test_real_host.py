@@ -6,13 +6,16 @@ Scratch VMs (hyperv_integration_test_vms) get their integration services back af
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from realhost import (
     GSI,
     IC_KEYS,
@@ -25,11 +28,12 @@ from realhost import (
     Target,
     enabled_of,
     play,
+    read_inventory,
     scratch_state,
     task_ok,
     word,
 )
-from support.playbook import PlaybookRun
+from support.playbook import BIN, PlaybookRun, ansible_env, plain_values
 
 TIME_SYNC = "time_synchronization"
 # Enums come back as their names (VMState, VMHeartbeatStatus, VMIntegrationComponentOperationalStatus), never
@@ -351,3 +355,53 @@ def test_file_copy_into_a_running_scratch_vm(target: Target, tmp_path: Path) -> 
             "directory without a trailing '/' (hv_fcopy_daemon then leaves the last one uncreated): record it in "
             "docs/dev/hyperv-facts.md section 11 and the create_dirs documentation" % (dest, deep.get("msg"))
         )
+
+
+def test_inventory_plugin_lists_every_scratch_vm(target: Target, tmp_path: Path) -> None:
+    # The inventory plugin's own WinRM session (pywinrm, not ansible's connection) against the real hosts,
+    # with the connection settings the inventory gives them; it reads only (vm_inventory).
+    hostvars = read_inventory(target.inventory, tmp_path)["_meta"]["hostvars"]
+    entries, env = [], {}
+    for index, host in enumerate(target.hosts):
+        variables = hostvars.get(host) or {}
+        winrm = variables.get("ansible_connection", "winrm") == "winrm"
+        if not winrm or not isinstance(variables.get("ansible_password"), str):
+            continue  # the plugin speaks winrm only, and needs a password it can be given
+        scheme = variables.get("ansible_winrm_scheme", "https")
+        env["REALHOST_HV_PASSWORD_%d" % index] = variables["ansible_password"]
+        entries.append(
+            {
+                "name": host,
+                "host": variables.get("ansible_host", host),
+                "port": int(variables.get("ansible_port") or (5986 if scheme == "https" else 5985)),
+                "user": variables["ansible_user"],
+                "password_env": "REALHOST_HV_PASSWORD_%d" % index,
+                "transport": variables.get("ansible_winrm_transport", "ntlm"),
+                "scheme": scheme,
+                "server_cert_validation": variables.get("ansible_winrm_server_cert_validation", "validate"),
+            }
+        )
+    if not entries:
+        pytest.skip("no host of the inventory is reached over winrm with a password (what the plugin supports)")
+    source = tmp_path / "realhost.hyperv.yml"
+    config = {"plugin": "hyperv.integration.hyperv", "hyperv_hosts": entries}
+    source.write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"],
+        capture_output=True,
+        text=True,
+        env=dict(ansible_env(None), **env),
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0 and "could not be read" not in proc.stderr, proc.stderr[-3000:]
+    listed = plain_values(json.loads(proc.stdout)["_meta"]["hostvars"])
+    for entry in entries:
+        host = entry["name"]
+        mine = {v["hyperv_vm_name"].casefold(): v for v in listed.values() if v.get("hyperv_host") == host}
+        for scratch in target.vms[host]:
+            vm = mine.get(scratch.casefold())
+            assert vm is not None, "scratch VM %s of %s is not listed: %s" % (scratch, host, sorted(mine))
+            assert vm["hyperv_vm_state"] and vm["hyperv_vm_id"], vm
+            assert set(vm["hyperv_integration_services"]) == set(IC_KEYS), vm["hyperv_integration_services"]

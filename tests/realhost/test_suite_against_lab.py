@@ -46,6 +46,7 @@ SUITE = [
     "test_hvsocket_register_check_rerun_remove",
     "test_kvp_host_items_check_set_read_rerun_remove",
     "test_file_copy_into_a_running_scratch_vm",
+    "test_inventory_plugin_lists_every_scratch_vm",
 ]
 
 

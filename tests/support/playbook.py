@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,3 +126,15 @@ def ansible_playbook(
         cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False, stdin=subprocess.DEVNULL
     )
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, read_results(log))
+
+
+def plain_values(value: t.Any) -> t.Any:
+    """``ansible-inventory --list`` output with ansible's untrusted-string markers ({"__ansible_unsafe": s})
+    replaced by the strings themselves (values an inventory plugin set)."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_values(v) for v in value]
+    return value

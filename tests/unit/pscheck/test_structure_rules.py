@@ -10,6 +10,7 @@ the seed to the library.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import pytest
 from hvlab import pstree
 from pscheck import structure_rules as sr
 from pscheck.shipped import GUEST, HOST, SHIPPED, line_of, locate, read_cases, seed, source, strict, unwrap_try
+
+from ansible_collections.hyperv.integration.plugins.plugin_utils._powershell import read_text
 
 
 def report(name: str, violations: list[sr.Violation]) -> str:
@@ -428,3 +431,18 @@ def test_shapes_cross_function_calls() -> None:
     # Set-OneIntegrationService's $Item is a plan item (a hashtable) at its only call site.
     function = lib.functions["set-oneintegrationservice"]
     assert lib.chain_shape(function, "item", ()).kind == sr.HASH
+
+
+def test_an_answer_found_through_a_cycle_does_not_depend_on_the_order_of_questions() -> None:
+    # inference_cycle.ps1 (two older functions, in place of the shipped ones) closes a cycle through
+    # Get-ErrorRecordData's -VmName. The shape of $resolved.missing used to be kept as unknown once a rule
+    # had met the cycle from inside, so count-on-collections reported a .Count on a List there; asked first
+    # from outside, it was a List.
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inference_cycle.ps1")
+    with open(fixture, encoding="utf-8") as handle:
+        older = handle.read()
+    replaced = re.findall(r"(?m)^function (\S+) \{", older)
+    parts = re.split(r"(?m)^(?=function |\$operations\[|# ---)", read_text(HOST))
+    body = "".join(p for p in parts if not any(p.startswith("function %s {" % name) for name in replaced))
+    text = "\n".join([read_text("_prelude.ps1"), body, older, read_text("_dispatch.ps1")])
+    assert sr.RULES["count-on-collections"](text) == []

@@ -140,7 +140,14 @@ def test_an_unreachable_host_fails_the_inventory_when_strict(tmp_path: Path) -> 
 def test_hostname_ip_preference_filters_and_constructed_options(
     tmp_path: Path, labs: t.Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = labs(lab_spec(vm_spec("web01", "windows"), vm_spec("web02", "linux"), vm_spec("off01", "windows", "Off")))
+    lab = labs(
+        lab_spec(
+            vm_spec("web01", "windows"),
+            vm_spec("web02", "linux"),
+            vm_spec("web03"),  # nothing in it answers: no FQDN, no heartbeat
+            vm_spec("off01", "windows", "Off"),
+        )
+    )
     monkeypatch.setenv("HYPERV_TEST_PASSWORD", lab.endpoints["hv01"].password)
     host = entry(lab, password=None, password_env="HYPERV_TEST_PASSWORD")
     config = {
@@ -148,16 +155,21 @@ def test_hostname_ip_preference_filters_and_constructed_options(
         "hostname": "fqdn",
         "ip_preference": "ipv6",
         "filters": {"states": ["running"], "names": ["WEB*"]},
-        "compose": {"os_family": "hyperv_kvp_intrinsic.OSName.split(' ')[0]"},
+        "compose": {
+            "os_family": "(hyperv_kvp_intrinsic or {}).get('OSName', 'none').split(' ')[0]",
+            "named": "inventory_hostname",
+        },
         "groups": {"healthy": "hyperv_heartbeat == 'OkApplicationsHealthy'"},
         "keyed_groups": [{"key": "hyperv_vm_state", "prefix": "state"}],
     }
     inventory, _plugin = parse(tmp_path, config)
-    assert members(inventory, "hyperv_guests") == ["linux-guest.lab.test", "win-guest.lab.test"]  # off01 filtered out
+    # off01 filtered out; web03 reports no FQDN, so its VM name names it.
+    assert members(inventory, "hyperv_guests") == ["linux-guest.lab.test", "web03", "win-guest.lab.test"]
     win = hostvars(inventory, "win-guest.lab.test")
     assert win["ansible_host"] == "2001:db8::10" and win["os_family"] == "Windows" and win["hyperv_vm_name"] == "web01"
+    assert win["named"] == "win-guest.lab.test"  # compose sees the host's own variables (inventory_hostname)
     assert members(inventory, "healthy") == ["linux-guest.lab.test", "win-guest.lab.test"]
-    assert members(inventory, "state_Running") == ["linux-guest.lab.test", "win-guest.lab.test"]
+    assert members(inventory, "state_Running") == ["linux-guest.lab.test", "web03", "win-guest.lab.test"]
 
 
 def test_the_cache_answers_a_second_parse_without_asking_the_host(tmp_path: Path, labs: t.Callable[..., Lab]) -> None:
@@ -200,3 +212,52 @@ def test_a_vault_encrypted_password_in_the_file_is_used(
     inventory = InventoryData()
     new_plugin().parse(inventory, loader, str(path), cache=False)
     assert members(inventory, "hyperv_guests") == ["web01"] and commands(lab) == 1
+
+
+def test_what_a_host_reports_is_never_templated_and_a_vm_named_like_a_host_keeps_apart(
+    tmp_path: Path, labs: t.Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ansible.template import Templar, trust_as_template
+
+    lab = labs(lab_spec(vm_spec("{{ 7 * 6 }}"), vm_spec("hv01", "windows")))
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(lab)]})
+    variables = hostvars(inventory, "{{ 7 * 6 }}")
+    # A playbook's own template (trusted) that uses the variable gets the name back, not 42.
+    assert (
+        Templar(DataLoader(), variables=variables).template(trust_as_template("{{ hyperv_vm_name }}")) == "{{ 7 * 6 }}"
+    )
+    # The VM called hv01 is not merged into the Hyper-V host hv01: it is listed by its id, with a warning.
+    vm_id = next(vm.id for vm in lab.host.vms if vm.name == "hv01")
+    assert hostvars(inventory, vm_id)["hyperv_vm_name"] == "hv01"
+    assert "ansible_winrm_transport" not in hostvars(inventory, vm_id)
+    assert hostvars(inventory, "hv01")["ansible_host"] == "127.0.0.1"
+    assert "has the inventory name of a host of the Hyper-V hosts" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ({"port": "abc"}, "hyperv_hosts[0] (hv01): port must be a TCP port number"),
+        ({"usr": "x"}, "unknown key(s) ['usr']"),
+        ({"scheme": "ftp"}, "scheme must be one of http, https"),
+        ({"user": ""}, "user is required"),
+    ],
+)
+def test_a_bad_entry_is_refused_naming_it(tmp_path: Path, bad: dict[str, t.Any], says: str) -> None:
+    good = {"name": "hv01", "host": "127.0.0.1", "user": "a", "password": "b", "scheme": "http"}
+    with pytest.raises(AnsibleParserError) as raised:
+        parse(tmp_path, {"hyperv_hosts": [dict(good, **bad)]})
+    assert says in str(raised.value)
+
+
+def test_the_cache_keeps_answers_not_failures(tmp_path: Path, labs: t.Callable[..., Lab]) -> None:
+    lab = labs(lab_spec(vm_spec("web01", "windows")))
+    port = free_port()
+    gone = {"name": "hv02", "host": "127.0.0.1", "port": port, "user": "x", "password": "y", "scheme": "http"}
+    cache = {"cache": True, "cache_plugin": "jsonfile", "cache_connection": str(tmp_path / "cache")}
+    parse(tmp_path, {"hyperv_hosts": [entry(lab), gone], **cache})
+    # hv02 is back (another lab on that port would be; here: it is asked again, and still fails).
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(lab), gone], **cache})
+    assert commands(lab) == 1 and members(inventory, "hyperv_guests") == ["web01"]
+    refreshed, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(lab)], **cache})  # cache=True, from the file
+    assert commands(lab) == 1 and members(refreshed, "hyperv_guests") == ["web01"]
