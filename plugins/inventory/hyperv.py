@@ -90,6 +90,15 @@ options:
         type: str
         choices: [validate, ignore]
         default: validate
+      ca_trust_path:
+        description: As C(ansible_winrm_ca_trust_path), the CA certificates (file or directory) to validate with.
+        type: path
+      connection_timeout:
+        description:
+          - As C(ansible_winrm_connection_timeout) - seconds a WinRM operation may take; a reply is waited for 10 s
+            more. A host that does not answer in that time is a warning, like one that cannot be reached.
+        type: int
+        default: 20
   hostname:
     description:
       - What names each VM's inventory host - its VM name, its VM id, or the guest's fully qualified domain name
@@ -179,7 +188,7 @@ OPERATION = "vm_inventory"
 MAX_PARALLEL = 8
 ENTRY_KEYS = (
     "name", "connection", "host", "port", "user", "password", "password_env", "transport", "scheme",
-    "server_cert_validation",
+    "server_cert_validation", "ca_trust_path", "connection_timeout",
 )  # fmt: skip
 ENTRY_CHOICES = {
     "connection": ("winrm",),
@@ -244,6 +253,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         port = checked.get("port")
         if port is not None and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
             raise AnsibleParserError("%s (%s): port must be a TCP port number, got %r" % (where, checked["name"], port))
+        timeout = checked.get("connection_timeout")
+        if timeout is not None and (isinstance(timeout, bool) or not str(timeout).isdigit() or int(timeout) < 1):
+            raise AnsibleParserError(
+                "%s (%s): connection_timeout must be a number of seconds, got %r" % (where, checked["name"], timeout)
+            )
         for key, choices in ENTRY_CHOICES.items():
             if checked.get(key) is not None and checked[key] not in choices:
                 raise AnsibleParserError(
@@ -293,6 +307,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             transport=str(entry.get("transport") or "ntlm"),
             scheme=scheme,
             server_cert_validation=str(entry.get("server_cert_validation") or "validate"),
+            connection_timeout=int(entry.get("connection_timeout") or 20),
+            ca_trust_path=os.path.expanduser(str(entry["ca_trust_path"])) if entry.get("ca_trust_path") else None,
         )
 
     # -- the inventory ------------------------------------------------------------------------------------
@@ -312,6 +328,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         }
         if entry.get("password") is not None:  # given in the file; one from password_env stays out of hostvars
             variables["ansible_password"] = target.password
+        if target.ca_trust_path:
+            variables["ansible_winrm_ca_trust_path"] = target.ca_trust_path
+        if entry.get("connection_timeout"):
+            variables["ansible_winrm_connection_timeout"] = target.connection_timeout
         for key, value in variables.items():
             self.inventory.set_variable(name, key, value)
 

@@ -36,8 +36,8 @@ class WinRMTarget:
     transport: str
     scheme: str
     server_cert_validation: str
-    operation_timeout: int = 20
-    read_timeout: int = 30
+    connection_timeout: int = 20  # WinRM OperationTimeout; reads wait 10 s more (as ansible.builtin.winrm sets them)
+    ca_trust_path: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -67,8 +67,9 @@ def call(target: WinRMTarget, library: str, operation: str, params: dict[str, t.
             username=target.user,
             password=target.password,
             server_cert_validation=target.server_cert_validation,  # type: ignore[arg-type]
-            operation_timeout_sec=target.operation_timeout,
-            read_timeout_sec=target.read_timeout,
+            operation_timeout_sec=target.connection_timeout,
+            read_timeout_sec=target.connection_timeout + 10,
+            ca_trust_path=target.ca_trust_path or "legacy_requests",  # pywinrm's default: requests' own CAs
         )
         shell_id = protocol.open_shell(codepage=65001)
         try:

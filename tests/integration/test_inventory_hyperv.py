@@ -52,6 +52,18 @@ def _guest_connections(*labs) -> dict:
     return {"all": {"children": {"guests": {"hosts": hosts}}}}
 
 
+def _ansible_inventory(source: Path) -> subprocess.CompletedProcess[str]:
+    """ansible-inventory -i SOURCE --list, with this checkout's collection (the tests' ansible.cfg)."""
+    return subprocess.run(
+        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(None),
+        timeout=300,
+        check=False,
+    )
+
+
 def _commands(lab) -> int:
     return int(lab.state()["host"]["counters"]["commands"])
 
@@ -80,14 +92,7 @@ def test_ansible_inventory_lists_both_hosts_guests_and_the_role_runs_on_them(tmp
     source.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
 
     before = (_commands(one), _commands(two))
-    proc = subprocess.run(
-        [str(BIN / "ansible-inventory"), "-i", str(source), "--list"],
-        capture_output=True,
-        text=True,
-        env=ansible_env(None),
-        timeout=300,
-        check=False,
-    )
+    proc = _ansible_inventory(source)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (_commands(one) - before[0], _commands(two) - before[1]) == (1, 1)  # one PowerShell process per host
     assert "Hyper-V host hv03 could not be read" in proc.stderr, proc.stderr
@@ -128,3 +133,36 @@ def test_ansible_inventory_lists_both_hosts_guests_and_the_role_runs_on_them(tmp
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-3000:]
     for lab, vm in ((one, "lin01"), (one, "web01"), (two, "db01")):
         assert lab.state()["vms"][vm]["integration_services"]["guest_service_interface"]["enabled"] is True, vm
+
+
+def test_a_host_that_does_not_answer_is_a_warning_within_its_connection_timeout(tmp_path: Path) -> None:
+    # Here, not in the unit tier: it waits its timeout (1 s) and the reply's 10 s more, as ansible's winrm does.
+    import threading
+    import time
+
+    server = socket.socket()  # a port that accepts connections and never answers: a hung WinRM service
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted: list = []
+    threading.Thread(target=lambda: accepted.extend(server.accept() for attempt in range(4)), daemon=True).start()
+    hung = {
+        "name": "hv09",
+        "host": "127.0.0.1",
+        "port": int(server.getsockname()[1]),
+        "user": "x",
+        "password": "y",
+        "scheme": "http",
+        "transport": "basic",
+        "connection_timeout": 1,
+    }
+    source = tmp_path / "hung.hyperv.yml"
+    source.write_text(yaml.safe_dump({"plugin": "hyperv.integration.hyperv", "hyperv_hosts": [hung]}), encoding="utf-8")
+    start = time.monotonic()
+    try:
+        proc = _ansible_inventory(source)
+    finally:
+        server.close()
+    assert proc.returncode == 0 and time.monotonic() - start < 40, proc.stderr
+    assert "Hyper-V host hv09 could not be read" in proc.stderr, proc.stderr
+    listed = plain_values(json.loads(proc.stdout))
+    assert listed["_meta"]["hostvars"]["hv09"]["ansible_winrm_connection_timeout"] == 1
