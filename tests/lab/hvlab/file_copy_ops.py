@@ -314,7 +314,9 @@ class FileCopyOperations:
         if receive is None:  # a static guest: nothing in it answers the copy
             return copy_error(vm, source, destination, HV_E_FAIL)
         try:
-            status = int(receive(data, destination, overwrite=True, create_path=create_dirs))
+            # The source's file name goes with it: a destination that is an existing directory gets it there.
+            name = source.replace("/", "\\").rsplit("\\", 1)[-1]
+            status = int(receive(data, destination, overwrite=True, create_path=create_dirs, source_name=name))
         except FcopyError:
             status = HV_E_FAIL  # no daemon registered, or no answer in time (hv_fcopy.c)
         return None if status == 0 else copy_error(vm, source, destination, status)

@@ -408,9 +408,12 @@ class LinuxGuest:
             return "LostCommunication", None
         return "NoContact", None
 
-    def receive_file(self, data: bytes, destination: str, *, overwrite: bool, create_path: bool) -> int:
+    def receive_file(
+        self, data: bytes, destination: str, *, overwrite: bool, create_path: bool, source_name: str = ""
+    ) -> int:
         """Guest Service Interface's copy of one file, as the host sends it (FcopyChannel.copy_file): the
-        status the real hv_fcopy_daemon answered. FcopyError when no daemon answers."""
+        status the real hv_fcopy_daemon answered. FcopyError when no daemon answers. The host splits the
+        destination itself (the lab: at its last /), so source_name is not used here."""
         return self.fcopy.copy_file(data, destination, overwrite=overwrite, create_path=create_path).status
 
     def heartbeat(self) -> str:

@@ -279,17 +279,21 @@ class WindowsGuest:
             return (auto.strings() if auto is not None else {}), None
 
     # -- Guest Service Interface, for the host model (file_copy_ops) -------------------------------
-    def receive_file(self, data: bytes, destination: str, *, overwrite: bool, create_path: bool) -> int:
-        """vmicguestinterface writing one file the host copies (Copy-VMFile): the HRESULT it answers. An
-        existing directory as the destination would get the source's file name (Msvm_CopyFileToGuestSettingData);
-        the controller never sends one, and the lab answers it as an error (not modelled). Needs `files`."""
+    def receive_file(
+        self, data: bytes, destination: str, *, overwrite: bool, create_path: bool, source_name: str = ""
+    ) -> int:
+        """vmicguestinterface writing one file the host copies (Copy-VMFile): the HRESULT it answers. A
+        destination that is an existing directory gets the file under the source's name in it
+        (Msvm_CopyFileToGuestSettingData, DestinationPath)."""
         service = self.services.get("vmicguestinterface")
         files = self.files
         if files is None or service is None or service.status != "Running" or not self.is_running():
             return HV_E_FAIL
         try:
             if files.exists(destination) and not files.is_file(destination):
-                return HV_E_FAIL
+                if not source_name:
+                    return HV_E_FAIL
+                destination = destination.rstrip("\\/") + "\\" + source_name
             if files.exists(destination) and not overwrite:
                 return HV_ERROR_ALREADY_EXISTS
             parent = destination.replace("/", "\\").rsplit("\\", 1)[0]

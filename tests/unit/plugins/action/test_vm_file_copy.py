@@ -243,3 +243,15 @@ def test_a_missing_vm_fails_naming_it_before_anything_is_sent(tmp_path: Path) ->
     result = _run(connection, {"name": ["web01", "old99"], "src": _source(tmp_path, b"x"), "dest": DEST})
     assert result["failed"] is True and "old99" in result["msg"] and result["missing_vms"] == ["old99"], result
     assert connection.put_files == [] and _guest_file(connection, "web01") is None
+
+
+def test_a_destination_that_is_a_directory_in_a_windows_guest_gets_the_file_under_its_own_name(tmp_path: Path) -> None:
+    # Msvm_CopyFileToGuestSettingData: an existing directory as DestinationPath takes the source's file name. The
+    # upload carries the source's own name, so the file is the user's file, not ansible's temporary one.
+    connection = _lab()
+    web01 = next(vm.guest for vm in connection.lab.host.vms if vm.name == "web01")
+    web01.files.make_dirs("C:\\Seed")
+    result = _run(connection, {"name": "web01", "src": _source(tmp_path, b"x", "seed config.json"), "dest": "C:\\Seed"})
+    assert "failed" not in result and result["changed"] is True, result
+    assert _guest_file(connection, "web01", "C:\\Seed\\seed config.json") == b"x"
+    assert "hyperv.integration.vm_file_copy:C:\\Seed" in connection.lab.host.vms[0].kvp_host_items
