@@ -108,6 +108,11 @@ def select_target(targets: list[dict[str, Any]], requested: str | None) -> dict[
     return common
 
 
+def _answer(**own: Any) -> dict[str, Any]:
+    """An operation's answer before anything is known: the keys both operations share, then its own."""
+    return {"vms": [], "missing": [], "ambiguous": {}, "named_twice": [], "vm_list_errors": [], **own}
+
+
 def _no_target(vm: VirtualMachine) -> dict[str, Any]:
     return {
         "type": "System.ArgumentException",
@@ -173,15 +178,7 @@ class FileCopyOperations:
         gsi_guid = (_string(params, "gsi_guid", call.operation) or "").strip("{}").upper()
         targets = _targets(params, names, call.operation)
         source = _string(params, "source", call.operation, nullable=True)
-        result: dict[str, Any] = {
-            "vms": [],
-            "missing": [],
-            "ambiguous": {},
-            "named_twice": [],
-            "vm_list_errors": [],
-            "source": None,
-            "source_error": None,
-        }
+        result = _answer(source=None, source_error=None)
         if source is not None:
             try:  # Get-HostFileDigest: File.OpenRead, then the stream's length
                 result["source"] = {"sha256": self.files.sha256(source), "size": self.files.size(source)}
@@ -237,15 +234,7 @@ class FileCopyOperations:
         targets = _targets(params, names, call.operation)
         record_value = _string(params, "record_value", call.operation) or ""
         upload_dir = _string(params, "upload_dir", call.operation, nullable=True)
-        result: dict[str, Any] = {
-            "vms": [],
-            "missing": [],
-            "ambiguous": {},
-            "named_twice": [],
-            "vm_list_errors": [],
-            "source_removed": None,
-            "remove_error": None,
-        }
+        result = _answer(source_removed=None, remove_error=None)
         try:
             with self.host.lock:
                 found = self._resolve_set(names, targets, result)

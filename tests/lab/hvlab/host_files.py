@@ -359,24 +359,24 @@ class HostFiles:
         return parsed, node
 
     # -- queries ------------------------------------------------------------------------------
+    def _lookup(self, path: str) -> tuple[_Node | None, bool]:
+        """The node at path (None when missing, or for a path .NET would refuse) and whether the path ends
+        with a separator."""
+        try:
+            parsed = parse_path(path)
+        except DotNetError:
+            return None, False
+        with self.lock:
+            return self._walk(parsed), parsed.trailing_separator
+
     def exists(self, path: str) -> bool:
         """Test-Path -LiteralPath: a file or a directory (False for a path .NET would refuse)."""
-        try:
-            parsed = parse_path(path)
-        except DotNetError:
-            return False
-        with self.lock:
-            node = self._walk(parsed)
-            return node is not None and (node.is_dir or not parsed.trailing_separator)
+        node, trailing = self._lookup(path)
+        return node is not None and (node.is_dir or not trailing)
 
     def is_file(self, path: str) -> bool:
-        try:
-            parsed = parse_path(path)
-        except DotNetError:
-            return False
-        with self.lock:
-            node = self._walk(parsed)
-            return node is not None and not node.is_dir and not parsed.trailing_separator
+        node, trailing = self._lookup(path)
+        return node is not None and not node.is_dir and not trailing
 
     def read_bytes(self, path: str) -> bytes:
         with self.lock:
