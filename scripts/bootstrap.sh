@@ -24,6 +24,14 @@ if ! command -v shellcheck >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 fi
 
+# Debian's OpenSSH server: the lab's ssh connection runs the real sshd in front of its machines
+# (tests/lab/hvlab/ssh_gateway.py). Installed only; the lab starts its own sshd per lab, never the
+# system's service.
+if [ ! -x /usr/sbin/sshd ]; then
+  say "installing openssh-server (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+fi
+
 if [ ! -f "$STAMP" ]; then
   # Installed into the environment there is (made when missing): removing it would pull it from under
   # a test run of this checkout. CI starts from a fresh clone, so it installs exactly the pins.

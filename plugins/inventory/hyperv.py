@@ -12,8 +12,9 @@ description:
   - Lists every VM of one or more Hyper-V hosts as an inventory host, with the variables the collection's roles
     need (C(hyperv_host), C(hyperv_vm_name)) and what the host knows of it - its state, heartbeat, integration
     services and the addresses its guest reports through Key-Value Pair Exchange. No hand-written guest list.
-  - Each Hyper-V host is asked once per refresh, in one PowerShell process, over a WinRM session the plugin opens
-    itself (an inventory plugin has no task connection); the hosts are asked in parallel.
+  - Each Hyper-V host is asked once per refresh, in one PowerShell process, over a WinRM or PowerShell Remoting
+    (PSRP) session the plugin opens itself (an inventory plugin has no task connection); the hosts are asked in
+    parallel.
   - A host that cannot be reached, or that answers an error, is a warning naming it and the other hosts are
     still listed; with O(strict=true) it fails the inventory (as do errors in O(compose), O(groups) and
     O(keyed_groups)).
@@ -24,7 +25,7 @@ description:
 author:
   - hyperv.integration contributors (@hyperv-integration)
 requirements:
-  - pywinrm (the controller's C(requirements.txt) of this collection)
+  - pywinrm for C(winrm), pypsrp for C(psrp) (the controller's C(requirements.txt) of this collection)
 extends_documentation_fragment:
   - constructed
   - inventory_cache
@@ -49,15 +50,22 @@ options:
         type: str
         required: true
       connection:
-        description: How to reach it. Only C(winrm) for now.
+        description:
+          - How to reach it - a WinRM session (pywinrm) or a PowerShell Remoting session (pypsrp), opened by the
+            plugin itself; the same connection goes into the host's variables for host tasks.
+          - Each connection takes its own option names, as ansible.builtin.winrm and ansible.builtin.psrp name them
+            (O(hyperv_hosts[].transport), O(hyperv_hosts[].scheme), O(hyperv_hosts[].server_cert_validation),
+            O(hyperv_hosts[].ca_trust_path) for C(winrm); O(hyperv_hosts[].auth), O(hyperv_hosts[].protocol),
+            O(hyperv_hosts[].cert_validation), O(hyperv_hosts[].ca_cert) for C(psrp)); an option of the other
+            connection is an error.
         type: str
-        choices: [winrm]
+        choices: [winrm, psrp]
         default: winrm
       host:
         description: Its address; O(hyperv_hosts[].name) when omitted.
         type: str
       port:
-        description: The WinRM port; 5986 for C(https), 5985 for C(http) when omitted.
+        description: The WinRM port; 5986 for C(https), 5985 for C(http) when omitted (the scheme or protocol).
         type: int
       user:
         description: The account (a member of Hyper-V Administrators, or an administrator).
@@ -93,12 +101,38 @@ options:
       ca_trust_path:
         description: As C(ansible_winrm_ca_trust_path), the CA certificates (file or directory) to validate with.
         type: path
+      auth:
+        description: As C(ansible_psrp_auth) of ansible.builtin.psrp (C(psrp) only).
+        type: str
+        choices: [basic, certificate, negotiate, kerberos, ntlm, credssp]
+        default: negotiate
+      protocol:
+        description: As C(ansible_psrp_protocol) (C(psrp) only).
+        type: str
+        choices: [http, https]
+        default: https
+      cert_validation:
+        description: As C(ansible_psrp_cert_validation) (C(psrp) only).
+        type: str
+        choices: [validate, ignore]
+        default: validate
+      ca_cert:
+        description: As C(ansible_psrp_ca_cert), the CA certificates (file or directory) to validate with (C(psrp)).
+        type: path
+      message_encryption:
+        description:
+          - As C(ansible_psrp_message_encryption) (C(psrp) only) - C(auto) encrypts the messages over C(http) with
+            an auth that can (negotiate, kerberos, ntlm, credssp); C(basic) over C(http) needs C(never).
+        type: str
+        choices: [auto, always, never]
+        default: auto
       connection_timeout:
         description:
-          - As C(ansible_winrm_connection_timeout) - seconds a WinRM operation may take; a reply is waited for 10 s
-            more. A host that does not answer in that time is a warning, like one that cannot be reached.
+          - As C(ansible_winrm_connection_timeout) or C(ansible_psrp_connection_timeout) - seconds a WS-Management
+            operation may take; a reply is waited for 10 s more. A host that does not answer in that time is a
+            warning, like one that cannot be reached.
+          - The default is each connection plugin's own, 20 for C(winrm) and 30 for C(psrp).
         type: int
-        default: 20
   hostname:
     description:
       - What names each VM's inventory host - its VM name, its VM id, or the guest's fully qualified domain name
@@ -146,6 +180,19 @@ hyperv_hosts:
       6138...
 
 ---
+# Over PowerShell Remoting (pypsrp), Kerberos over HTTPS with the site's CA; host tasks use psrp too
+plugin: hyperv.integration.hyperv
+hyperv_hosts:
+  - name: hv03
+    host: hv03.example.test
+    connection: psrp
+    auth: kerberos
+    protocol: https
+    ca_cert: /etc/pki/site-ca.pem
+    user: ansible@EXAMPLE.TEST
+    password_env: HYPERV_PASSWORD
+
+---
 # Only running VMs, a group per guest OS family, the FQDN as the inventory name
 plugin: hyperv.integration.hyperv
 hyperv_hosts:
@@ -181,20 +228,34 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.hyperv.integration.plugins.module_utils.ic_catalog import by_key
-from ansible_collections.hyperv.integration.plugins.plugin_utils import _inventory_hosts, _powershell, _winrm_call
+from ansible_collections.hyperv.integration.plugins.plugin_utils import (
+    _inventory_hosts,
+    _powershell,
+    _psrp_call,
+    _winrm_call,
+)
 from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import build_params
 
 OPERATION = "vm_inventory"
 MAX_PARALLEL = 8
+# Each connection's own option names, as ansible.builtin.winrm and ansible.builtin.psrp name them.
+CONNECTION_KEYS = {
+    "winrm": ("transport", "scheme", "server_cert_validation", "ca_trust_path"),
+    "psrp": ("auth", "protocol", "cert_validation", "ca_cert", "message_encryption"),
+}
 ENTRY_KEYS = (
-    "name", "connection", "host", "port", "user", "password", "password_env", "transport", "scheme",
-    "server_cert_validation", "ca_trust_path", "connection_timeout",
+    "name", "connection", "host", "port", "user", "password", "password_env", "connection_timeout",
+    *CONNECTION_KEYS["winrm"], *CONNECTION_KEYS["psrp"],
 )  # fmt: skip
 ENTRY_CHOICES = {
-    "connection": ("winrm",),
+    "connection": tuple(CONNECTION_KEYS),
     "transport": ("basic", "certificate", "ntlm", "kerberos", "credssp", "plaintext", "ssl"),
     "scheme": ("http", "https"),
     "server_cert_validation": ("validate", "ignore"),
+    "auth": ("basic", "certificate", "negotiate", "kerberos", "ntlm", "credssp"),
+    "protocol": ("http", "https"),
+    "cert_validation": ("validate", "ignore"),
+    "message_encryption": ("auto", "always", "never"),
 }
 
 
@@ -264,6 +325,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     "%s (%s): %s must be one of %s, got %r"
                     % (where, checked["name"], key, ", ".join(choices), checked[key])
                 )
+        connection = checked.setdefault("connection", "winrm")
+        foreign = sorted(
+            key for other, keys in CONNECTION_KEYS.items() if other != connection for key in keys if key in checked
+        )
+        if foreign:
+            raise AnsibleParserError(
+                "%s (%s): %s %s not an option of connection %s; its own are %s"
+                % (
+                    where,
+                    checked["name"],
+                    ", ".join(foreign),
+                    "is" if len(foreign) == 1 else "are",
+                    connection,
+                    ", ".join(CONNECTION_KEYS[connection]),
+                )
+            )
         return checked
 
     # -- asking the hosts ---------------------------------------------------------------------------------
@@ -276,7 +353,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _ask(self, entry: dict[str, t.Any], params: dict[str, t.Any]) -> dict[str, t.Any]:
         try:
-            result = _winrm_call.call(self._target(entry), _powershell.HOST_LIBRARY, OPERATION, params)
+            target = self._target(entry)
+            if isinstance(target, _psrp_call.PsrpTarget):
+                result = _psrp_call.call(target, _powershell.HOST_LIBRARY, OPERATION, params)
+            else:
+                result = _winrm_call.call(target, _powershell.HOST_LIBRARY, OPERATION, params)
         except (_powershell.PowerShellCallError, _powershell.UnsupportedHostError) as exc:
             return {"error": str(exc)}
         except _powershell.HostOperationError as exc:
@@ -297,7 +378,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return os.environ.get(str(entry["password_env"]))
         return None
 
-    def _target(self, entry: dict[str, t.Any]) -> _winrm_call.WinRMTarget:
+    def _target(self, entry: dict[str, t.Any]) -> _winrm_call.WinRMTarget | _psrp_call.PsrpTarget:
+        if entry.get("connection") == "psrp":
+            protocol = entry.get("protocol") or "https"
+            return _psrp_call.PsrpTarget(
+                host=str(entry.get("host") or entry["name"]),
+                port=int(entry.get("port") or (5986 if protocol == "https" else 5985)),
+                user=str(entry.get("user") or ""),
+                password=self._password(entry),
+                auth=str(entry.get("auth") or "negotiate"),
+                protocol=protocol,
+                cert_validation=str(entry.get("cert_validation") or "validate"),
+                connection_timeout=int(entry.get("connection_timeout") or 30),
+                ca_cert=os.path.expanduser(str(entry["ca_cert"])) if entry.get("ca_cert") else None,
+                message_encryption=str(entry.get("message_encryption") or "auto"),
+            )
         scheme = entry.get("scheme") or "https"
         return _winrm_call.WinRMTarget(
             host=str(entry.get("host") or entry["name"]),
@@ -317,21 +412,37 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         name = entry["name"]
         self.inventory.add_group("hyperv_hosts")
         self.inventory.add_host(name, group="hyperv_hosts")
-        variables = {
-            "ansible_connection": "winrm",
+        variables: dict[str, t.Any] = {
             "ansible_host": target.host,
             "ansible_port": target.port,
             "ansible_user": target.user,
-            "ansible_winrm_transport": target.transport,
-            "ansible_winrm_scheme": target.scheme,
-            "ansible_winrm_server_cert_validation": target.server_cert_validation,
         }
+        if isinstance(target, _psrp_call.PsrpTarget):
+            variables.update(
+                ansible_connection="psrp",
+                ansible_psrp_auth=target.auth,
+                ansible_psrp_protocol=target.protocol,
+                ansible_psrp_cert_validation=target.cert_validation,
+            )
+            if target.ca_cert:
+                variables["ansible_psrp_ca_cert"] = target.ca_cert
+            if entry.get("message_encryption"):
+                variables["ansible_psrp_message_encryption"] = target.message_encryption
+            if entry.get("connection_timeout"):
+                variables["ansible_psrp_connection_timeout"] = target.connection_timeout
+        else:
+            variables.update(
+                ansible_connection="winrm",
+                ansible_winrm_transport=target.transport,
+                ansible_winrm_scheme=target.scheme,
+                ansible_winrm_server_cert_validation=target.server_cert_validation,
+            )
+            if target.ca_trust_path:
+                variables["ansible_winrm_ca_trust_path"] = target.ca_trust_path
+            if entry.get("connection_timeout"):
+                variables["ansible_winrm_connection_timeout"] = target.connection_timeout
         if entry.get("password") is not None:  # given in the file; one from password_env stays out of hostvars
             variables["ansible_password"] = target.password
-        if target.ca_trust_path:
-            variables["ansible_winrm_ca_trust_path"] = target.ca_trust_path
-        if entry.get("connection_timeout"):
-            variables["ansible_winrm_connection_timeout"] = target.connection_timeout
         for key, value in variables.items():
             self.inventory.set_variable(name, key, value)
 

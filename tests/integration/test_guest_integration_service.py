@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from harness import run_playbook
+from support.labspec import CONNECTIONS
 
 
 @pytest.mark.skipif(os.path.isdir("/sys/bus/vmbus"), reason="this machine IS a Hyper-V guest (it has a VMBus)")
@@ -59,8 +60,9 @@ def _host_status(tmp_path: Path, lab, vm: str, key: str) -> str | None:
     return {ic["key"]: ic["primary_status"] for ic in services}[key]
 
 
-def test_windows_guest_vss_stop_and_start_follow_on_the_host(tmp_path: Path, start_lab) -> None:
-    lab = start_lab(_lab({"name": "win01", "state": "Running", "guest": "windows"}))
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_windows_guest_vss_stop_and_start_follow_on_the_host(tmp_path: Path, start_lab, connection: str) -> None:
+    lab = start_lab(_lab({"name": "win01", "state": "Running", "guest": "windows"}), connection=connection)
     info = run_playbook(tmp_path, lab, [_info_task()], hosts="windows_guests", name="ginfo")
     assert info.rc == 0, info.stdout
     result = info.result("info")["result"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from harness import run_playbook
+from support.labspec import CONNECTIONS
 
 SESSION = "999E53D4-3D5C-4C3E-8779-BED06EC056E1"
 PORT_2761 = "00000AC9-FACB-11E6-BD58-64006A7986D3"
@@ -19,8 +21,9 @@ def task(args: dict, name: str = "reg") -> dict:
     return {"name": name, "hyperv.integration.hvsocket_service": args, "ignore_errors": True}
 
 
-def test_register_vsock_port_rerun_and_remove_exactly_it(tmp_path: Path, start_lab) -> None:
-    lab = start_lab(LAB)
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_register_vsock_port_rerun_and_remove_exactly_it(tmp_path: Path, start_lab, connection: str) -> None:
+    lab = start_lab(LAB, connection=connection)
     before = lab.state()["hvsocket_services"]
     assert before.get(SESSION) == "VM Session Service"
 

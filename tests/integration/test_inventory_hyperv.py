@@ -27,16 +27,28 @@ def _hyperv_host(lab) -> dict:
     """The lab host's entry for hyperv_hosts, from the connection variables of the lab's own inventory."""
     inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
     variables = inventory["all"]["children"]["hyperv_hosts"]["hosts"][lab.host]
-    return {
+    entry = {
         "name": lab.host,
+        "connection": variables["ansible_connection"],
         "host": variables["ansible_host"],
         "port": variables["ansible_port"],
         "user": variables["ansible_user"],
         "password": variables["ansible_password"],
-        "transport": variables["ansible_winrm_transport"],
-        "scheme": variables["ansible_winrm_scheme"],
-        "server_cert_validation": "ignore",
     }
+    if entry["connection"] == "psrp":  # psrp's own option names
+        return dict(
+            entry,
+            auth=variables["ansible_psrp_auth"],
+            protocol=variables["ansible_psrp_protocol"],
+            cert_validation="ignore",
+            message_encryption=variables["ansible_psrp_message_encryption"],
+        )
+    return dict(
+        entry,
+        transport=variables["ansible_winrm_transport"],
+        scheme=variables["ansible_winrm_scheme"],
+        server_cert_validation="ignore",
+    )
 
 
 def _guest_connections(*labs) -> dict:
@@ -77,8 +89,13 @@ def test_ansible_inventory_lists_both_hosts_guests_and_the_role_runs_on_them(tmp
         },
         "one",
     )
+    # hv02 over PowerShell Remoting: the plugin's own pypsrp session, then the role's host tasks over psrp.
     two = start_lab(
-        {"host": {"name": "hv02", "language": "de-DE"}, "vms": [{"name": "db01", "guest": "windows"}]}, "two"
+        {
+            "host": {"name": "hv02", "language": "de-DE", "connection": "psrp"},
+            "vms": [{"name": "db01", "guest": "windows"}],
+        },
+        "two",
     )
     gone = {"name": "hv03", "host": "127.0.0.1", "port": _free_port(), "user": "x", "password": "y", "scheme": "http"}
     source = tmp_path / "lab.hyperv.yml"
@@ -102,6 +119,7 @@ def test_ansible_inventory_lists_both_hosts_guests_and_the_role_runs_on_them(tmp
     assert sorted(listed["hyperv_hosts"]["hosts"]) == ["hv01", "hv02", "hv03"]
     assert hostvars[ODD]["hyperv_vm_name"] == ODD and hostvars[ODD]["hyperv_host"] == "hv01"
     assert hostvars["db01"]["hyperv_host"] == "hv02"
+    assert hostvars["hv02"]["ansible_connection"] == "psrp" and hostvars["hv01"]["ansible_connection"] == "winrm"
     # The Linux guest's addresses are the real daemon's answer (its getifaddrs walk), not the lab's.
     lin = hostvars["lin01"]
     assert lin["hyperv_ip_addresses"] and "192.0.2.20" not in lin["hyperv_ip_addresses"], lin

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
-from support.labspec import lab_spec, vm_spec
+from support.labspec import CONNECTIONS, lab_spec, vm_spec
 
 pytestmark = pytest.mark.needs_root
 
@@ -35,8 +35,9 @@ def host_commands(lab) -> int:
     return lab.state()["host"]["counters"]["commands"]
 
 
-def test_role_registers_once_per_host_sets_facts_and_loads_hv_sock(tmp_path: Path, start_lab) -> None:
-    lab = start_lab(LAB)
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_role_registers_once_per_host_sets_facts_and_loads_hv_sock(tmp_path: Path, start_lab, connection: str) -> None:
+    lab = start_lab(LAB, connection=connection)
     before = lab.state()["hvsocket_services"]
 
     start = host_commands(lab)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from harness import guest_info, run_playbook
+from support.labspec import CONNECTIONS
 from support.playbook import PlaybookRun
 
 GSI = "guest_service_interface"
@@ -31,10 +32,12 @@ def run_role(tmp_path: Path, lab, inventory: dict, name: str, **options) -> Play
     return run_playbook(tmp_path, lab, ROLE, hosts="guests", extra_inventory=inventory, name=name, **options)
 
 
-def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start_lab) -> None:
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_twenty_guests_one_host_command_per_host_side_task(tmp_path: Path, start_lab, connection: str) -> None:
     names = ["web%02d" % i for i in range(1, 21)]
     lab = start_lab(
-        {"host": {"name": "hv01", "language": "fr-FR"}, "vms": [{"name": n, "guest": "windows"} for n in names]}
+        {"host": {"name": "hv01", "language": "fr-FR"}, "vms": [{"name": n, "guest": "windows"} for n in names]},
+        connection=connection,
     )
     # group_vars for every guest, host_vars for one of them (the usual precedence).
     inventory = {

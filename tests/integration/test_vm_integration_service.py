@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from harness import Lab, run_playbook
+from support.labspec import CONNECTIONS
 
 GSI = "guest_service_interface"
 HOSTILE_NAMES = [
@@ -23,9 +24,11 @@ HOSTILE_NAMES = [
 ]
 
 
-def labfile(names: list[str], language: str = "en-US", faults: list | None = None, **vm_extra) -> dict:
+def labfile(
+    names: list[str], language: str = "en-US", faults: list | None = None, connection: str = "winrm", **vm_extra
+) -> dict:
     return {
-        "host": {"name": "hv01", "language": language},
+        "host": {"name": "hv01", "language": language, "connection": connection},
         "vms": [dict({"name": n, "state": "Running", "guest": "windows"}, **vm_extra) for n in names],
         "faults": faults or [],
     }
@@ -45,12 +48,14 @@ def enabled(state: dict, vm: str, key: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("language", "count"),
-    [("en-US", 1), ("zh-TW", 50), ("de-DE", 100)],
+    ("language", "count", "connection"),
+    [("en-US", 1, "winrm"), ("zh-TW", 50, "winrm")] + [("de-DE", 100, c) for c in CONNECTIONS],
 )
-def test_one_task_one_command_any_number_of_vms(tmp_path: Path, start_lab, language: str, count: int) -> None:
+def test_one_task_one_command_any_number_of_vms(
+    tmp_path: Path, start_lab, language: str, count: int, connection: str
+) -> None:
     names = ["vm%03d" % i for i in range(count)]
-    lab: Lab = start_lab(labfile(names, language))
+    lab: Lab = start_lab(labfile(names, language, connection=connection))
     start = lab.state()
     before = start["counters"]
     assert not any(enabled(start, n, GSI) for n in names)
@@ -185,10 +190,13 @@ def test_write_failure_for_one_vm_reports_what_was_done_and_rerun_converges(tmp_
     assert third.recap("hv01")["changed"] == 0
 
 
+@pytest.mark.parametrize("connection", CONNECTIONS)
 @pytest.mark.parametrize("at", ["receive", "send"])
-def test_a_dropped_connection_says_so_and_a_rerun_converges(tmp_path: Path, start_lab, at: str) -> None:
+def test_a_dropped_connection_says_so_and_a_rerun_converges(
+    tmp_path: Path, start_lab, at: str, connection: str
+) -> None:
     names = ["web01", "web02"]
-    lab = start_lab(labfile(names, faults=[{"type": "drop_connection", "at": at, "times": 1}]))
+    lab = start_lab(labfile(names, faults=[{"type": "drop_connection", "at": at, "times": 1}], connection=connection))
     run = run_playbook(tmp_path, lab, [set_task(names, {GSI: "enabled"})])
     assert run.result("set")["status"] == "failed"
     assert "rerun" in run.result("set")["result"]["msg"].lower()

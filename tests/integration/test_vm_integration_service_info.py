@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from harness import run_playbook
-from support.labspec import lab_spec, vm_spec
+from support.labspec import CONNECTIONS, lab_spec, vm_spec
 from support.public_names import IC_KEYS
 
 
@@ -28,8 +29,9 @@ def lab_with_states(language: str = "de-DE") -> dict:
     )
 
 
-def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab) -> None:
-    lab = start_lab(lab_with_states())
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_every_vm_with_every_ic_by_key(tmp_path: Path, start_lab, connection: str) -> None:
+    lab = start_lab(lab_with_states(), connection=connection)
     run = run_playbook(tmp_path, lab, [info_task()])
     assert run.rc == 0, run.stdout
     assert run.recap("hv01")["changed"] == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from harness import run_playbook
+from support.labspec import CONNECTIONS
 
 ITEMS = {"AppConfigUrl": "file:///etc/app.json", "Quoted": 'it\'s "quoted" $(id) `uname`', "Grüße": "ünïcödé ✓ 漢字"}
 LAB = {"host": {"name": "hv01"}, "vms": [{"name": "lin01", "guest": "linux"}, {"name": "web01", "guest": "windows"}]}
@@ -20,8 +21,11 @@ GUEST_INFO = {"name": "ginfo", "hyperv.integration.guest_kvp_info": {}}
 
 
 @pytest.mark.needs_root
-def test_host_items_reach_both_guests_and_guest_items_reach_the_host(tmp_path: Path, start_lab) -> None:
-    lab = start_lab(LAB)
+@pytest.mark.parametrize("connection", CONNECTIONS)
+def test_host_items_reach_both_guests_and_guest_items_reach_the_host(
+    tmp_path: Path, start_lab, connection: str
+) -> None:
+    lab = start_lab(LAB, connection=connection)
     before = lab.state()["host"]["counters"]["commands"]
     check = run_playbook(tmp_path, lab, [_set(ITEMS)], hosts="hyperv_hosts", check=True, name="check")
     assert check.rc == 0 and check.result("set")["result"]["changed"] is True, check.stdout

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from reliability_support import escaped_lab, host_view, play, run_plays
+from support.labspec import CONNECTIONS
 
 GSI = "guest_service_interface"
 VMS = ["web01", "web02", "web03"]
@@ -36,9 +37,14 @@ FAULTS = {
     "slow_host": {"type": "delay", "seconds": 2.5, "times": 1},
     "task_timeout": {"type": "delay", "seconds": 4, "times": 1},
 }
-# The slow host answers after the WinRM OperationTimeout: pywinrm and ansible must poll again (never
-# run the command again). The timed-out task has a task timeout shorter than the host's answer.
-WINRM_SHORT = {"ansible_winrm_operation_timeout_sec": 1, "ansible_winrm_read_timeout_sec": 2}
+# The slow host answers after the WS-Management OperationTimeout: pywinrm/pypsrp and ansible must poll
+# again (never run the command again). ssh has no such timeout: the session just waits for the answer.
+# The timed-out task has a task timeout shorter than the host's answer.
+SHORT_POLL = {
+    "winrm": {"ansible_winrm_operation_timeout_sec": 1, "ansible_winrm_read_timeout_sec": 2},
+    "psrp": {"ansible_psrp_operation_timeout": 1, "ansible_psrp_read_timeout": 2},
+    "ssh": {},
+}
 TASK_TIMEOUT = 2
 
 WRITE_TARGETS = ["vm_integration_service", "hvsocket_service", "role_integration_services", "role_hvsocket"]
@@ -55,6 +61,20 @@ CASES = [
 ]
 assert {fault for _target, fault in CASES} == set(FAULTS), "every fault kind end to end"
 assert {target for target, _fault in CASES} == set(WRITE_TARGETS + READ_TARGETS), "every target end to end"
+# Over psrp and ssh: one case per fault kind, each on a target of another kind than over winrm where
+# that costs nothing, so that every fault kind meets each connection's way of carrying a call.
+OTHER_CONNECTION_CASES = [
+    ("vm_integration_service", "drop_receive"),
+    ("role_integration_services", "drop_send"),
+    ("hvsocket_service", "one_of_many"),
+    ("vm_integration_service_info", "access_denied"),
+    ("vm_integration_service", "slow_host"),
+    ("hvsocket_service_info", "task_timeout"),
+]
+assert {fault for _target, fault in OTHER_CONNECTION_CASES} == set(FAULTS), "every fault kind per connection"
+ALL_CASES = [("winrm", t, f) for t, f in CASES] + [
+    (c, t, f) for c in CONNECTIONS if c != "winrm" for t, f in OTHER_CONNECTION_CASES
+]
 
 
 def one_of_many(target: str) -> dict:
@@ -105,24 +125,24 @@ def outside(view: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize(("target", "fault"), CASES, ids=["%s-%s" % c for c in CASES])
-def test_fault(tmp_path: Path, target: str, fault: str) -> None:
+@pytest.mark.parametrize(("connection", "target", "fault"), ALL_CASES, ids=["%s-%s-%s" % c for c in ALL_CASES])
+def test_fault(tmp_path: Path, connection: str, target: str, fault: str) -> None:
     spec = one_of_many(target) if fault == "one_of_many" else FAULTS[fault]
     labfile = {
-        "host": {"name": "hv01", "language": "de-DE"},
+        "host": {"name": "hv01", "language": "de-DE", "connection": connection},
         "vms": [{"name": n, "guest": "windows"} for n in [*VMS, DECOY]],
         "faults": [spec],
     }
     with escaped_lab(tmp_path / "lab", labfile) as lab:
-        _run_case(tmp_path, lab, target, fault)
+        _run_case(tmp_path, lab, connection, target, fault)
 
 
-def _run_case(tmp_path: Path, lab, target: str, fault: str) -> None:
+def _run_case(tmp_path: Path, lab, connection: str, target: str, fault: str) -> None:
     guests = {n: {"hyperv_vm_name": n} for n in VMS}
     inventory = {
         "all": {
             "children": {
-                "hyperv_hosts": {"vars": WINRM_SHORT if fault == "slow_host" else {}},
+                "hyperv_hosts": {"vars": SHORT_POLL[connection] if fault == "slow_host" else {}},
                 # the roles' guests: the three named VMs (the decoy's guest is left out of the play)
                 "guests": {"vars": {"hyperv_integration_services": {GSI: True, "vss": False}}},
             },

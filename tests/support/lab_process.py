@@ -68,10 +68,15 @@ class Lab:
 
 
 def lab_starter(tmp_path: Path) -> Iterator[Callable[..., Lab]]:
-    """Body of the start_lab fixtures: start(labfile_dict, name) -> running Lab; all taken down after."""
+    """Body of the start_lab fixtures: start(labfile_dict, name, connection) -> running Lab; all taken
+    down after."""
     started: list[Lab] = []
 
-    def start(labfile: dict, name: str = "lab") -> Lab:
+    def start(labfile: dict, name: str = "lab", connection: str | None = None) -> Lab:
+        """``connection``: reach the host (and its Windows guests) over this connection instead of
+        what the LABFILE says (LABFILE host.connection)."""
+        if connection is not None:
+            labfile = dict(labfile, host=dict(labfile.get("host") or {}, connection=connection))
         directory = tmp_path / name
         directory.mkdir()
         lab = Lab(directory, labfile).up()

@@ -81,6 +81,7 @@ from .protocol import POWERSHELL_NAMES, CommandResult, NotRecognised, _is_encode
 log = logging.getLogger("hvlab.ansible_scripts")
 PACKAGE = "ansible.executor.powershell"
 ACTION = "winrm_put_file.ps1"
+PSRP_ACTION = "psrp_put_file.ps1"  # the psrp connection's put_file action (same begin/process/end steps)
 MKDTEMP = "powershell_mkdtemp.ps1"
 # What plugins/shell/powershell.py `_encode_script` puts around a script with strict_mode=True and
 # preserve_rc=True (the defaults, used by `_mkdtemp2`), before its line normalisation.
@@ -165,6 +166,39 @@ def command_kind(words: list[str]) -> str | None:
         if expected is not None and script == expected:
             return kind
     return None
+
+
+def psrp_script_kind(script: str) -> str | None:
+    """ "put_file" or "mkdtemp" when a psrp pipeline's one script is exactly what ansible-core's psrp
+    connection runs for them; None for anything else.
+
+    - put_file (plugins/connection/psrp.py `put_file`): `_bootstrap_powershell_script('psrp_put_file.ps1',
+      {'Path': out_path}, has_input=True)` gives bootstrap_wrapper.ps1 as it is installed (not
+      normalised, the .authenticode signature appended by `_get_powershell_script`), run with
+      `add_script(script, use_local_scope=True)`; the input objects are `in_data.decode().splitlines()`
+      (bootstrap JSON, four NULs, exec manifest JSON, four NULs) and then one base64 string per piece of
+      the file (`[""]` for an empty file).
+    - mkdtemp: `_make_tmp_path` sends `_mkdtemp2`'s -EncodedCommand through `exec_command`, which
+      decodes it (`cmd.startswith("PowerShell -NoProfile ... -EncodedCommand")`) and runs the decoded
+      text as the script: the normalised, strict-mode wrapped bootstrap_wrapper, as over winrm; input
+      `in_data.splitlines()`."""
+    wrapper = installed_script("bootstrap_wrapper.ps1")
+    if wrapper is not None and script == wrapper.decode("utf-8"):
+        return "put_file"
+    expected = _expected_command_script("mkdtemp")
+    if expected is not None and script == expected:
+        return "mkdtemp"
+    return None
+
+
+def run_psrp(kind: str, stdin: bytes | None, files: HostFiles, counters: Counters | None) -> CommandResult:
+    """Carry out a psrp pipeline psrp_script_kind() recognised; ``stdin`` is its input objects joined
+    with LF (each one a line, as the wrapper reads them from $input)."""
+    if kind == "mkdtemp":
+        return _run_mkdtemp(stdin, files)
+    if kind != "put_file":
+        raise NotRecognised("not an ansible-core psrp put_file or _make_tmp_path script")
+    return _run_put_file(stdin, files, counters, PSRP_ACTION)
 
 
 def is_put_file_command(words: list[str]) -> bool:
@@ -374,19 +408,24 @@ def _run_mkdtemp(stdin: bytes | None, files: HostFiles) -> CommandResult:
     return CommandResult(f"{full_name}\r\n".encode(), b"", 0, True, label)
 
 
-def _run_put_file(stdin: bytes | None, files: HostFiles, counters: Counters | None) -> CommandResult:
-    """winrm_put_file.ps1 through the exec wrapper: the file written, its sha1 answered."""
+def _run_put_file(
+    stdin: bytes | None, files: HostFiles, counters: Counters | None, action: str = ACTION
+) -> CommandResult:
+    """winrm_put_file.ps1 (or psrp_put_file.ps1: the same File.Create in begin, FromBase64String per
+    input line in process, the sha1 JSON in end) through the exec wrapper: the file written, its sha1
+    answered."""
     data = stdin or b""
     bootstrap, offset = _section(data, 0, "bootstrap manifest")
     _check_bootstrap(bootstrap)
     manifest, offset = _section(data, offset, "exec manifest")
-    path = _check_manifest(manifest)["Path"]
+    path = _check_manifest(manifest, action)["Path"]
     if path == "":
         return _failed(
             "Cannot bind argument to parameter 'Path' because it is an empty string.",
-            "InvalidData: (:) [winrm_put_file.ps1], ParameterBindingValidationException",
-            "ParameterArgumentValidationErrorEmptyStringNotAllowed,winrm_put_file.ps1",
+            f"InvalidData: (:) [{action}], ParameterBindingValidationException",
+            f"ParameterArgumentValidationErrorEmptyStringNotAllowed,{action}",
             "Begin",
+            action,
         )
     try:
         writer = files.open_create(path)
@@ -397,6 +436,7 @@ def _run_put_file(stdin: bytes | None, files: HostFiles, counters: Counters | No
             "NotSpecified: (:) [], MethodInvocationException",
             short,
             "Begin",
+            action,
         )
     except HostPathUnsupported as exc:
         raise NotRecognised(f"ansible put_file: {exc}") from exc
@@ -411,6 +451,7 @@ def _run_put_file(stdin: bytes | None, files: HostFiles, counters: Counters | No
                     "NotSpecified: (:) [], MethodInvocationException",
                     "FormatException",
                     "Process",
+                    action,
                 )
             sha1.update(chunk)
             writer.write(chunk)

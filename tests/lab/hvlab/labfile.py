@@ -18,7 +18,9 @@ from .hvsocket import MAX_KEY_NAME, registry_fold, subkey_guid
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
 
 TOP_KEYS = ("host", "vms", "hvsocket_services", "faults")
-HOST_KEYS = ("name", "language", "guest_answer_delay", "files")
+HOST_KEYS = ("name", "language", "guest_answer_delay", "files", "connection")
+# How the inventory reaches the host and its Windows guests (DESIGN.md: host.connection).
+CONNECTIONS = ("winrm", "psrp", "ssh")
 HOST_FILE_KEYS = ("path", "text", "size")
 MAX_SEED_SIZE = 1 << 30  # host.files[].size: at most 1 GiB
 VM_KEYS = (
@@ -84,6 +86,7 @@ class LabSpec:
     # Extra GuestCommunicationServices subkeys: name as spelled -> ElementName (None: no value).
     hvsocket_services: dict[str, str | None] = field(default_factory=dict)
     host_files: list[HostFileSpec] = field(default_factory=list)
+    connection: str = "winrm"  # winrm | psrp | ssh: how the inventory reaches the host and its Windows guests
 
 
 def read_yaml(text: str) -> Any:
@@ -126,7 +129,10 @@ def parse(data: Any) -> LabSpec:
     language = host.get("language", "en-US")
     if language not in LANGUAGES:
         raise LabfileError(f"host.language: {language!r} is not one of {', '.join(LANGUAGES)}")
-    spec = LabSpec(host_name=name, language=language)
+    connection = host.get("connection", "winrm")
+    if connection not in CONNECTIONS:
+        raise LabfileError(f"host.connection: {connection!r} is not one of {', '.join(CONNECTIONS)}")
+    spec = LabSpec(host_name=name, language=language, connection=connection)
     delay = _seconds(host.get("guest_answer_delay", 0), "host.guest_answer_delay")
     spec.host_files = _parse_host_files(host.get("files"), "host.files")
 

@@ -134,15 +134,20 @@ def decode_bootstrap(words: list[str]) -> str:
         script = base64.b64decode(words[positions[0] + 1], validate=True).decode("utf-16-le")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise NotRecognised(f"-EncodedCommand is not base64 of UTF-16LE text: {exc}") from exc
-    # Compare after the normalisation ansible's shell plugin applies (strip lines, drop blanks).
+    check_bootstrap(script, "-EncodedCommand")
+    return script
+
+
+def check_bootstrap(script: str, what: str) -> None:
+    """NotRecognised unless the script's first line is the bootstrap marker, compared after the
+    normalisation ansible's shell plugin applies (strip lines, drop blanks)."""
     lines = [line.strip() for line in script.lstrip("\ufeff").splitlines() if line.strip()]
     first = lines[0] if lines else ""
     if first != BOOTSTRAP_MARKER:
         raise NotRecognised(
-            f"-EncodedCommand is not the hyperv.integration bootstrap: first line is "
+            f"{what} is not the hyperv.integration bootstrap: first line is "
             f"{first[:120]!r}, expected {BOOTSTRAP_MARKER!r}"
         )
-    return script
 
 
 def _is_encoded_command_switch(word: str) -> bool:
@@ -224,6 +229,11 @@ def encode_response(call: LibraryCall, result: dict[str, Any] | None, error: Ope
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
+def _not_recognised(exc: NotRecognised, call: LibraryCall | None) -> CommandResult:
+    message = f"hyperv.integration lab: {exc}\r\n"
+    return CommandResult(b"", message.encode("utf-8"), 1, False, call.operation if call else None)
+
+
 class Dispatcher:
     """Runs one WinRM command against a backend's operation table.
 
@@ -249,7 +259,6 @@ class Dispatcher:
         self.counters = counters
 
     def run(self, command: str, arguments: list[str], stdin: bytes | None) -> CommandResult:
-        call: LibraryCall | None = None
         try:
             words = command_words(command, arguments)
             from . import ansible_scripts  # imports this module: loaded on first use
@@ -257,6 +266,39 @@ class Dispatcher:
             if ansible_scripts.is_ansible_command(words):
                 return self._put_file(ansible_scripts, words, stdin)
             decode_bootstrap(words)
+        except NotRecognised as exc:
+            return _not_recognised(exc, None)
+        return self._bootstrap_call(stdin)
+
+    def run_script(self, script: str, input_lines: list[Any] | None) -> CommandResult:
+        """The PowerShell Remoting (psrp) entry point: one pipeline whose one command is ``script``
+        (ansible's psrp connection decodes the -EncodedCommand and runs the script text itself) with
+        ``input_lines`` as its input objects (the stdin lines: library, request). The same checks,
+        counters and answers as run(): the input objects must be strings without line breaks (ansible
+        sends ``in_data.splitlines()``), then they are read as the stdin lines they came from.
+        ansible-core's own psrp put_file and _make_tmp_path scripts go to hvlab/ansible_scripts.py."""
+        try:
+            lines = list(input_lines or [])
+            for number, line in enumerate(lines, 1):
+                if not isinstance(line, str):
+                    raise NotRecognised(f"pipeline input object {number} is a {type(line).__name__}, not a string")
+                if "\r" in line or "\n" in line:
+                    raise NotRecognised(f"pipeline input object {number} holds a line break (one line per object)")
+            from . import ansible_scripts  # imports this module: loaded on first use
+
+            kind = ansible_scripts.psrp_script_kind(script)
+            stdin = "\n".join(lines).encode("utf-8") if lines else None
+            if kind is not None:
+                return self._ansible(lambda files: ansible_scripts.run_psrp(kind, stdin, files, self.counters))
+            check_bootstrap(script, "the pipeline's script")
+        except NotRecognised as exc:
+            return _not_recognised(exc, None)
+        return self._bootstrap_call(stdin)
+
+    def _bootstrap_call(self, stdin: bytes | None) -> CommandResult:
+        """What the bootstrap does with its stdin: the language mode check, then the library call."""
+        call: LibraryCall | None = None
+        try:
             mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
             if mode != "FullLanguage":
                 # The bootstrap's first check (protocol doc section 6): one line, nothing run.
@@ -280,11 +322,14 @@ class Dispatcher:
                 result, error = None, exc
             return CommandResult(encode_response(call, result, error), b"", 0, True, call.operation)
         except NotRecognised as exc:
-            message = f"hyperv.integration lab: {exc}\r\n"
-            return CommandResult(b"", message.encode("utf-8"), 1, False, call.operation if call else None)
+            return _not_recognised(exc, call)
 
     def _put_file(self, module: Any, words: list[str], stdin: bytes | None) -> CommandResult:
-        """ansible-core's winrm put_file (NotRecognised where this endpoint has no file system, or
+        """ansible-core's winrm put_file or _make_tmp_path."""
+        return self._ansible(lambda files: module.run(words, stdin, files, self.counters))
+
+    def _ansible(self, run: Callable[[HostFiles], CommandResult]) -> CommandResult:
+        """ansible-core's own commands (NotRecognised where this endpoint has no file system, or
         the session is not in FullLanguage: there the exec wrapper works differently)."""
         where = self.where or "this endpoint"
         if self.host_files is None:
@@ -295,7 +340,7 @@ class Dispatcher:
         mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
         if mode != "FullLanguage":
             raise NotRecognised(f"ansible's put_file in {mode} is not modelled by the lab ({where})")
-        return module.run(words, stdin, self.host_files, self.counters)
+        return run(self.host_files)
 
     def _check_library_fits(self, call: LibraryCall) -> None:
         """The library body must be the one for this endpoint (host library to the host, guest library

@@ -32,6 +32,7 @@ from .host_files import DotNetError, HostFiles, HostPathUnsupported
 from .hyperv_host import GuestSide, HyperVHost, VirtualMachine, VmSpec
 from .hyperv_ops import HostOperations
 from .protocol import Dispatcher
+from .ssh_gateway import SshGateway
 from .windows_guest import GuestOperations, WindowsGuest
 
 log = logging.getLogger("hvlab")
@@ -121,6 +122,8 @@ class Lab:
         }
         self.inventory_names: dict[str, str] = {}  # VM id -> inventory name, every VM with a guest
         self.listener: wsman.Listener | None = None
+        self.connection = spec.connection
+        self.ssh: SshGateway | None = None
         self._started: list[VirtualMachine] = []
         self._stopped = False
         factory = load_linux_guest() if linux_guest is AUTO else linux_guest
@@ -186,16 +189,41 @@ class Lab:
             "ansible_winrm_server_cert_validation": "ignore",
         }
 
+    def psrp_vars(self, port: int) -> dict[str, Any]:
+        return {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": port,
+            "ansible_connection": "psrp",
+            "ansible_psrp_protocol": "http",
+            "ansible_psrp_auth": "basic",
+            "ansible_psrp_cert_validation": "ignore",
+            "ansible_psrp_message_encryption": "never",  # Basic over http: pypsrp refuses to encrypt with it
+            "ansible_user": self.username,
+            "ansible_password": self.password,
+            "ansible_shell_type": "powershell",
+        }
+
+    def connection_vars(self, name: str) -> dict[str, Any]:
+        """How the inventory reaches endpoint `name` (host.connection: the host and its Windows guests)."""
+        if self.connection == "ssh":
+            assert self.ssh is not None
+            return self.ssh.inventory_vars(name)
+        port = self.endpoints[name].port
+        return self.psrp_vars(port) if self.connection == "psrp" else self.winrm_vars(port)
+
     def start(self) -> None:
         """Serve every endpoint, start every guest double, then tell each guest what the host
         offers it. On failure, whatever was started is stopped again before the error goes on."""
         _raise_fd_limit(len(self.endpoints) + 1024)
         self.listener = wsman.Listener(list(self.endpoints.values()))
-        for vm in self.host.vms:
-            if isinstance(vm.guest, WindowsGuest):
-                vm.guest.connection = self.winrm_vars(self.endpoints[self.inventory_names[vm.id]].port)
         self.listener.start()
         try:
+            if self.connection == "ssh":
+                self.ssh = SshGateway(self.guest_dir(), list(self.endpoints.values()))
+                self.ssh.start()
+            for vm in self.host.vms:
+                if isinstance(vm.guest, WindowsGuest):
+                    vm.guest.connection = self.connection_vars(self.inventory_names[vm.id])
             for vm in self.host.vms:
                 self._started.append(vm)  # stopped again even if start() raises half-way
                 vm.guest.start()
@@ -209,6 +237,8 @@ class Lab:
         if self._stopped:
             return
         self._stopped = True
+        if self.ssh is not None:
+            self.ssh.stop()
         if self.listener is not None:
             self.listener.stop()
         self.host.close_offers()  # no offers_changed() once guests are being stopped
@@ -225,6 +255,9 @@ class Lab:
         for vm in model["vms"].values():
             vm["inventory_name"] = self.inventory_names.get(vm["id"])
         endpoints = {name: ep.snapshot() for name, ep in self.endpoints.items()}
+        for name, endpoint in endpoints.items():
+            endpoint["connection"] = self.connection
+            endpoint["ssh_port"] = self.ssh.ports.get(name) if self.ssh is not None else None
         host_ep = self.endpoints[self.host.name]
         return {
             "vms": model["vms"],
@@ -243,8 +276,9 @@ class Lab:
         }
 
     def inventory(self, username: str, password: str) -> dict[str, Any]:
-        host_vars = dict(self.winrm_vars(self.endpoints[self.host.name].port), ansible_user=username)
-        host_vars["ansible_password"] = password
+        host_vars = self.connection_vars(self.host.name)
+        if self.connection != "ssh":  # ssh logs in with the lab's key as the account the lab runs as
+            host_vars.update(ansible_user=username, ansible_password=password)
         groups: dict[str, dict[str, Any]] = {"windows": {}, "linux": {}}
         for vm in self.host.vms:
             name = self.inventory_names.get(vm.id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,8 @@ class Command:
     aborted_receives: int = 0
     record: dict[str, Any] = field(default_factory=dict)  # entry in the endpoint's recent list
     cond: threading.Condition = field(default_factory=threading.Condition)
+    runner: Callable[[], CommandResult] | None = None  # set for a psrp pipeline: runs instead of backend.run
+    psrp: Any = None  # hvlab.psrp.Pipeline of a PowerShell remoting shell's command
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Shell:
     output_streams: str
     created: float = field(default_factory=time.time)
     commands: dict[str, Command] = field(default_factory=dict)
+    resource_uri: str = ""
+    psrp: Any = None  # hvlab.psrp.RunspacePool when this shell is a PowerShell remoting runspace pool
 
 
 class ShellTable:
@@ -47,9 +52,24 @@ class ShellTable:
         self._lock = threading.Lock()
         self._shells: dict[str, Shell] = {}
 
-    def create(self, owner: str, options: dict[str, str], input_streams: str, output_streams: str) -> Shell:
-        shell = Shell(str(uuid.uuid4()).upper(), owner, options, input_streams, output_streams)
+    def create(
+        self,
+        owner: str,
+        options: dict[str, str],
+        input_streams: str,
+        output_streams: str,
+        shell_id: str | None = None,
+        resource_uri: str = "",
+        psrp: Any = None,
+    ) -> Shell:
+        """A new shell; ``shell_id``: the id the client chose (a psrp client names its runspace pool),
+        None when the server picks one. ValueError when a shell with that id already exists."""
+        shell = Shell((shell_id or str(uuid.uuid4())).upper(), owner, options, input_streams, output_streams)
+        shell.resource_uri = resource_uri
+        shell.psrp = psrp
         with self._lock:
+            if shell.id in self._shells:
+                raise ValueError(f"a shell with ShellId {shell.id} already exists")
             self._shells[shell.id] = shell
         return shell
 
@@ -61,8 +81,8 @@ class ShellTable:
         with self._lock:
             return self._shells.pop((shell_id or "").upper(), None)
 
-    def add_command(self, shell: Shell, command: str, arguments: list[str]) -> Command:
-        cmd = Command(str(uuid.uuid4()).upper(), command, arguments)
+    def add_command(self, shell: Shell, command: str, arguments: list[str], command_id: str | None = None) -> Command:
+        cmd = Command((command_id or str(uuid.uuid4())).upper(), command, arguments)
         with self._lock:
             shell.commands[cmd.id] = cmd
         return cmd

@@ -20,6 +20,11 @@ WSMAN_FAULT = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 NS = {"s": SOAP, "a": ADDRESSING, "w": WSMAN, "rsp": SHELL, "x": TRANSFER, "p": MS_WSMAN}
 
 CMD_SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+# PowerShell remoting: the resource URI is this prefix plus the session configuration name ([MS-PSRP]
+# 3.1.5.3.3; pypsrp RunspacePool: "http://schemas.microsoft.com/powershell/%s" % configuration_name).
+PSRP_URI_PREFIX = "http://schemas.microsoft.com/powershell/"
+PSRP_DEFAULT_URI = PSRP_URI_PREFIX + "Microsoft.PowerShell"
+PSRP_NS = "http://schemas.microsoft.com/powershell"  # creationXml ([MS-PSRP] 3.1.5.3.2)
 ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
 ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
 ACTION_COMMAND = SHELL + "/Command"
@@ -30,6 +35,9 @@ ACTION_FAULT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 STATE_DONE = SHELL + "/CommandState/Done"
 STATE_RUNNING = SHELL + "/CommandState/Running"
 SIGNAL_TERMINATE = SHELL + "/signal/terminate"
+# Stopping a pipeline: [MS-PSRP] 3.1.5.3.9 spells the code "powershell/signal/crtl_c"; pypsrp 0.9.1
+# (shell.py SignalCode.PS_CTRL_C, used by PowerShell.stop) sends "powershell/signal/ctrl_c".
+SIGNAL_PS_CTRL_C = ("powershell/signal/crtl_c", "powershell/signal/ctrl_c")
 ANONYMOUS = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 
 # WSManFault codes clients look at: pywinrm turns 2150858793 into WinRMOperationTimeoutError and
@@ -119,17 +127,24 @@ def _envelope(action: str, relates_to: str, body: str) -> bytes:
 
 
 def create_response(
-    req: SoapRequest, shell_id: str, address: str, owner: str, client_ip: str, input_streams: str, output_streams: str
+    req: SoapRequest,
+    shell_id: str,
+    address: str,
+    owner: str,
+    client_ip: str,
+    input_streams: str,
+    output_streams: str,
+    resource_uri: str = CMD_SHELL_URI,
 ) -> bytes:
     # pywinrm takes the first element with Name="ShellId" (the Selector); the rsp:Shell part is
     # what Windows adds after ResourceCreated.
     body = (
         f"<x:ResourceCreated><a:Address>{escape(address)}</a:Address><a:ReferenceParameters>"
-        f"<w:ResourceURI>{CMD_SHELL_URI}</w:ResourceURI><w:SelectorSet>"
+        f"<w:ResourceURI>{escape(resource_uri)}</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet>'
         f"</a:ReferenceParameters></x:ResourceCreated>"
         f"<rsp:Shell><rsp:ShellId>{shell_id}</rsp:ShellId>"
-        f"<rsp:ResourceUri>{CMD_SHELL_URI}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
+        f"<rsp:ResourceUri>{escape(resource_uri)}</rsp:ResourceUri><rsp:Owner>{escape(owner)}</rsp:Owner>"
         f"<rsp:ClientIP>{escape(client_ip)}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
         f"<rsp:InputStreams>{escape(input_streams)}</rsp:InputStreams>"
         f"<rsp:OutputStreams>{escape(output_streams)}</rsp:OutputStreams>"
@@ -173,6 +188,23 @@ def receive_response(
         )
     else:
         parts.append(f'<rsp:CommandState CommandId={cid} State="{STATE_RUNNING}"/>')
+    parts.append("</rsp:ReceiveResponse>")
+    return _envelope(ACTION_RECEIVE + "Response", req.message_id, "".join(parts))
+
+
+def psrp_receive_response(req: SoapRequest, command_id: str | None, data: bytes, done: bool) -> bytes:
+    """A Receive of a PowerShell remoting shell ([MS-PSRP] 3.1.5.3.7): PSRP fragments on the stdout
+    stream, with the CommandId of the pipeline (none for the runspace pool); the pipeline's last one
+    says CommandState Done."""
+    cid = f" CommandId={quoteattr(command_id)}" if command_id else ""
+    parts = ["<rsp:ReceiveResponse>"]
+    if data:
+        parts.append(f'<rsp:Stream Name="stdout"{cid}>{base64.b64encode(data).decode()}</rsp:Stream>')
+    if command_id and done:
+        parts.append(f'<rsp:Stream Name="stdout"{cid} End="true"></rsp:Stream>')
+        parts.append(f'<rsp:CommandState{cid} State="{STATE_DONE}"/>')
+    elif command_id:
+        parts.append(f'<rsp:CommandState{cid} State="{STATE_RUNNING}"/>')
     parts.append("</rsp:ReceiveResponse>")
     return _envelope(ACTION_RECEIVE + "Response", req.message_id, "".join(parts))
 

@@ -9,8 +9,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import soap
-from .protocol import CommandResult
+from . import command_run, soap
+from .psrp import PsrpService
 from .shells import Command, Shell
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class WsmanService:
             soap.ACTION_SIGNAL: self.signal,
             soap.ACTION_DELETE: self.delete,
         }
+        # PowerShell remoting shells (resource URI .../powershell/<configuration>): hvlab/psrp.py.
+        self.psrp = PsrpService(self)
 
     def handle(self, data: bytes, client_ip: str) -> tuple[int, bytes]:
         relates_to = ""
@@ -82,6 +84,8 @@ class WsmanService:
 
     # -- actions ------------------------------------------------------------------------------
     def create(self, req: soap.SoapRequest, client_ip: str) -> bytes:
+        if req.resource_uri.lower().startswith(soap.PSRP_URI_PREFIX):
+            return self.psrp.create(req, client_ip)
         if req.resource_uri != soap.CMD_SHELL_URI:
             raise soap.SoapError(
                 f"resource {req.resource_uri!r} is not supported by the lab (only the "
@@ -98,27 +102,34 @@ class WsmanService:
 
     def command(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
+        if shell.psrp is not None:
+            return self.psrp.command(req, shell)
         line = _required(req, "rsp:CommandLine", "Command")
         command = _text(line, "rsp:Command")
         arguments = [(a.text or "") for a in line.findall("rsp:Arguments", soap.NS)]
-        self.ep.counters.add("commands")
-        cmd = self.ep.shells.add_command(shell, command, arguments)
-        shown = " ".join([command, *arguments])
-        cmd.record = {
-            "id": cmd.id,
-            "time": round(time.time(), 3),
-            "command_line": shown if len(shown) <= 300 else shown[:297] + "...",
-            "state": "waiting",
-            "exit_code": None,
-            "operation": None,
-            "stderr": None,
-        }
-        self.ep.recent.append(cmd.record)
-        log.info("%s: command %s: %s", self.ep.name, cmd.id, cmd.record["command_line"])
+        cmd = self._new_command(shell, command, arguments, " ".join([command, *arguments]))
         return soap.command_response(req, cmd.id)
+
+    def _new_command(
+        self,
+        shell: Shell,
+        command: str,
+        arguments: list[str],
+        shown: str,
+        command_id: str | None = None,
+        transport: str = "winrs",
+    ) -> Command:
+        """A new command in the shell: counted in `commands`, in the recent list and the log;
+        ``transport``: winrs (a cmd shell command) or psrp (a PowerShell remoting pipeline)."""
+        cmd = self.ep.shells.add_command(shell, command, arguments, command_id)
+        cmd.record = command_run.begin(self.ep, shown, transport, cmd.id)
+        log.info("%s: command %s: %s", self.ep.name, cmd.id, cmd.record["command_line"])
+        return cmd
 
     def send(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
+        if shell.psrp is not None:
+            return self.psrp.send(req, shell)
         stream = req.body.find("rsp:Send/rsp:Stream", soap.NS) if req.body is not None else None
         if stream is None or stream.get("Name", "stdin") != "stdin":
             raise soap.SoapError('Send without an rsp:Stream Name="stdin"')
@@ -131,12 +142,7 @@ class WsmanService:
         with cmd.cond:
             if cmd.state != "waiting" or cmd.stdin_ended:
                 raise soap.SoapError(f"stdin of command {cmd.id} is already closed")
-            if self.ep.faults.take("drop_connection", lambda f: f.params["at"] == "send"):
-                cmd.state = "aborted"  # the command never runs
-                cmd.record["state"] = "aborted (drop_connection at send)"
-                cmd.cond.notify_all()
-                log.warning("%s: fault drop_connection at send: command %s aborted", self.ep.name, cmd.id)
-                raise DropConnection()
+            self._drop_at_send(cmd)
             cmd.stdin.append(chunk)
             cmd.stdin_seen = True
             if end:
@@ -144,39 +150,57 @@ class WsmanService:
                 self._execute(cmd)
         return soap.send_response(req)
 
+    def _drop_at_send(self, cmd: Command) -> None:
+        """drop_connection at send (caller holds cmd.cond): the command never runs, no reply."""
+        if self.ep.faults.take("drop_connection", lambda f: f.params["at"] == "send"):
+            cmd.state = "aborted"  # the command never runs
+            cmd.record["state"] = "aborted (drop_connection at send)"
+            cmd.cond.notify_all()
+            log.warning("%s: fault drop_connection at send: command %s aborted", self.ep.name, cmd.id)
+            raise DropConnection()
+
     def receive(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
+        if shell.psrp is not None:
+            return self.psrp.receive(req, shell)
         desired = _required(req, "rsp:Receive/rsp:DesiredStream", "Receive")
         cmd = self._command(shell, desired.get("CommandId"))
         deadline = time.monotonic() + req.operation_timeout
         with cmd.cond:
             if cmd.state == "waiting" and not cmd.stdin_seen:
                 self._execute(cmd)  # a command without stdin runs at the first Receive
-            while cmd.state == "waiting":  # stdin started but not ended: wait like a real process
-                if not cmd.cond.wait(max(0.0, deadline - time.monotonic())):
-                    raise self._timeout()
-            if cmd.state == "aborted":
-                # First Receive: what the client would see after OperationTimeout (answered at once
-                # so tests stay fast); later ones: a plain fault, so retry loops end.
-                cmd.aborted_receives += 1
-                if cmd.aborted_receives == 1:
-                    raise self._timeout()
-                raise soap.SoapError(
-                    f"command {cmd.id} was aborted by a dropped connection (lab fault injection)", "w:InvalidSelectors"
-                )
-            if cmd.state == "terminated":
-                raise soap.SoapError(f"command {cmd.id} was terminated", "w:InvalidSelectors")
-            while time.monotonic() < cmd.ready_at:  # delay fault: output held back
-                if time.monotonic() >= deadline:
-                    raise self._timeout()
-                cmd.cond.wait(min(cmd.ready_at, deadline) - time.monotonic())
-            if self.ep.faults.take("drop_connection", lambda f: f.params["at"] == "receive"):
-                log.warning("%s: fault drop_connection at receive: command %s", self.ep.name, cmd.id)
-                raise DropConnection()
+            self._await_output(cmd, deadline)
             return self._output(req, cmd)
+
+    def _await_output(self, cmd: Command, deadline: float) -> None:
+        """Wait (caller holds cmd.cond) until the command's output may be sent: it ran and a delay fault
+        has passed; the faults of an aborted or terminated command, and drop_connection at receive."""
+        while cmd.state == "waiting":  # stdin started but not ended: wait like a real process
+            if not cmd.cond.wait(max(0.0, deadline - time.monotonic())):
+                raise self._timeout()
+        if cmd.state == "aborted":
+            # First Receive: what the client would see after OperationTimeout (answered at once
+            # so tests stay fast); later ones: a plain fault, so retry loops end.
+            cmd.aborted_receives += 1
+            if cmd.aborted_receives == 1:
+                raise self._timeout()
+            raise soap.SoapError(
+                f"command {cmd.id} was aborted by a dropped connection (lab fault injection)", "w:InvalidSelectors"
+            )
+        if cmd.state == "terminated":
+            raise soap.SoapError(f"command {cmd.id} was terminated", "w:InvalidSelectors")
+        while time.monotonic() < cmd.ready_at:  # delay fault: output held back
+            if time.monotonic() >= deadline:
+                raise self._timeout()
+            cmd.cond.wait(min(cmd.ready_at, deadline) - time.monotonic())
+        if self.ep.faults.take("drop_connection", lambda f: f.params["at"] == "receive"):
+            log.warning("%s: fault drop_connection at receive: command %s", self.ep.name, cmd.id)
+            raise DropConnection()
 
     def signal(self, req: soap.SoapRequest, client_ip: str) -> bytes:
         shell = self._shell(req)
+        if shell.psrp is not None:
+            return self.psrp.signal(req, shell)
         node = _required(req, "rsp:Signal", "Signal")
         code = _text(node, "rsp:Code")
         command_id = node.get("CommandId") or ""
@@ -192,7 +216,9 @@ class WsmanService:
         return soap.signal_response(req)
 
     def delete(self, req: soap.SoapRequest, client_ip: str) -> bytes:
-        self._shell(req)
+        shell = self._shell(req)
+        if shell.psrp is not None:
+            self.psrp.delete(req, shell)
         self.ep.shells.delete(req.shell_id)
         log.info("%s: shell %s deleted", self.ep.name, req.shell_id)
         return soap.delete_response(req)
@@ -201,33 +227,10 @@ class WsmanService:
     def _execute(self, cmd: Command) -> None:
         """Run the command (caller holds cmd.cond). The model changes here, before any output."""
         stdin = b"".join(cmd.stdin) if cmd.stdin_seen else None
-        try:
-            result = self.ep.backend.run(cmd.command, cmd.arguments, stdin)
-        except Exception as exc:  # a lab bug must fail the command loudly, not hang the client
-            log.exception("%s: command %s: lab internal error", self.ep.name, cmd.id)
-            result = CommandResult(b"", f"hyperv.integration lab internal error: {exc!r}\r\n".encode(), 1)
-        self.ep.counters.add("calls" if result.recognised else "rejected")
-        delay = self.ep.faults.take("delay")
-        cmd.ready_at = time.monotonic() + (delay.params["seconds"] if delay else 0.0)
+        result, delay = command_run.execute(self.ep, cmd.record, cmd.command, cmd.arguments, stdin, cmd.runner)
+        cmd.ready_at = time.monotonic() + delay
         cmd.result = result
         cmd.state = "done"
-        cmd.record.update(
-            state="done",
-            exit_code=result.exit_code,
-            operation=result.operation,
-            stderr=result.stderr.decode("utf-8", "replace").strip() or None,
-        )
-        level = logging.INFO if result.exit_code == 0 else logging.WARNING
-        log.log(
-            level,
-            "%s: command %s: exit %d operation %s%s%s",
-            self.ep.name,
-            cmd.id,
-            result.exit_code,
-            result.operation,
-            f" delay {delay.params['seconds']}s" if delay else "",
-            f" stderr: {cmd.record['stderr']}" if cmd.record["stderr"] else "",
-        )
         cmd.cond.notify_all()
 
     def _output(self, req: soap.SoapRequest, cmd: Command) -> bytes:

@@ -12,7 +12,7 @@ def parse(text: str) -> labfile.LabSpec:
 
 def test_defaults_and_yaml_12_booleans() -> None:
     spec = parse("vms:\n  - name: a\n    state: Off\n    integration_services: {vss: false}\n")
-    assert (spec.host_name, spec.language) == ("hv01", "en-US")
+    assert (spec.host_name, spec.language, spec.connection) == ("hv01", "en-US", "winrm")
     vm = spec.vms[0]
     assert (vm.name, vm.state, vm.guest) == ("a", "Off", "none")  # 'Off' is not false here
     assert vm.integration_services == {"vss": False}
@@ -25,6 +25,7 @@ def test_defaults_and_yaml_12_booleans() -> None:
         ("hosts: {}", "top level: unknown key(s) hosts"),
         ("host: {name: h, lang: de-DE}", "host: unknown key(s) lang"),
         ("host: {language: it-IT}", "host.language: 'it-IT' is not one of"),
+        ("host: {connection: SSH}", "host.connection: 'SSH' is not one of winrm, psrp, ssh"),
         ("vms: [{name: 01}]", "vms[0].name: must be a non-empty string (quote it)"),
         ("vms: [{name: a, state: Running, giest: none}]", "vms[0]: unknown key(s) giest"),
         ("vms: [{name: a, state: running}]", "vms[0].state: 'running' is not one of"),

@@ -69,7 +69,9 @@ def test_unknown_action_is_a_soap_fault(basic_lab: Any) -> None:
     assert error.value.fault_subcode == "a:ActionNotSupported"
 
 
-def test_psrp_resource_is_refused(basic_lab: Any) -> None:
+def test_psrp_create_without_creation_xml_is_refused(basic_lab: Any) -> None:
+    """The PowerShell resource is a runspace pool (tests/lab/tests/test_lab_psrp.py); a Create without
+    its creationXml is refused with a SOAP fault."""
     protocol = basic_lab.client()
     message = {
         "env:Envelope": protocol.build_wsman_header(
@@ -78,7 +80,7 @@ def test_psrp_resource_is_refused(basic_lab: Any) -> None:
         )
     }
     message["env:Envelope"]["env:Body"] = {"rsp:Shell": {"rsp:InputStreams": "stdin pr"}}
-    with pytest.raises(WSManFaultError, match="not supported by the lab"):
+    with pytest.raises(WSManFaultError, match="without creationXml"):
         protocol.send_message(xmltodict.unparse(message))
 
 

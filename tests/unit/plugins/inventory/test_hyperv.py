@@ -131,6 +131,23 @@ def test_two_hosts_one_command_each_and_an_unreachable_third_is_a_warning(
     assert hv01["ansible_winrm_transport"] == "basic" and hv01["ansible_winrm_scheme"] == "http"
 
 
+def test_a_psrp_entry_reads_its_host_over_powershell_remoting_and_says_so_in_its_variables(
+    tmp_path: Path, labs: t.Callable[..., Lab]
+) -> None:
+    lab = labs(lab_spec(vm_spec("web01", "windows"), vm_spec(ODD), host="hv01", language="de-DE"))
+    psrp = {k: v for k, v in entry(lab).items() if k not in ("transport", "scheme")}
+    psrp.update(connection="psrp", auth="basic", protocol="http", cert_validation="ignore", message_encryption="never")
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [psrp]})
+    assert commands(lab) == 1
+    assert lab.endpoints["hv01"].recent[-1]["transport"] == "psrp"
+    assert members(inventory, "hyperv_guests") == sorted(["web01", ODD])
+    assert hostvars(inventory, ODD)["hyperv_vm_name"] == ODD
+    hv01 = hostvars(inventory, "hv01")
+    assert hv01["ansible_connection"] == "psrp" and hv01["ansible_psrp_auth"] == "basic"
+    assert hv01["ansible_psrp_protocol"] == "http" and hv01["ansible_psrp_message_encryption"] == "never"
+    assert not any(key.startswith("ansible_winrm_") for key in hv01)
+
+
 def test_an_unreachable_host_fails_the_inventory_when_strict(tmp_path: Path) -> None:
     gone = {"name": "hv03", "host": "127.0.0.1", "port": free_port(), "user": "x", "password": "y", "scheme": "http"}
     with pytest.raises(AnsibleParserError, match="Hyper-V host hv03 could not be read"):
@@ -241,6 +258,12 @@ def test_what_a_host_reports_is_never_templated_and_a_vm_named_like_a_host_keeps
         ({"usr": "x"}, "unknown key(s) ['usr']"),
         ({"scheme": "ftp"}, "scheme must be one of http, https"),
         ({"user": ""}, "user is required"),
+        ({"connection": "ssh"}, "connection must be one of winrm, psrp"),
+        ({"auth": "basic"}, "(hv01): auth is not an option of connection winrm; its own are transport, scheme"),
+        (
+            {"connection": "psrp", "transport": "basic"},
+            "scheme, transport are not an option of connection psrp; its own are auth, protocol",
+        ),
     ],
 )
 def test_a_bad_entry_is_refused_naming_it(tmp_path: Path, bad: dict[str, t.Any], says: str) -> None:
