@@ -84,9 +84,11 @@ options:
             in C(group_vars/hyperv_hosts.yml).
         type: str
       transport:
-        description: As C(ansible_winrm_transport) of ansible.builtin.winrm.
+        description:
+          - As C(ansible_winrm_transport) of ansible.builtin.winrm. Certificate authentication is not offered - it
+            needs a client certificate and key, which the plugin has no options for.
         type: str
-        choices: [basic, certificate, ntlm, kerberos, credssp, plaintext, ssl]
+        choices: [basic, ntlm, kerberos, credssp, plaintext, ssl]
         default: ntlm
       scheme:
         description: As C(ansible_winrm_scheme).
@@ -102,9 +104,11 @@ options:
         description: As C(ansible_winrm_ca_trust_path), the CA certificates (file or directory) to validate with.
         type: path
       auth:
-        description: As C(ansible_psrp_auth) of ansible.builtin.psrp (C(psrp) only).
+        description:
+          - As C(ansible_psrp_auth) of ansible.builtin.psrp (C(psrp) only). Certificate authentication is not offered,
+            as for O(hyperv_hosts[].transport).
         type: str
-        choices: [basic, certificate, negotiate, kerberos, ntlm, credssp]
+        choices: [basic, negotiate, kerberos, ntlm, credssp]
         default: negotiate
       protocol:
         description: As C(ansible_psrp_protocol) (C(psrp) only).
@@ -249,10 +253,10 @@ ENTRY_KEYS = (
 )  # fmt: skip
 ENTRY_CHOICES = {
     "connection": tuple(CONNECTION_KEYS),
-    "transport": ("basic", "certificate", "ntlm", "kerberos", "credssp", "plaintext", "ssl"),
+    "transport": ("basic", "ntlm", "kerberos", "credssp", "plaintext", "ssl"),
     "scheme": ("http", "https"),
     "server_cert_validation": ("validate", "ignore"),
-    "auth": ("basic", "certificate", "negotiate", "kerberos", "ntlm", "credssp"),
+    "auth": ("basic", "negotiate", "kerberos", "ntlm", "credssp"),
     "protocol": ("http", "https"),
     "cert_validation": ("validate", "ignore"),
     "message_encryption": ("auto", "always", "never"),
@@ -468,11 +472,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.warning("Hyper-V host %s: listing its VMs reported: %s" % (host, problem))
             host_group = self.inventory.add_group(self._sanitize_group_name("hyperv_host_%s" % host))
             for vm in answer["vms"]:
-                if vm.get("error"):
-                    self.display.warning(
-                        "Hyper-V host %s: VM %r could not be read: %s"
-                        % (host, vm.get("name"), (vm["error"] or {}).get("message"))
-                    )
+                for problem in _inventory_hosts.read_problems(vm):
+                    self.display.warning("Hyper-V host %s, VM %r: %s" % (host, vm.get("name"), problem))
                 if not _inventory_hosts.selected(vm, filters.get("states"), filters.get("names")):
                     continue
                 name = _inventory_hosts.inventory_name(vm, hostname) or str(vm.get("name"))

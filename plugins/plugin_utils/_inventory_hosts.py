@@ -70,12 +70,32 @@ def host_variables(host: str, vm: dict[str, t.Any], preference: str) -> dict[str
     return variables
 
 
+def read_problems(vm: dict[str, t.Any]) -> list[str]:
+    """What went wrong reading one VM, for a warning each: the VM itself, its Key-Value Pair Exchange
+    component (its integration services were still read), items that could not be parsed."""
+    problems = []
+    if vm.get("error"):
+        problems.append("could not be read: %s" % (vm["error"] or {}).get("message"))
+    elif vm.get("kvp_error"):
+        problems.append(
+            "its Key-Value Pair Exchange items could not be read (no addresses; its integration services "
+            "are listed): %s" % (vm["kvp_error"] or {}).get("message")
+        )
+    if vm.get("unparsed_items"):
+        problems.append(
+            "%d Key-Value Pair Exchange item(s) its guest reports could not be parsed and are left out"
+            % vm["unparsed_items"]
+        )
+    return problems
+
+
 def inventory_name(vm: dict[str, t.Any], hostname: str) -> str | None:
     """The VM's inventory name by the hostname option (fqdn: the guest's FullyQualifiedDomainName item, None
     when it reports none)."""
     if hostname == "id":
         return str(vm.get("id") or "") or None
     if hostname == "fqdn":
-        fqdn = (vm.get("intrinsic_items") or {}).get("FullyQualifiedDomainName")
-        return str(fqdn) if fqdn else None
+        # Stripped as the addresses are (_kvp_addresses): an item may end in a newline (hyperv-facts section 8).
+        fqdn = str((vm.get("intrinsic_items") or {}).get("FullyQualifiedDomainName") or "").strip()
+        return fqdn or None
     return str(vm.get("name") or "") or None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from harness import run_playbook
+from support.labspec import CONNECTIONS
 
 LINUX_DEST = "/srv/seed files/seed config.bin"
 WINDOWS_DEST = "C:\\ProgramData\\Seed\\seed config.bin"
@@ -48,9 +49,8 @@ def _host(lab) -> dict:
 
 
 @pytest.mark.needs_root
-# ansible's own put_file differs per connection (a WinRS command, a PSRP pipeline); over ssh it is sftp,
-# which the lab does not model (tests/lab/README.md, "ssh").
-@pytest.mark.parametrize("connection", ["winrm", "psrp"])
+# ansible's own put_file differs per connection: a WinRS command, a PSRP pipeline, an sftp session.
+@pytest.mark.parametrize("connection", CONNECTIONS)
 def test_one_task_copies_to_a_linux_and_a_windows_guest_then_reruns_change_nothing(
     tmp_path: Path, start_lab, connection: str
 ) -> None:

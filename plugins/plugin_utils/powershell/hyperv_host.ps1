@@ -516,22 +516,34 @@ function Get-VmKvpDetail {
         unparsed_items          = $hostRead.unparsed
         error                   = $null
     }
-    # Guest data only from a running VM whose guest answers; otherwise null and the reason, never an
-    # empty mapping that would look like the truth.
-    if ($state -ne 'Running') { $entry.guest_items_unavailable = 'vm_not_running'; return $entry }
-    if ($null -eq $enabled) { $entry.guest_items_unavailable = 'kvp_missing'; return $entry }
-    if (-not $enabled) { $entry.guest_items_unavailable = 'kvp_disabled'; return $entry }
-    $component = @(Get-CimAssociatedInstance -InputObject $system -Association 'Msvm_SystemDevice' -ResultClassName 'Msvm_KvpExchangeComponent' -Namespace 'root/virtualization/v2')
-    if ($component.Count -ne 1) { $entry.guest_items_unavailable = 'no_component'; return $entry }
+    $guestRead = Read-KvpGuestItem -System $system -State $state -Enabled $enabled
+    $entry.intrinsic_items = $guestRead.intrinsic
+    $entry.guest_items = $guestRead.guest
+    $entry.guest_items_unavailable = $guestRead.unavailable
+    $entry.unparsed_items = $entry.unparsed_items + $guestRead.unparsed
+    return $entry
+}
+
+function Read-KvpGuestItem {
+    # The guest's half of a VM's Key-Value Pair Exchange (its Msvm_KvpExchangeComponent): intrinsic and
+    # guest items, and how many items could not be parsed. Guest data only from a running VM whose guest
+    # answers; otherwise null and the reason, never an empty mapping that would look like the truth.
+    param ($System, [string]$State, $Enabled)
+    $read = @{ intrinsic = $null; guest = $null; unparsed = 0; unavailable = $null }
+    if ($State -ne 'Running') { $read.unavailable = 'vm_not_running'; return $read }
+    if ($null -eq $Enabled) { $read.unavailable = 'kvp_missing'; return $read }
+    if (-not $Enabled) { $read.unavailable = 'kvp_disabled'; return $read }
+    $component = @(Get-CimAssociatedInstance -InputObject $System -Association 'Msvm_SystemDevice' -ResultClassName 'Msvm_KvpExchangeComponent' -Namespace 'root/virtualization/v2')
+    if ($component.Count -ne 1) { $read.unavailable = 'no_component'; return $read }
     # Every guest that answers reports intrinsic items (its OS name, version, ...): none means it has not.
     $intrinsic = ConvertFrom-KvpItemXml -Items $component[0].GuestIntrinsicExchangeItems
-    $entry.unparsed_items = $entry.unparsed_items + $intrinsic.unparsed
-    if ($intrinsic.items.psbase.Count -eq 0 -and $intrinsic.unparsed -eq 0) { $entry.guest_items_unavailable = 'guest_not_answering'; return $entry }
+    $read.unparsed = $intrinsic.unparsed
+    if ($intrinsic.items.psbase.Count -eq 0 -and $intrinsic.unparsed -eq 0) { $read.unavailable = 'guest_not_answering'; return $read }
     $guest = ConvertFrom-KvpItemXml -Items $component[0].GuestExchangeItems
-    $entry.intrinsic_items = $intrinsic.items
-    $entry.guest_items = $guest.items
-    $entry.unparsed_items = $entry.unparsed_items + $guest.unparsed
-    return $entry
+    $read.intrinsic = $intrinsic.items
+    $read.guest = $guest.items
+    $read.unparsed = $read.unparsed + $guest.unparsed
+    return $read
 }
 
 function Get-VmKvpStatus {
@@ -869,19 +881,38 @@ $operations['vm_file_copy'] = ${function:Invoke-VmFileCopy}
 function Get-VmInventoryEntry {
     # One VM: its integration services (as vm_integration_service_info reads them) and the intrinsic KVP
     # items its guest reports (as vm_kvp_info reads them; null and the reason when there are none). An
-    # error reading it is answered on that VM, and the other VMs are still read.
+    # error reading its integration services is answered on that VM; one reading its KVP component keeps
+    # the integration services read ('read_error' and kvp_error). The other VMs are still read.
     param ($Context, $Vm, [string]$KvpGuid)
     try {
         $entry = Get-VmIntegrationDetail -Vm $Vm -RequestedName $null
-        $kvp = Get-VmKvpDetail -Context $Context -Vm $Vm -RequestedName $null -KvpGuid $KvpGuid
-        $entry.intrinsic_items = $kvp.intrinsic_items
-        $entry.guest_items_unavailable = $kvp.guest_items_unavailable
-        return $entry
     }
     catch {
-        $unread = [ordered]@{ heartbeat = $null; integration_services_version = $null; integration_services_state = $null; integration_services = @(); intrinsic_items = $null; guest_items_unavailable = $null }
+        $unread = [ordered]@{ heartbeat = $null; integration_services_version = $null; integration_services_state = $null; integration_services = @(); intrinsic_items = $null; guest_items_unavailable = $null; unparsed_items = 0; kvp_error = $null }
         return New-VmReadFailure -Vm $Vm -RequestedName $null -Unread $unread -ErrorRecord $_
     }
+    $entry.intrinsic_items = $null
+    $entry.guest_items_unavailable = $null
+    $entry.unparsed_items = 0
+    $entry.kvp_error = $null
+    try {
+        # Whether Key-Value Pair Exchange is on comes from the services just read (by GUID); only the
+        # guest's half is read, not the host's items.
+        $enabled = $null
+        foreach ($service in $entry.integration_services) {
+            if ($service.guid -eq $KvpGuid) { $enabled = $service.enabled }
+        }
+        $system = Get-KvpSystem -Context $Context -Vm $Vm
+        $guestRead = Read-KvpGuestItem -System $system -State $entry.state -Enabled $enabled
+        $entry.intrinsic_items = $guestRead.intrinsic
+        $entry.guest_items_unavailable = $guestRead.unavailable
+        $entry.unparsed_items = $guestRead.unparsed
+    }
+    catch {
+        $entry.guest_items_unavailable = 'read_error'
+        $entry.kvp_error = Get-ErrorRecordData -ErrorRecord $_ -VmName ([string]$Vm.Name) -Service 'key_value_pair_exchange'
+    }
+    return $entry
 }
 
 function Invoke-VmInventory {

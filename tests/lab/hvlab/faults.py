@@ -30,6 +30,9 @@ FAULT_TYPES: dict[str, dict[str, bool]] = {
     # One Key-Value Pair Exchange item's AddKvpItems/ModifyKvpItems/RemoveKvpItems answers this WMI
     # return value (docs/dev/hyperv-facts.md section 8) and writes nothing; the other items go on.
     "kvp_error": {"vm": True, "key": True, "code": True},
+    # Reading one VM's Key-Value Pair Exchange component (CIM) throws, in vm_inventory: its integration
+    # services are still answered, its guest's items are not (protocol doc section 11).
+    "kvp_read_error": {"vm": True, "message": False},
 }
 # Return values a kvp_error may answer: every failure AddKvpItems documents (not 0, not 4096).
 KVP_ERROR_CODES = tuple(range(32768, 32779))
@@ -88,7 +91,7 @@ def _check_params(ftype: str, params: dict[str, Any], index: int) -> None:
             raise ValueError(f"{where}: unknown service {params['service']!r}; valid keys: " + ", ".join(BY_KEY))
         if "message" in params and not isinstance(params["message"], str):
             raise ValueError(f"{where}: 'message' must be a string")
-    elif ftype == "vm_read_error":
+    elif ftype in ("vm_read_error", "kvp_read_error"):
         if not isinstance(params["vm"], str):
             raise ValueError(f"{where}: 'vm' must be a string (quote it), got {params['vm']!r}")
         if "message" in params and not isinstance(params["message"], str):

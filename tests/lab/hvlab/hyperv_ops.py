@@ -144,6 +144,22 @@ class HostOperations:
                     entry["names"].append(name)
         return resolved
 
+    def kvp_read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
+        """The error of reading this VM's Msvm_KvpExchangeComponent (fault kvp_read_error), or None.
+        Default text: WMI's for WBEM_E_FAILED, as a CimException carries it."""
+        fault = self.faults.take(
+            "kvp_read_error", lambda f: any(other is vm for other in self.host.find(f.params["vm"]))
+        )
+        if fault is None:
+            return None
+        return {
+            "type": "Microsoft.Management.Infrastructure.CimException",
+            "message": fault.params.get("message") or "Generic failure",
+            "category": "NotSpecified",
+            "vm": vm.name,
+            "service": "key_value_pair_exchange",
+        }
+
     def read_error(self, vm: VirtualMachine) -> dict[str, Any] | None:
         """The error of reading this VM's integration services (fault vm_read_error), or None."""
         fault = self.faults.take(
@@ -452,11 +468,17 @@ class HostOperations:
             vms = []
             for vm in self.host.vms:
                 entry = self._vm_info(vm, None)
-                entry.update(intrinsic_items=None, guest_items_unavailable=None)
+                # The lab holds items as data, not as CIM-XML text: none is ever malformed.
+                entry.update(intrinsic_items=None, guest_items_unavailable=None, unparsed_items=0, kvp_error=None)
                 vms.append(entry)
-                if entry["error"] is None:
-                    ic = self.host.service_by_guid(vm, kvp_guid)
-                    asks.append((vm, entry, vm.state, None if ic is None else ic.enabled))
+                if entry["error"] is not None:
+                    continue
+                kvp_error = self.kvp_read_error(vm)
+                if kvp_error is not None:  # the integration services stay as read
+                    entry.update(guest_items_unavailable="read_error", kvp_error=kvp_error)
+                    continue
+                ic = self.host.service_by_guid(vm, kvp_guid)
+                asks.append((vm, entry, vm.state, None if ic is None else ic.enabled))
         for vm, entry, state, enabled in asks:  # outside the host lock: a guest may take a while
             _guest_items, intrinsic_items, reason = self.host.kvp_guest_read(vm, state, enabled)
             entry.update(intrinsic_items=intrinsic_items, guest_items_unavailable=reason)

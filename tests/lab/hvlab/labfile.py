@@ -16,6 +16,7 @@ from .faults import Fault, parse_fault
 from .host_files import LAB_DRIVE, DotNetError, HostPathUnsupported, parse_path
 from .hvsocket import MAX_KEY_NAME, registry_fold, subkey_guid
 from .hyperv_host import GUEST_KINDS, VM_STATES, VmSpec, fold
+from .protocol import SCRIPT_REFUSING_MODES
 
 TOP_KEYS = ("host", "vms", "hvsocket_services", "faults")
 HOST_KEYS = ("name", "language", "guest_answer_delay", "files", "connection")
@@ -156,8 +157,17 @@ def parse(data: Any) -> LabSpec:
             fault = parse_fault(entry, index)
         except ValueError as exc:
             raise LabfileError(str(exc)) from exc
-        if fault.type in ("write_error", "vm_read_error", "kvp_error") and fold(fault.params["vm"]) not in known:
+        if (
+            fault.type in ("write_error", "vm_read_error", "kvp_error", "kvp_read_error")
+            and fold(fault.params["vm"]) not in known
+        ):
             raise LabfileError(f"faults[{index}] ({fault.type}): no VM named {fault.params['vm']!r}")
+        if fault.type == "language_mode" and fault.params["mode"] in SCRIPT_REFUSING_MODES and connection != "psrp":
+            raise LabfileError(
+                f"faults[{index}] (language_mode): {fault.params['mode']} needs host.connection psrp: only a PSRP "
+                "session configuration (JEA) runs in it; the powershell.exe that winrm and ssh start runs in "
+                "FullLanguage or ConstrainedLanguage"
+            )
         spec.faults.append(fault)
     return spec
 

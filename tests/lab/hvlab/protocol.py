@@ -29,6 +29,18 @@ REQUEST_KEYS = ("protocol", "nonce", "operation", "check_mode", "params")
 NONCE_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
+# Language modes in which the bootstrap cannot even be parsed (PowerShell's ParserStrings.resx:
+# ScriptsNotAllowed; AssignmentStatementNotSupportedInDataSection, its first statement being an assignment).
+# Only a PSRP session configuration (JEA) runs in them; powershell.exe runs in FullLanguage or
+# ConstrainedLanguage (about_Language_Modes), so the LABFILE allows them with host.connection psrp only.
+SCRIPT_REFUSING_MODES = {
+    "NoLanguage": (
+        "The syntax is not supported by this runspace. This can occur if the runspace is in no-language mode."
+    ),
+    "RestrictedLanguage": "Assignment statements are not allowed in restricted language mode or a Data section.",
+}
+
+
 class NotRecognised(Exception):
     """The command, its stdin or the request is not something the lab understands."""
 
@@ -107,6 +119,9 @@ class CommandResult:
     exit_code: int
     recognised: bool = False
     operation: str | None = None
+    # The script could not run at all (a locked-down PSRP endpoint): a psrp pipeline ends Failed with
+    # stderr as its error, rather than Completed with output (hvlab/psrp.py).
+    script_refused: bool = False
 
 
 Operation = Callable[[LibraryCall], dict[str, Any]]
@@ -140,13 +155,21 @@ def decode_bootstrap(words: list[str]) -> str:
 
 def check_bootstrap(script: str, what: str) -> None:
     """NotRecognised unless the script's first line is the bootstrap marker, compared after the
-    normalisation ansible's shell plugin applies (strip lines, drop blanks)."""
+    normalisation ansible's shell plugin applies (strip lines, drop blanks), and it reads its input
+    through `$input`: a PSRP pipeline has no standard input, only pipeline input, so a bootstrap that
+    read [Console]::In would work over winrm and ssh and get nothing over psrp (protocol doc section 1)."""
     lines = [line.strip() for line in script.lstrip("\ufeff").splitlines() if line.strip()]
     first = lines[0] if lines else ""
     if first != BOOTSTRAP_MARKER:
         raise NotRecognised(
             f"{what} is not the hyperv.integration bootstrap: first line is "
             f"{first[:120]!r}, expected {BOOTSTRAP_MARKER!r}"
+        )
+    code = [line.lower() for line in lines if not line.startswith("#")]
+    if not any("$input" in line for line in code) or any("[console]::in" in line for line in code):
+        raise NotRecognised(
+            f"{what}: the bootstrap must read its input through $input (and not [Console]::In), which "
+            "powershell.exe's standard input and a PSRP pipeline's input both reach"
         )
 
 
@@ -300,6 +323,11 @@ class Dispatcher:
         call: LibraryCall | None = None
         try:
             mode = self.language_mode() if self.language_mode is not None else "FullLanguage"
+            if mode in SCRIPT_REFUSING_MODES:
+                # A JEA endpoint: the bootstrap is refused as it is parsed, before its first check can
+                # answer anything (protocol doc section 6); PowerShell's own text (ParserStrings.resx).
+                text = SCRIPT_REFUSING_MODES[mode] + "\r\n"
+                return CommandResult(b"", text.encode("utf-8"), 1, True, None, script_refused=True)
             if mode != "FullLanguage":
                 # The bootstrap's first check (protocol doc section 6): one line, nothing run.
                 line = f"HYPERV_INTEGRATION_UNSUPPORTED language_mode={mode}\r\n"

@@ -410,7 +410,7 @@ def _lines(data: bytes) -> list[str]:
 def result_messages(rpid: str, pid: str, result: CommandResult) -> list[bytes]:
     """A lab CommandResult as the messages a Windows PowerShell pipeline would send."""
     messages = [pm.pipeline_output(rpid, pid, line) for line in _lines(result.stdout)]
-    if not result.recognised:
+    if not result.recognised or result.script_refused:
         text = result.stderr.decode("utf-8", "replace").strip() or "hyperv.integration lab: not recognised"
         messages.append(pm.pipeline_state(rpid, pid, pm.PIPELINE_FAILED, (text, LAB_ERROR_ID)))
         return messages

@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import command_run
+from .sftp_server import SftpSession
+from .ssh_shell import SFTP_SUBSYSTEM
 
 if TYPE_CHECKING:
     from .wsman import Endpoint
@@ -123,6 +125,8 @@ class SshGateway:
             "X11Forwarding no",
             "AllowTcpForwarding no",
             "MaxStartups 100:30:200",  # many forks connect at once in the per-connection tests
+            # A name, not a program: ForceCommand below runs for it too, with this in SSH_ORIGINAL_COMMAND.
+            f"Subsystem sftp {SFTP_SUBSYSTEM}",
         ]
         for name in names:
             command = [
@@ -231,21 +235,37 @@ class SshGateway:
             threading.Thread(target=self._session, args=(conn,), name="ssh-session", daemon=True).start()
 
     def _session(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while chunk := conn.recv(1 << 16):
-                data += chunk
+        with conn, conn.makefile("rb") as reader:
+            data = reader.readline()
             try:
-                answer = self._answer(json.loads(data))
+                request = json.loads(data)
+                if request.get("mode") == "sftp":
+                    self._sftp(request, reader, conn)
+                    return
+                answer = self._answer(request)
             except (ValueError, KeyError, binascii.Error) as exc:
                 log.warning("ssh gateway: malformed session request: %s", exc)
                 answer = _reply(b"", f"hyperv.integration lab: malformed ssh session request: {exc}\r\n".encode(), 1)
             conn.sendall(json.dumps(answer).encode("utf-8") + b"\n")
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _endpoint(self, request: dict[str, Any]) -> Endpoint:
         if not hmac.compare_digest(str(request["token"]), self._token):
             raise ValueError("wrong token")
-        ep = self.endpoints[request["endpoint"]]
+        return self.endpoints[request["endpoint"]]
+
+    def _sftp(self, request: dict[str, Any], reader: Any, conn: socket.socket) -> None:
+        """An SFTP session (ansible's ssh put_file) on the host's file system; a machine the lab keeps no
+        files for (a Windows guest) ends the session at once, which the client reports as a failure."""
+        ep = self._endpoint(request)
+        files = getattr(ep.backend, "host_files", None)
+        if files is None or not ep.reachable():
+            log.warning("%s: sftp session refused: the lab models no file system here", ep.name)
+            return
+        with conn.makefile("wb") as writer:
+            SftpSession(files, ep.counters, reader, writer).serve()
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        ep = self._endpoint(request)
         if not ep.reachable():
             ep.refuse(request.get("client") or "ssh")
             return {"drop": True}

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 
@@ -47,6 +48,32 @@ def _drop_connection() -> None:
     os._exit(255)
 
 
+# The `Subsystem sftp` command of the lab's sshd; sshd runs ForceCommand for it with this text in
+# SSH_ORIGINAL_COMMAND (sshd_config(5), ForceCommand), and the session then carries SFTP packets.
+SFTP_SUBSYSTEM = "hvlab-sftp-server"
+
+
+def _connect(socket_name: str) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # "@name": Linux's abstract socket namespace (no path length limit, nothing left on disk).
+    conn.connect("\0" + socket_name[1:] if socket_name.startswith("@") else socket_name)
+    return conn
+
+
+def _relay(conn: socket.socket) -> None:
+    """Bytes both ways until each side ends (the SFTP session runs in the lab process)."""
+
+    def upstream() -> None:
+        while chunk := os.read(0, 1 << 16):
+            conn.sendall(chunk)
+        conn.shutdown(socket.SHUT_WR)
+
+    thread = threading.Thread(target=upstream, daemon=True)
+    thread.start()
+    while chunk := conn.recv(1 << 16):
+        os.write(1, chunk)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--socket", required=True, help="the lab's Unix socket")
@@ -57,8 +84,14 @@ def main() -> int:
     if command is None:
         sys.stderr.write("hyperv.integration lab: this ssh endpoint runs commands only (no interactive session)\n")
         return 1
-    stdin = sys.stdin.buffer.read()
     token = Path(args.token_file).read_text(encoding="ascii").strip()
+    if command == SFTP_SUBSYSTEM:
+        with _connect(args.socket) as conn:
+            header = {"token": token, "endpoint": args.endpoint, "mode": "sftp"}
+            conn.sendall(json.dumps(header).encode("utf-8") + b"\n")
+            _relay(conn)
+        return 0
+    stdin = sys.stdin.buffer.read()
     request = {
         "token": token,
         "endpoint": args.endpoint,
@@ -66,9 +99,7 @@ def main() -> int:
         "stdin": base64.b64encode(stdin).decode("ascii"),
         "client": os.environ.get("SSH_CLIENT", ""),
     }
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        # "@name": Linux's abstract socket namespace (no path length limit, nothing left on disk).
-        conn.connect("\0" + args.socket[1:] if args.socket.startswith("@") else args.socket)
+    with _connect(args.socket) as conn:
         conn.sendall(json.dumps(request).encode("utf-8") + b"\n")
         conn.shutdown(socket.SHUT_WR)
         reply = b""

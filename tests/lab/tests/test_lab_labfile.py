@@ -26,6 +26,10 @@ def test_defaults_and_yaml_12_booleans() -> None:
         ("host: {name: h, lang: de-DE}", "host: unknown key(s) lang"),
         ("host: {language: it-IT}", "host.language: 'it-IT' is not one of"),
         ("host: {connection: SSH}", "host.connection: 'SSH' is not one of winrm, psrp, ssh"),
+        (
+            "faults: [{type: language_mode, mode: NoLanguage}]",
+            "faults[0] (language_mode): NoLanguage needs host.connection psrp",
+        ),
         ("vms: [{name: 01}]", "vms[0].name: must be a non-empty string (quote it)"),
         ("vms: [{name: a, state: Running, giest: none}]", "vms[0]: unknown key(s) giest"),
         ("vms: [{name: a, state: running}]", "vms[0].state: 'running' is not one of"),

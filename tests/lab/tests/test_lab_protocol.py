@@ -33,7 +33,7 @@ def test_recognised_call_answers_between_markers(basic_lab: Any) -> None:
 
 def test_bootstrap_normalisation_and_switch_spellings(basic_lab: Any) -> None:
     # Leading blank lines / indentation are what ansible's normalisation removes anyway.
-    script = "\n\n    # hyperv.integration bootstrap protocol=1   \n  $x = 1\n"
+    script = "\n\n    # hyperv.integration bootstrap protocol=1   \n  $lines = @($input)\n"
     raw = base64.b64encode(script.encode("utf-16-le")).decode()
     for switch in ("-EncodedCommand", "-enc", "-e", "-ec"):
         req = request(INFO, {"vm_names": []})
@@ -123,6 +123,19 @@ REJECTIONS = [
         "not the hyperv.integration library",
     ),
     ("PowerShell", bootstrap_args(), stdin_for("{not json"), "not valid JSON"),
+    (
+        # Standard input read another way than $input: fine under powershell.exe, nothing over psrp.
+        "PowerShell",
+        bootstrap_args("# hyperv.integration bootstrap protocol=1\n$lines = [Console]::In.ReadToEnd()\n"),
+        stdin_for(GOOD_REQ),
+        "must read its input through $input",
+    ),
+    (
+        "PowerShell",
+        bootstrap_args("# hyperv.integration bootstrap protocol=1\n# $input only in a comment\n$x = 1\n"),
+        stdin_for(GOOD_REQ),
+        "must read its input through $input",
+    ),
     (
         "PowerShell",
         bootstrap_args(),

@@ -174,6 +174,27 @@ def test_language_mode_fault_answers_one_line_and_exit_1(make_lab: Any, client_o
     assert lab.counters()["calls"] == 1
 
 
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("NoLanguage", "The syntax is not supported by this runspace"),
+        ("RestrictedLanguage", "Assignment statements are not allowed in restricted language mode"),
+    ],
+)
+def test_a_jea_language_mode_refuses_the_bootstrap_itself(make_lab: Any, client_of: Any, mode: str, says: str) -> None:
+    # A JEA session configuration: the bootstrap cannot be parsed, so it answers nothing (protocol doc section 6).
+    spec = lab_spec(vm_spec("web01"), faults=[{"type": "language_mode", "mode": mode}])
+    spec["host"]["connection"] = "psrp"
+    lab = make_lab(spec)
+    client = client_of(lab)
+    req = labclient.request("vm_integration_service_info", {"vm_names": None})
+    ps = client.run(real_bootstrap(), labclient.stdin_for(req).decode().splitlines())
+    assert ps.state == PSInvocationState.FAILED and ps.had_errors
+    assert list(ps.output) == [] and not client.host.rc  # no SetShouldExit: nothing ran
+    assert says in str(ps.streams.error[0])
+    assert lab.counters()["writes"] == 0
+
+
 def test_drop_connection_at_receive_after_the_write(make_lab: Any, client_of: Any) -> None:
     lab = make_lab(lab_spec(vm_spec("web01"), faults=[{"type": "drop_connection", "at": "receive", "times": 1}]))
     client = client_of(lab)

@@ -141,3 +141,46 @@ def test_windows_guests_have_their_own_ssh_ports_and_a_stopped_one_drops_session
     assert lab.state()["endpoints"][stopped]["refused_connections"] == 1
     ports = {ep["ssh_port"] for ep in state["endpoints"].values()}
     assert len(ports) == 3 and None not in ports
+
+
+def sftp(lab: Any, name: str, batch: str) -> subprocess.CompletedProcess:
+    """OpenSSH's sftp client in batch mode, as ansible's ssh put_file runs it."""
+    vars_ = lab.lab.connection_vars(name)
+    argv = [
+        "sftp",
+        "-b",
+        "-",
+        "-P",
+        str(vars_["ansible_port"]),
+        "-i",
+        str(vars_["ansible_ssh_private_key_file"]),
+        *shlex.split(vars_["ansible_ssh_common_args"]),
+        f"{vars_['ansible_user']}@{vars_['ansible_host']}",
+    ]
+    return subprocess.run(argv, input=batch.encode(), capture_output=True, timeout=60, check=False)
+
+
+def test_sftp_puts_a_file_on_the_hosts_file_system_and_refuses_what_it_does_not_model(
+    make_lab: Any, tmp_path: Path
+) -> None:
+    lab = ssh_lab(make_lab, tmp_path / "lab")
+    files = lab.lab.host_files
+    files.make_dirs("C:\\Users\\lab-admin\\AppData\\Local\\Temp\\ansible-tmp-1")
+    src = tmp_path / "seed config.bin"
+    data = bytes(range(256)) * 4096  # 1 MiB: many WRITE packets
+    src.write_bytes(data)
+    dest = "/C:/Users/lab-admin/AppData/Local/Temp/ansible-tmp-1/seed config.bin"
+    done = sftp(lab, "hv01", f"put {shlex.quote(str(src))} {shlex.quote(dest)}\n")
+    assert done.returncode == 0, done.stderr
+    assert files.read_bytes("C:\\Users\\lab-admin\\AppData\\Local\\Temp\\ansible-tmp-1\\seed config.bin") == data
+    counters = lab.state()["endpoints"]["hv01"]["counters"]
+    assert (counters["put_files"], counters["put_file_bytes"]) == (1, len(data))
+    assert counters["commands"] == 0  # an sftp session is no PowerShell command
+
+    missing = sftp(lab, "hv01", f"put {shlex.quote(str(src))} /C:/nowhere/x.bin\n")
+    assert missing.returncode == 1 and b"No such file" in missing.stderr
+    fetch = sftp(lab, "hv01", f"get {shlex.quote(dest)} {shlex.quote(str(tmp_path / 'back'))}\n")
+    assert fetch.returncode == 1 and not (tmp_path / "back").exists()  # fetching is not modelled
+    guest = sftp(lab, "web01", f"put {shlex.quote(str(src))} /C:/x.bin\n")
+    assert guest.returncode != 0  # no file system modelled on a Windows guest
+    assert lab.state()["endpoints"]["hv01"]["counters"]["put_files"] == 1

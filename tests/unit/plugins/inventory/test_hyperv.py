@@ -148,6 +148,31 @@ def test_a_psrp_entry_reads_its_host_over_powershell_remoting_and_says_so_in_its
     assert not any(key.startswith("ansible_winrm_") for key in hv01)
 
 
+def test_a_vm_whose_kvp_component_cannot_be_read_keeps_its_services_and_is_named_in_a_warning(
+    tmp_path: Path, labs: t.Callable[..., Lab], capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = labs(
+        lab_spec(
+            vm_spec("web01", "windows"),
+            vm_spec("web02", "windows"),
+            faults=[{"type": "kvp_read_error", "vm": "web01"}],
+        )
+    )
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [entry(lab)], "filters": {"states": ["Running"]}})
+    assert members(inventory, "hyperv_guests") == ["web01", "web02"]  # the state was read: the filter keeps it
+    web01 = hostvars(inventory, "web01")
+    assert web01["hyperv_vm_state"] == "Running" and web01["hyperv_heartbeat"] == "OkApplicationsHealthy"
+    assert web01["hyperv_integration_services"]["key_value_pair_exchange"]["enabled"] is True
+    assert web01["hyperv_kvp_intrinsic"] is None and "ansible_host" not in web01
+    assert hostvars(inventory, "web02")["ansible_host"] == "192.0.2.10"
+    err = capsys.readouterr().err
+    assert (
+        "Hyper-V host hv01, VM 'web01': its Key-Value Pair Exchange items could not be read" in err
+        and "Generic failure" in err
+    )
+    assert "web02" not in err
+
+
 def test_an_unreachable_host_fails_the_inventory_when_strict(tmp_path: Path) -> None:
     gone = {"name": "hv03", "host": "127.0.0.1", "port": free_port(), "user": "x", "password": "y", "scheme": "http"}
     with pytest.raises(AnsibleParserError, match="Hyper-V host hv03 could not be read"):

@@ -53,3 +53,23 @@ def test_names_and_variables_of_a_vm() -> None:
     assert variables["ansible_host"] == "192.0.2.7" and variables["hyperv_ip_addresses"] == ["192.0.2.7"]
     quiet = hosts.host_variables("hv01", dict(vm, intrinsic_items=None), "ipv4")
     assert quiet["hyperv_ip_addresses"] is None and "ansible_host" not in quiet
+
+
+def test_a_reported_fqdn_is_stripped_and_a_blank_one_names_nothing() -> None:
+    vm = {"name": "web01", "intrinsic_items": {"FullyQualifiedDomainName": "web01.example.test\n"}}
+    assert hosts.inventory_name(vm, "fqdn") == "web01.example.test"
+    assert (
+        hosts.inventory_name({"name": "web01", "intrinsic_items": {"FullyQualifiedDomainName": " \n"}}, "fqdn") is None
+    )
+
+
+def test_read_problems_name_what_failed_and_what_was_still_read() -> None:
+    assert hosts.read_problems({"error": None, "kvp_error": None, "unparsed_items": 0}) == []
+    kvp = hosts.read_problems({"error": None, "kvp_error": {"message": "Generic failure"}, "unparsed_items": 2})
+    assert kvp == [
+        "its Key-Value Pair Exchange items could not be read (no addresses; its integration services are listed): "
+        "Generic failure",
+        "2 Key-Value Pair Exchange item(s) its guest reports could not be parsed and are left out",
+    ]
+    whole = hosts.read_problems({"error": {"message": "gone"}, "kvp_error": None, "unparsed_items": 0})
+    assert whole == ["could not be read: gone"]
