@@ -151,6 +151,14 @@ class Defragmenter:
             if len(data) < FRAGMENT_HEADER + length:
                 raise PsrpError("PSRP fragment blob is longer than the data sent")
             fragment, data = Fragment.unpack(data)
+            others = [oid for oid in self.partial if oid != fragment.object_id]
+            if others:
+                # PowerShell's receiver reassembles one object at a time (ReceiveDataCollection in
+                # PriorityCollection.cs: a fragment of another object throws ObjectIdsNotMatching; a Start
+                # fragment drops the partial object). The lab refuses both: no client interleaves.
+                raise PsrpError(
+                    f"PSRP fragment of object {fragment.object_id} while object {others[0]} is still partial"
+                )
             expected, sofar = self.partial.get(fragment.object_id, (0, b""))
             if fragment.start != (expected == 0) or fragment.fragment_id != expected:
                 raise PsrpError(

@@ -285,7 +285,9 @@ class SshGateway:
         if ep.faults.take("drop_connection", lambda f: f.params["at"] == "receive"):
             log.warning("%s: fault drop_connection at receive: ssh session dropped after the command ran", ep.name)
             return {"drop": True}
-        return _reply(result.stdout, result.stderr, result.exit_code)
+        # The PowerShell that `-c` starts exits 0 when the last command succeeded, else 1: a native
+        # command's other exit codes become 1 (about_PowerShell_exe, -Command).
+        return _reply(result.stdout, result.stderr, 0 if result.exit_code == 0 else 1)
 
     def inventory_vars(self, name: str) -> dict[str, Any]:
         return {

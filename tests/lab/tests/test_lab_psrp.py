@@ -327,3 +327,19 @@ def test_ansible_playbook_over_psrp(basic_lab: Any, tmp_path: Path) -> None:
     assert [vm["name"] for vm in out["one"]["vms"]] == ["web01"]
     counters = basic_lab.counters()
     assert (counters["commands"], counters["calls"], counters["rejected"]) == (2, 2, 0)
+
+
+def test_fragments_of_two_objects_interleaved_are_refused() -> None:
+    import struct
+
+    from hvlab import psrp_messages
+
+    def fragment(object_id: int, fragment_id: int, start: bool, end: bool, blob: bytes) -> bytes:
+        # [MS-PSRP] 2.2.4: ObjectId, FragmentId (8 bytes each, big-endian), flags (Start 0x1, End 0x2), length.
+        flags = (0x1 if start else 0) | (0x2 if end else 0)
+        return struct.pack(">QQBI", object_id, fragment_id, flags, len(blob)) + blob
+
+    defrag = psrp_messages.Defragmenter()
+    assert defrag.feed(fragment(1, 0, True, False, b"half")) == []
+    with pytest.raises(psrp_messages.PsrpError, match="while object 1 is still partial"):
+        defrag.feed(fragment(2, 0, True, True, b"other"))
