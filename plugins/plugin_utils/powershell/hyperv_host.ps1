@@ -462,14 +462,20 @@ function Test-KvpText {
 }
 
 function Get-KvpContext {
-    # The management service and every VM's Msvm_ComputerSystem, by Name: the VM's Id as text.
+    # The management service (for the writes) and every VM's Msvm_ComputerSystem (Get-KvpSystemMap).
     $service = @(Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_VirtualSystemManagementService')
     if ($service.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($service.Count) instances of Msvm_VirtualSystemManagementService, expected one") }
+    @{ service = $service[0]; systems = Get-KvpSystemMap }
+}
+
+function Get-KvpSystemMap {
+    # Every VM's Msvm_ComputerSystem, by Name: the VM's Id as text. A dictionary is one object in the
+    # pipeline (PowerShell does not enumerate an IDictionary), so it is returned as is.
     $systems = New-Object -TypeName 'System.Collections.Generic.Dictionary[string,object]' -ArgumentList ([System.StringComparer]::OrdinalIgnoreCase)
     foreach ($system in @(Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_ComputerSystem')) {
         $systems[[string]$system.Name] = $system
     }
-    @{ service = $service[0]; systems = $systems }
+    return $systems
 }
 
 function Get-KvpSystem {
@@ -902,6 +908,7 @@ function Get-VmInventoryEntry {
         foreach ($service in $entry.integration_services) {
             if ($service.guid -eq $KvpGuid) { $enabled = $service.enabled }
         }
+        if ($null -ne $Context.error) { throw $Context.error }
         $system = Get-KvpSystem -Context $Context -Vm $Vm
         $guestRead = Read-KvpGuestItem -System $system -State $entry.state -Enabled $enabled
         $entry.intrinsic_items = $guestRead.intrinsic
@@ -919,7 +926,10 @@ function Invoke-VmInventory {
     param ($Request)
     $kvpGuid = ([string]$Request.params.kvp_guid).Trim('{', '}').ToUpperInvariant()
     $resolved = Resolve-VmName -Names $null
-    $context = Get-KvpContext
+    # Only the guests' half of Key-Value Pair Exchange is read: no management service. If the VMs'
+    # Msvm_ComputerSystem cannot be listed, every VM still gets its integration services, and the error.
+    $context = @{ service = $null; systems = $null; error = $null }
+    try { $context.systems = Get-KvpSystemMap } catch { $context.error = $_ }
     $vms = @(foreach ($vm in $resolved.vms) { Get-VmInventoryEntry -Context $context -Vm $vm -KvpGuid $kvpGuid })
     New-VmInfoAnswer -Resolved $resolved -Vms $vms
 }
