@@ -132,13 +132,15 @@ def test_two_hosts_one_command_each_and_an_unreachable_third_is_a_warning(
 
 
 def test_a_psrp_entry_reads_its_host_over_powershell_remoting_and_says_so_in_its_variables(
-    tmp_path: Path, labs: t.Callable[..., Lab]
+    tmp_path: Path, labs: t.Callable[..., Lab], capsys: pytest.CaptureFixture[str]
 ) -> None:
     lab = labs(lab_spec(vm_spec("web01", "windows"), vm_spec(ODD), host="hv01", language="de-DE"))
     psrp = {k: v for k, v in entry(lab).items() if k not in ("transport", "scheme")}
     psrp.update(connection="psrp", auth="basic", protocol="http", cert_validation="ignore", message_encryption="never")
-    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [psrp]})
+    gone = dict(psrp, name="hv09", port=free_port())  # nothing listens there
+    inventory, _plugin = parse(tmp_path, {"hyperv_hosts": [psrp, gone]})
     assert commands(lab) == 1
+    assert "Hyper-V host hv09 could not be read: PSRP http://127.0.0.1:" in capsys.readouterr().err
     assert lab.endpoints["hv01"].recent[-1]["transport"] == "psrp"
     assert members(inventory, "hyperv_guests") == sorted(["web01", ODD])
     assert hostvars(inventory, ODD)["hyperv_vm_name"] == ODD
