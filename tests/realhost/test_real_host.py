@@ -358,31 +358,43 @@ def test_file_copy_into_a_running_scratch_vm(target: Target, tmp_path: Path) -> 
 
 
 def test_inventory_plugin_lists_every_scratch_vm(target: Target, tmp_path: Path) -> None:
-    # The inventory plugin's own WinRM session (pywinrm, not ansible's connection) against the real hosts,
-    # with the connection settings the inventory gives them; it reads only (vm_inventory).
+    # The inventory plugin's own WinRM (pywinrm) or PSRP (pypsrp) session, not ansible's connection, against
+    # the real hosts, with the connection settings the inventory gives them; it reads only (vm_inventory).
     hostvars = read_inventory(target.inventory, tmp_path)["_meta"]["hostvars"]
     entries, env = [], {}
     for index, host in enumerate(target.hosts):
         variables = hostvars.get(host) or {}
-        winrm = variables.get("ansible_connection", "winrm") == "winrm"
-        if not winrm or not isinstance(variables.get("ansible_password"), str):
-            continue  # the plugin speaks winrm only, and needs a password it can be given
-        scheme = variables.get("ansible_winrm_scheme", "https")
+        connection = variables.get("ansible_connection", "winrm")
+        if connection not in ("winrm", "psrp") or not isinstance(variables.get("ansible_password"), str):
+            continue  # the plugin speaks winrm and psrp, and needs a password it can be given
         env["REALHOST_HV_PASSWORD_%d" % index] = variables["ansible_password"]
-        entries.append(
-            {
-                "name": host,
-                "host": variables.get("ansible_host", host),
-                "port": int(variables.get("ansible_port") or (5986 if scheme == "https" else 5985)),
-                "user": variables["ansible_user"],
-                "password_env": "REALHOST_HV_PASSWORD_%d" % index,
-                "transport": variables.get("ansible_winrm_transport", "ntlm"),
-                "scheme": scheme,
-                "server_cert_validation": variables.get("ansible_winrm_server_cert_validation", "validate"),
-            }
-        )
+        entry = {
+            "name": host,
+            "connection": connection,
+            "host": variables.get("ansible_host", host),
+            "user": variables["ansible_user"],
+            "password_env": "REALHOST_HV_PASSWORD_%d" % index,
+        }
+        if connection == "psrp":  # ansible.builtin.psrp's names and defaults
+            protocol = variables.get("ansible_psrp_protocol", "https")
+            entry.update(
+                port=int(variables.get("ansible_port") or (5986 if protocol == "https" else 5985)),
+                protocol=protocol,
+                auth=variables.get("ansible_psrp_auth", "negotiate"),
+                cert_validation=variables.get("ansible_psrp_cert_validation", "validate"),
+                message_encryption=variables.get("ansible_psrp_message_encryption", "auto"),
+            )
+        else:
+            scheme = variables.get("ansible_winrm_scheme", "https")
+            entry.update(
+                port=int(variables.get("ansible_port") or (5986 if scheme == "https" else 5985)),
+                transport=variables.get("ansible_winrm_transport", "ntlm"),
+                scheme=scheme,
+                server_cert_validation=variables.get("ansible_winrm_server_cert_validation", "validate"),
+            )
+        entries.append(entry)
     if not entries:
-        pytest.skip("no host of the inventory is reached over winrm with a password (what the plugin supports)")
+        pytest.skip("no host of the inventory is reached over winrm or psrp with a password (what the plugin supports)")
     source = tmp_path / "realhost.hyperv.yml"
     config = {"plugin": "hyperv.integration.hyperv", "hyperv_hosts": entries}
     source.write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -100,8 +100,12 @@ def _host_items(state: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.needs_root  # the lab's Linux guest lin01
 @pytest.mark.skipif(bool(os.environ.get(ENV)), reason="%s is set: the suite runs against that inventory" % ENV)
-def test_real_host_suite_passes_against_the_lab_and_restores_it(tmp_path: Path, start_lab: Callable[..., Lab]) -> None:
-    lab = start_lab(LABFILE)
+# winrm and psrp: the suite's inventory-plugin case needs one of the plugin's own connections.
+@pytest.mark.parametrize("connection", ["winrm", "psrp"])
+def test_real_host_suite_passes_against_the_lab_and_restores_it(
+    tmp_path: Path, start_lab: Callable[..., Lab], connection: str
+) -> None:
+    lab = start_lab(LABFILE, connection=connection)
     inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))
 
     # Without scratch VMs the suite refuses, before it runs anything against the host.
