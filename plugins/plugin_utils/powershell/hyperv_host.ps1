@@ -465,7 +465,7 @@ function Get-KvpContext {
     # The management service (for the writes) and every VM's Msvm_ComputerSystem (Get-KvpSystemMap).
     $service = @(Get-CimInstance -Namespace 'root/virtualization/v2' -ClassName 'Msvm_VirtualSystemManagementService')
     if ($service.Count -ne 1) { throw [System.InvalidOperationException]::new("found $($service.Count) instances of Msvm_VirtualSystemManagementService, expected one") }
-    @{ service = $service[0]; systems = Get-KvpSystemMap }
+    @{ service = $service[0]; systems = Get-KvpSystemMap; error = $null }
 }
 
 function Get-KvpSystemMap {
@@ -479,7 +479,9 @@ function Get-KvpSystemMap {
 }
 
 function Get-KvpSystem {
+    # The VM's Msvm_ComputerSystem from the context's map; the error of building the map, if that failed.
     param ($Context, $Vm)
+    if ($null -ne $Context.error) { throw $Context.error }
     $id = $Vm.Id.ToString()
     if (-not $Context.systems.ContainsKey($id)) {
         throw [System.Management.Automation.ItemNotFoundException]::new("no Msvm_ComputerSystem named $id (the VM's Id)")
@@ -522,7 +524,7 @@ function Get-VmKvpDetail {
         unparsed_items          = $hostRead.unparsed
         error                   = $null
     }
-    $guestRead = Read-KvpGuestItem -System $system -State $state -Enabled $enabled
+    $guestRead = Read-KvpGuestItem -Context $Context -Vm $Vm -State $state -Enabled $enabled
     $entry.intrinsic_items = $guestRead.intrinsic
     $entry.guest_items = $guestRead.guest
     $entry.guest_items_unavailable = $guestRead.unavailable
@@ -534,12 +536,14 @@ function Read-KvpGuestItem {
     # The guest's half of a VM's Key-Value Pair Exchange (its Msvm_KvpExchangeComponent): intrinsic and
     # guest items, and how many items could not be parsed. Guest data only from a running VM whose guest
     # answers; otherwise null and the reason, never an empty mapping that would look like the truth.
-    param ($System, [string]$State, $Enabled)
+    # The VM's Msvm_ComputerSystem is looked up only when it is needed, after the reasons that need none.
+    param ($Context, $Vm, [string]$State, $Enabled)
     $read = @{ intrinsic = $null; guest = $null; unparsed = 0; unavailable = $null }
     if ($State -ne 'Running') { $read.unavailable = 'vm_not_running'; return $read }
     if ($null -eq $Enabled) { $read.unavailable = 'kvp_missing'; return $read }
     if (-not $Enabled) { $read.unavailable = 'kvp_disabled'; return $read }
-    $component = @(Get-CimAssociatedInstance -InputObject $System -Association 'Msvm_SystemDevice' -ResultClassName 'Msvm_KvpExchangeComponent' -Namespace 'root/virtualization/v2')
+    $system = Get-KvpSystem -Context $Context -Vm $Vm
+    $component = @(Get-CimAssociatedInstance -InputObject $system -Association 'Msvm_SystemDevice' -ResultClassName 'Msvm_KvpExchangeComponent' -Namespace 'root/virtualization/v2')
     if ($component.Count -ne 1) { $read.unavailable = 'no_component'; return $read }
     # Every guest that answers reports intrinsic items (its OS name, version, ...): none means it has not.
     $intrinsic = ConvertFrom-KvpItemXml -Items $component[0].GuestIntrinsicExchangeItems
@@ -908,9 +912,7 @@ function Get-VmInventoryEntry {
         foreach ($service in $entry.integration_services) {
             if ($service.guid -eq $KvpGuid) { $enabled = $service.enabled }
         }
-        if ($null -ne $Context.error) { throw $Context.error }
-        $system = Get-KvpSystem -Context $Context -Vm $Vm
-        $guestRead = Read-KvpGuestItem -System $system -State $entry.state -Enabled $enabled
+        $guestRead = Read-KvpGuestItem -Context $Context -Vm $Vm -State $entry.state -Enabled $enabled
         $entry.intrinsic_items = $guestRead.intrinsic
         $entry.guest_items_unavailable = $guestRead.unavailable
         $entry.unparsed_items = $guestRead.unparsed
