@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import validate_params
+from ansible_collections.hyperv.integration.plugins.plugin_utils._session_call import SessionTarget, answered, prepared
 
 try:
     from pypsrp.powershell import PowerShell, RunspacePool
@@ -30,13 +30,9 @@ except ImportError:  # reported when a host is asked for, with what to install
 
 
 @dataclass(frozen=True)
-class PsrpTarget:
-    """Where and how to reach one Hyper-V host (options named as ansible.builtin.psrp names them)."""
+class PsrpTarget(SessionTarget):
+    """How to reach one Hyper-V host over PSRP (options named as ansible.builtin.psrp names them)."""
 
-    host: str
-    port: int
-    user: str
-    password: str | None
     auth: str
     protocol: str
     cert_validation: str
@@ -62,9 +58,7 @@ def call(target: PsrpTarget, library: str, operation: str, params: dict[str, t.A
         raise _powershell.PowerShellCallError(
             "the Python library pypsrp is needed on the controller (pip install pypsrp)"
         )
-    validate_params(operation, params)
-    request = _powershell.build_request(operation, params, False)
-    stdin = _powershell.build_stdin(_powershell.library_text(library), request)
+    request, stdin = prepared(library, operation, params)
     # As ansible.builtin.psrp: "ignore" turns validation off, a CA file or directory validates against it.
     cert_validation: bool | str = target.cert_validation != "ignore"
     if cert_validation and target.ca_cert:
@@ -94,5 +88,4 @@ def call(target: PsrpTarget, library: str, operation: str, params: dict[str, t.A
             rc = 1 if pipeline.had_errors else 0
     except Exception as exc:  # requests, pypsrp and auth errors: all mean "no answer from this host"
         raise _powershell.PowerShellCallError("PSRP %s: %s" % (target.endpoint, exc)) from exc
-    response = _powershell.parse_output(stdout, stderr, rc, request["nonce"])
-    return _powershell.result_of(response)
+    return answered(stdout, stderr, rc, request)

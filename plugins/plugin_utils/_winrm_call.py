@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.hyperv.integration.plugins.plugin_utils import _powershell
-from ansible_collections.hyperv.integration.plugins.plugin_utils._requests import validate_params
+from ansible_collections.hyperv.integration.plugins.plugin_utils._session_call import SessionTarget, answered, prepared
 
 try:
     import winrm
@@ -26,13 +26,9 @@ except ImportError:  # reported when a host is asked for, with what to install
 
 
 @dataclass(frozen=True)
-class WinRMTarget:
-    """Where and how to reach one Hyper-V host (options named as ansible.builtin.winrm names them)."""
+class WinRMTarget(SessionTarget):
+    """How to reach one Hyper-V host over WinRM (options named as ansible.builtin.winrm names them)."""
 
-    host: str
-    port: int
-    user: str
-    password: str | None
     transport: str
     scheme: str
     server_cert_validation: str
@@ -56,9 +52,7 @@ def call(target: WinRMTarget, library: str, operation: str, params: dict[str, t.
         raise _powershell.PowerShellCallError(
             "the Python library pywinrm is needed on the controller (pip install pywinrm)"
         )
-    validate_params(operation, params)
-    request = _powershell.build_request(operation, params, False)
-    stdin = _powershell.build_stdin(_powershell.library_text(library), request)
+    request, stdin = prepared(library, operation, params)
     words = command_words()
     try:
         protocol = winrm.Protocol(
@@ -81,7 +75,4 @@ def call(target: WinRMTarget, library: str, operation: str, params: dict[str, t.
             protocol.close_shell(shell_id)
     except Exception as exc:  # requests, pywinrm and auth errors: all mean "no answer from this host"
         raise _powershell.PowerShellCallError("WinRM %s: %s" % (target.endpoint, exc)) from exc
-    response = _powershell.parse_output(
-        stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), rc, request["nonce"]
-    )
-    return _powershell.result_of(response)
+    return answered(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"), rc, request)
